@@ -1,0 +1,251 @@
+"""The one hardened XML parser and schema cache every adapter uses (DESIGN.md §6).
+
+Untrusted bytes go through `parse()` only: no DTD (a DOCTYPE is refused outright), no entity
+expansion, no network, no huge-tree mode (libxml2 then caps depth at 256 and text nodes at
+10 MB), comments and processing instructions dropped. Only UTF-8 and ISO-8859-1 are accepted,
+so the byte-level DOCTYPE scan cannot be dodged with a UTF-16 or EBCDIC body.
+
+Validation is two-speed: lxml's compiled XSD on the hot path, and only for a document that
+fails it, xmlschema to produce precise errors (path, line, column, message). Error messages are
+scrubbed of the offending values, which may be personal data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import xmlschema
+from lxml import etree
+
+from gateway.errors import ErrorLocation, MalformedXml, SchemaInvalid
+
+_ALLOWED_ENCODINGS = {"utf-8", "utf8", "iso-8859-1", "iso8859-1", "latin-1", "latin1"}
+_DECLARATION = re.compile(rb"^<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+_ENTITY = re.compile(rb"<!ENTITY", re.IGNORECASE)
+_NS = re.compile(r"\{[^{}]*:[^{}]*\}")  # {urn:...}Name; leaves regex counts like {2} alone
+_PY_CODECS = {"utf-8": "utf-8", "utf8": "utf-8"}  # every other accepted name is Latin-1
+MAX_DEPTH = 32
+
+
+def _parser() -> etree.XMLParser:
+    # Explicit settings, never lxml's defaults: DESIGN.md §6.
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+        remove_blank_text=True,  # indentation is not content: a re-indented resend is a duplicate
+        collect_ids=False,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedXml:
+    """A parsed, hardened document with the hash of its canonical form."""
+
+    root: etree._Element
+    c14n_sha256: str
+    encoding: str
+    body: bytes
+
+    def source_line(self, number: int) -> str:
+        """The text of 1-based line `number` of the original document ('' if none)."""
+        lines = self.body.decode(_PY_CODECS.get(self.encoding, "utf-8"), "replace").splitlines()
+        return lines[number - 1] if 0 < number <= len(lines) else ""
+
+
+def _check_encoding(body: bytes) -> str:
+    if body.startswith((b"\xfe\xff", b"\xff\xfe", b"\x00", b"\x4c\x6f\xa7\x94")):
+        raise MalformedXml(
+            "only UTF-8 and ISO-8859-1 documents are accepted", code="unsupported-encoding"
+        )
+    body = body.removeprefix(b"\xef\xbb\xbf")
+    match = _DECLARATION.match(body)
+    if match is None:
+        return "utf-8"
+    encoding = match.group(1).decode("ascii").lower()
+    if encoding not in _ALLOWED_ENCODINGS:
+        raise MalformedXml(
+            f"encoding {encoding!r} is not accepted; use UTF-8 or ISO-8859-1",
+            code="unsupported-encoding",
+        )
+    return encoding
+
+
+def _too_deep(root: etree._Element) -> bool:
+    depth = 0
+    for action, _element in etree.iterwalk(root, events=("start", "end")):
+        depth += 1 if action == "start" else -1
+        if depth > MAX_DEPTH:
+            return True
+    return False
+
+
+def parse(body: bytes) -> ParsedXml:
+    """Parse untrusted bytes with the hardened parser.
+
+    Raises:
+        MalformedXml: not well-formed, a DOCTYPE or entity declaration, an encoding other
+            than UTF-8 or ISO-8859-1, or nesting deeper than `MAX_DEPTH`.
+    """
+    encoding = _check_encoding(body)
+    if _DOCTYPE.search(body) or _ENTITY.search(body):
+        raise MalformedXml(
+            "a DOCTYPE or entity declaration is not allowed", code="doctype-forbidden"
+        )
+    try:
+        root = etree.fromstring(body, _parser())
+    except etree.XMLSyntaxError as exc:
+        line, column = exc.position
+        if "Excessive depth" in str(exc.msg):
+            raise MalformedXml(
+                f"elements nested deeper than {MAX_DEPTH} levels", code="nesting-too-deep"
+            ) from exc
+        raise MalformedXml(
+            f"not well-formed XML at line {line}, column {column}: {_scrub_syntax(exc.msg)}",
+            [ErrorLocation(path="/", line=line, column=column, message=_scrub_syntax(exc.msg))],
+        ) from exc
+    if root.getroottree().docinfo.doctype:
+        raise MalformedXml("a DOCTYPE is not allowed", code="doctype-forbidden")
+    if _too_deep(root):
+        raise MalformedXml(
+            f"elements nested deeper than {MAX_DEPTH} levels", code="nesting-too-deep"
+        )
+    # libxml2's C14N (fast, native); the same document in UTF-8 or Latin-1 hashes the same.
+    digest = hashlib.sha256(etree.tostring(root, method="c14n")).hexdigest()
+    return ParsedXml(root=root, c14n_sha256=digest, encoding=encoding, body=body)
+
+
+def _scrub_syntax(message: str) -> str:
+    # libxml2 syntax errors name constructs, not content, but keep them short and single-line.
+    return message.splitlines()[0][:200] if message else "syntax error"
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    """A compiled XSD: lxml for speed, xmlschema (loaded lazily) for precise error reports."""
+
+    path: Path
+    lxml_schema: etree.XMLSchema
+
+    def validate(self, doc: ParsedXml) -> None:
+        """Validate a parsed document; raise `SchemaInvalid` with located, value-free errors."""
+        if self.lxml_schema.validate(doc.root):
+            return
+        errors = _precise_errors(self.path, doc)
+        if not errors:  # xmlschema agreed with nothing lxml said: fall back to lxml's log
+            errors = [
+                ErrorLocation(
+                    path=_element_path(None),
+                    line=entry.line,
+                    column=entry.column or None,
+                    message=_scrub_lxml(entry.message),
+                )
+                for entry in self.lxml_schema.error_log
+            ]
+        first = errors[0]
+        raise SchemaInvalid(
+            f"{len(errors)} schema error(s); first at {first.path}: {first.message}", errors
+        )
+
+
+@cache
+def load_schema(path: Path) -> Schema:
+    """Compile an XSD once per process (schemas are trusted files shipped with the adapters)."""
+    doc = etree.parse(str(path), _schema_parser())
+    return Schema(path=path, lxml_schema=etree.XMLSchema(doc))
+
+
+def _schema_parser() -> etree.XMLParser:
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+
+
+@cache
+def _xmlschema(path: Path) -> Any:
+    return xmlschema.XMLSchema10(str(path), defuse="always", allow="sandbox")
+
+
+def _precise_errors(path: Path, doc: ParsedXml) -> list[ErrorLocation]:
+    schema = _xmlschema(path)
+    found: list[ErrorLocation] = []
+    resource = xmlschema.XMLResource(etree.ElementTree(doc.root), allow="none", defuse="always")
+    for error in schema.iter_errors(resource):
+        element = error.elem if isinstance(error.elem, etree._Element) else None
+        reason = _scrub_value(str(error.reason or error.message), error.obj)
+        found.append(
+            ErrorLocation(
+                path=_element_path(element) if element is not None else _strip_ns(str(error.path)),
+                line=element.sourceline if element is not None else error.sourceline,
+                column=_column(element, doc),
+                message=reason,
+            )
+        )
+        if len(found) >= 20:
+            break
+    return found
+
+
+def _element_path(element: etree._Element | None) -> str:
+    """`/Root/Child/Leaf` by local names (with `[n]` where a name repeats among siblings)."""
+    if element is None:
+        return "/"
+    parts: list[str] = []
+    node: etree._Element | None = element
+    while node is not None:
+        name = etree.QName(node).localname
+        parent = node.getparent()
+        if parent is not None:
+            same = [c for c in parent if isinstance(c.tag, str) and c.tag == node.tag]
+            if len(same) > 1:
+                name = f"{name}[{same.index(node) + 1}]"
+        parts.append(name)
+        node = parent
+    return "/" + "/".join(reversed(parts))
+
+
+def _column(element: etree._Element | None, doc: ParsedXml) -> int | None:
+    """1-based column of the element's start tag on its source line (libxml2 keeps only lines)."""
+    if element is None or element.sourceline is None:
+        return None
+    text = doc.source_line(element.sourceline)
+    local = etree.QName(element).localname
+    match = re.search(rf"<([A-Za-z_][\w.-]*:)?{re.escape(local)}[\s/>]", text)
+    return match.start() + 1 if match else None
+
+
+def _strip_ns(text: str) -> str:
+    return _NS.sub("", text)
+
+
+def _scrub_value(reason: str, value: object) -> str:
+    """Remove the offending value (possibly personal data) from an xmlschema reason."""
+    reason = _strip_ns(reason)
+    if isinstance(value, str) and value.strip():
+        for form in (repr(value), f'"{value}"', value):
+            reason = reason.replace(form, "<value>")
+    return reason.splitlines()[0][:300]
+
+
+def _scrub_lxml(message: str) -> str:
+    message = _strip_ns(message)
+    message = re.sub(r"'[^']*' is not a valid value", "the value is not a valid value", message)
+    return re.sub(r"The value '[^']*'", "The value", message)[:300]
+
+
+def locate(element: etree._Element, doc: ParsedXml, message: str) -> ErrorLocation:
+    """An `ErrorLocation` for `element` in `doc` (for semantic errors found after validation)."""
+    return ErrorLocation(
+        path=_element_path(element),
+        line=element.sourceline,
+        column=_column(element, doc),
+        message=message,
+    )

@@ -1,0 +1,1 @@
+"""The missing-episode gateway: police missing-person notifications to council case systems."""

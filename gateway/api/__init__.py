@@ -1,0 +1,1 @@
+"""The HTTP API (gateway-api.md): inbound, receipts, episodes, delivery log, operations."""

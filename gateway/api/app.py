@@ -1,0 +1,62 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from gateway import routing
+from gateway.api import episodes, inbound, operations, problems
+from gateway.api.deps import Services
+from gateway.ingest import Deadlines, Ingestor
+from gateway.routing import RoutingTable
+from gateway.settings import Settings
+from gateway.store import migrate
+from gateway.store.engine import make_engine
+
+API_VERSION = "1.0.0"
+DESCRIPTION = (
+    "The missing-episode gateway between police missing-person systems (MERLIN, COMPACT) and "
+    "children's social care case systems (Mosaic, FWi, Liquidlogic Protocol). Every call except "
+    "/healthz, /readyz and /metrics carries `Authorization: Bearer <key>`. Errors are RFC 9457 "
+    "problem JSON."
+)
+
+
+def build_services(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    routing_table: RoutingTable | None = None,
+    upgrade: bool = True,
+) -> Services:
+    """Engine, routing and ingestor for `settings` (migrating the database unless told not to)."""
+    if engine is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.resolved_database_url)
+    if upgrade:
+        migrate.upgrade(engine)
+    table = routing_table or routing.load(settings.routing_file, simulators_url=settings.public_url)
+    deadlines = Deadlines(
+        high=timedelta(seconds=settings.deadline_high_s),
+        medium=timedelta(seconds=settings.deadline_medium_s),
+        other=timedelta(seconds=settings.deadline_other_s),
+    )
+    return Services(
+        settings=settings,
+        engine=engine,
+        routing=table,
+        ingestor=Ingestor(engine, table, deadlines=deadlines),
+    )
+
+
+def create_app(services: Services | None) -> FastAPI:
+    """The API application over already-built services (None: only to describe the API)."""
+    app = FastAPI(title="Missing-episode gateway", version=API_VERSION, description=DESCRIPTION)
+    app.state.services = services
+    problems.install(app)
+    for module in (inbound, episodes, operations):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,67 @@
+"""FastAPI dependencies as `Annotated` aliases: the services and the authenticated caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+
+from gateway import keys
+from gateway.api.problems import ApiProblem
+from gateway.ingest import Ingestor
+from gateway.keys import Principal, Role
+from gateway.routing import RoutingTable
+from gateway.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What the routes need, built once per app."""
+
+    settings: Settings
+    engine: Engine
+    routing: RoutingTable
+    ingestor: Ingestor
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
+_bearer = HTTPBearer(auto_error=False, description="An API key issued by `gateway keys create`.")
+
+
+def _principal(
+    services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ApiProblem(
+            401,
+            "unauthenticated",
+            "send an API key as 'Authorization: Bearer <key>'",
+            headers=challenge,
+        )
+    with services.engine.connect() as connection:
+        principal = keys.authenticate(connection, credentials.credentials)
+    if principal is None:
+        raise ApiProblem(
+            401, "unauthenticated", "the API key is unknown or revoked", headers=challenge
+        )
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]
+
+
+def require(principal: Principal, *roles: Role) -> None:
+    """Refuse a caller whose role may not use this endpoint (403)."""
+    if principal.role not in roles:
+        allowed = ", ".join(str(r) for r in roles)
+        raise ApiProblem(403, "forbidden-role", f"this endpoint is for {allowed} keys")

@@ -1,0 +1,94 @@
+"""Episodes: the canonical episode with its events, for operators and the councils told of it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from sqlalchemy import Connection, exists, select
+
+from gateway import audit
+from gateway.api.deps import PrincipalDep, ServicesDep, require
+from gateway.api.problems import ApiProblem
+from gateway.api.schemas import EpisodeView, Problem
+from gateway.keys import Principal, Role
+from gateway.store.schema import case_records, deliveries, episodes, events, messages
+
+router = APIRouter(tags=["episodes"])
+_NOT_FOUND = {"model": Problem, "description": "No such episode for this caller"}
+
+
+def may_read_episode(connection: Connection, principal: Principal, episode_id: str) -> bool:
+    """Operators read every episode; a council reads those it has deliveries for."""
+    if principal.role is Role.OPERATOR:
+        return True
+    if principal.role is not Role.COUNCIL:
+        return False
+    return bool(
+        connection.execute(
+            select(
+                exists().where(
+                    deliveries.c.episode_id == episode_id, deliveries.c.council == principal.council
+                )
+            )
+        ).scalar()
+    )
+
+
+def episode_view(connection: Connection, episode_id: str) -> dict[str, Any] | None:
+    """The canonical episode JSON of gateway-api.md, or None."""
+    row = connection.execute(select(episodes.c.state).where(episodes.c.id == episode_id)).first()
+    if row is None:
+        return None
+    view = dict(row.state)
+    view["events"] = [
+        {
+            "type": e.type,
+            "at": e.at.isoformat().replace("+00:00", "Z"),
+            "source_message_id": e.message_id,
+            "seq": e.seq,
+        }
+        for e in connection.execute(
+            select(events.c.type, events.c.at, events.c.seq, messages.c.message_id)
+            .join(messages, messages.c.id == events.c.message_row_id)
+            .where(events.c.episode_id == episode_id)
+            .order_by(events.c.seq)
+        )
+    ]
+    view["case_records"] = [
+        {
+            "council": r.council,
+            "system": r.system,
+            "person_id": r.person_id,
+            "episode_id": r.case_episode_id,
+        }
+        for r in connection.execute(
+            select(case_records)
+            .where(case_records.c.episode_id == episode_id)
+            .order_by(case_records.c.council)
+        )
+    ]
+    return view
+
+
+@router.get(
+    "/v1/episodes/{episode_id}",
+    response_model=EpisodeView,
+    responses={401: {"model": Problem}, 403: {"model": Problem}, 404: _NOT_FOUND},
+    summary="Read a canonical episode with its events",
+)
+def get_episode(episode_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    """The canonical episode; the read is audited as a consultation (DPA 2018 s.62)."""
+    require(principal, Role.OPERATOR, Role.COUNCIL)
+    with services.engine.begin() as connection:
+        view = episode_view(connection, episode_id)
+        if view is None or not may_read_episode(connection, principal, episode_id):
+            raise ApiProblem(404, "not-found", "no such episode")
+        audit.append(
+            connection,
+            actor=principal.actor,
+            action=audit.Action.CONSULTED,
+            subject=episode_id,
+            details={"what": "episode", "purpose": "safeguarding", "via": "api"},
+        )
+    return view

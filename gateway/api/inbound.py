@@ -1,0 +1,140 @@
+"""Inbound: police systems push notifications; police read their receipts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from adapters import registry
+from gateway.api.deps import PrincipalDep, ServicesDep, require
+from gateway.api.problems import ApiProblem
+from gateway.api.schemas import Problem, Receipt
+from gateway.errors import PayloadTooLarge, UnsupportedMediaType
+from gateway.keys import Principal, Role
+from gateway.store.schema import deliveries, messages
+
+router = APIRouter(tags=["inbound"])
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": text, "content": {"application/problem+json": {}}}
+    for status, text in {
+        400: "Not well-formed XML, a DOCTYPE or entities, an unsupported encoding",
+        401: "Missing or unknown API key",
+        403: "Wrong role, or another force's message",
+        409: "Same message id with different content",
+        413: "Body over the size limit",
+        415: "Not application/xml, or a compressed body",
+        422: "Well-formed but invalid: schema or semantic rule (with located errors)",
+    }.items()
+}
+_XML_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/xml": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+async def read_bounded_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing compression, other media types and oversize bodies early."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/xml":
+        raise UnsupportedMediaType(
+            f"send Content-Type: application/xml (got {media_type or 'none'!r})"
+        )
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in {"", "identity"}:
+        raise UnsupportedMediaType(
+            "compressed bodies are refused; send the XML uncompressed", code="compressed-body"
+        )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is {declared} bytes; the limit is {limit}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes")
+    return bytes(body)
+
+
+async def _submit(
+    source: str, request: Request, services: ServicesDep, principal: Principal
+) -> JSONResponse:
+    require(principal, Role.POLICE, Role.OPERATOR)
+    body = await read_bounded_body(request, services.settings.max_body_bytes)
+    outcome = await run_in_threadpool(
+        services.ingestor.ingest, registry.INBOUND[source], body, principal
+    )
+    return JSONResponse(outcome.receipt, status_code=outcome.status_code)
+
+
+@router.post(
+    "/v1/inbound/merlin",
+    status_code=202,
+    response_model=Receipt,
+    openapi_extra=_XML_BODY,
+    responses={200: {"model": Receipt, "description": "A resend: the original receipt"}, **_ERRORS},
+    summary="Submit a MERLIN missing-person notification",
+)
+async def submit_merlin(
+    request: Request, services: ServicesDep, principal: PrincipalDep
+) -> JSONResponse:
+    """Accept a MERLIN notification (merlin.md); 202 means it is committed."""
+    return await _submit("merlin", request, services, principal)
+
+
+@router.post(
+    "/v1/inbound/compact",
+    status_code=202,
+    response_model=Receipt,
+    openapi_extra=_XML_BODY,
+    responses={200: {"model": Receipt, "description": "A resend: the original receipt"}, **_ERRORS},
+    summary="Submit a COMPACT missing-person case export",
+)
+async def submit_compact(
+    request: Request, services: ServicesDep, principal: PrincipalDep
+) -> JSONResponse:
+    """Accept a COMPACT export (compact.md); 202 means it is committed."""
+    return await _submit("compact", request, services, principal)
+
+
+@router.get(
+    "/v1/receipts/{source}/{message_id}",
+    response_model=Receipt,
+    responses={
+        401: _ERRORS[401],
+        403: _ERRORS[403],
+        404: {"model": Problem, "description": "No such receipt for this caller"},
+    },
+    summary="Read a receipt again, with live delivery statuses",
+)
+def get_receipt(
+    source: str, message_id: str, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """The receipt of an accepted message (police: own force only)."""
+    require(principal, Role.POLICE, Role.OPERATOR)
+    query = select(messages.c.receipt, messages.c.force).where(
+        messages.c.source == source, messages.c.message_id == message_id
+    )
+    if principal.role is Role.POLICE:
+        query = query.where(messages.c.force == principal.force)
+    with services.engine.connect() as connection:
+        row = connection.execute(query.limit(1)).first()
+        if row is None:
+            raise ApiProblem(404, "not-found", "no receipt for that source and message id")
+        receipt = dict(row.receipt)
+        ids = [d["delivery_id"] for d in receipt["deliveries"]]
+        status = {
+            row.id: row.status
+            for row in connection.execute(
+                select(deliveries.c.id, deliveries.c.status).where(deliveries.c.id.in_(ids))
+            )
+        }
+    receipt["deliveries"] = [
+        {**d, "status": status.get(d["delivery_id"], d["status"])} for d in receipt["deliveries"]
+    ]
+    return receipt

@@ -1,0 +1,100 @@
+"""Operations: health, readiness, the unroutable list and audit verification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import select, text
+
+from gateway import audit
+from gateway.api.deps import PrincipalDep, ServicesDep, require
+from gateway.api.schemas import AuditVerification, Health, Problem, UnroutableList
+from gateway.errors import AuditChainBroken
+from gateway.keys import Role
+from gateway.store import migrate
+from gateway.store.schema import unroutable
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get(
+    "/healthz", response_model=Health, response_model_exclude_none=True, summary="The process is up"
+)
+def healthz() -> dict[str, str]:
+    """Liveness: answers while the process runs."""
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    response_model=Health,
+    response_model_exclude_none=True,
+    responses={503: {"model": Health}},
+    summary="The database is reachable and migrated",
+)
+def readyz(services: ServicesDep) -> Any:
+    """Readiness: the database answers and its schema is at the newest migration."""
+    try:
+        with services.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        current = migrate.is_current(services.engine)
+    except Exception:  # noqa: BLE001 - any database failure means "not ready"
+        return JSONResponse({"status": "unavailable", "detail": "database unreachable"}, 503)
+    if not current:
+        return JSONResponse({"status": "unavailable", "detail": "migrations pending"}, 503)
+    return {"status": "ok"}
+
+
+@router.get(
+    "/v1/unroutable",
+    response_model=UnroutableList,
+    responses={401: {"model": Problem}, 403: {"model": Problem}},
+    summary="Messages naming a council that is not onboarded (operators)",
+)
+def list_unroutable(
+    services: ServicesDep, principal: PrincipalDep, include_resolved: bool = False
+) -> dict[str, Any]:
+    """Unroutable events, oldest first; resolved ones only when asked."""
+    require(principal, Role.OPERATOR)
+    query = select(unroutable).order_by(unroutable.c.id)
+    if not include_resolved:
+        query = query.where(unroutable.c.resolved_at.is_(None))
+    with services.engine.connect() as connection:
+        rows = connection.execute(query.limit(1000)).all()
+    return {
+        "items": [
+            {
+                "council": r.council,
+                "episode_id": r.episode_id,
+                "event_id": r.event_id,
+                "receipt_id": r.message_row_id,
+                "created_at": r.created_at,
+                "resolved_at": r.resolved_at,
+            }
+            for r in rows
+        ]
+    }
+
+
+@router.get(
+    "/v1/audit/verify",
+    response_model=AuditVerification,
+    responses={401: {"model": Problem}, 403: {"model": Problem}},
+    summary="Walk the audit hash chain (operators)",
+)
+def verify_audit(services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    """`ok` with the entry count and head hash, or the first broken entry."""
+    require(principal, Role.OPERATOR)
+    with services.engine.connect() as connection:
+        try:
+            verified = audit.verify(connection)
+        except AuditChainBroken as exc:
+            return {
+                "ok": False,
+                "entries": audit.count(connection),
+                "broken_entry": exc.entry,
+                "reason": exc.reason,
+            }
+    return {"ok": True, "entries": verified.entries, "head": verified.head}

@@ -1,0 +1,131 @@
+"""RFC 9457 problem responses: every error the API returns has this one shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.errors import ErrorLocation, InboundRejected
+from gateway.logs import get_logger
+
+log = get_logger(__name__)
+PROBLEM_TYPE = "urn:missing-episode-gateway:problem:"
+MEDIA_TYPE = "application/problem+json"
+_TITLES = {
+    400: "Bad request",
+    401: "Authentication required",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+class ApiProblem(Exception):
+    """Raised by route code to answer with a problem (not for inbound message errors)."""
+
+    def __init__(
+        self, status: int, code: str, detail: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.headers = headers
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    title: str | None = None,
+    errors: list[ErrorLocation] | None = None,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """A problem+json response."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE + code,
+        "title": title or _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = [e.as_dict() for e in errors]
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    """Route every error the app can raise to a problem response."""
+
+    @app.exception_handler(InboundRejected)
+    async def _rejected(request: Request, exc: InboundRejected) -> JSONResponse:
+        log.info("message_rejected", status=exc.status, problem=exc.code, path=request.url.path)
+        return problem(
+            exc.status,
+            exc.code,
+            exc.detail,
+            title=exc.title,
+            errors=exc.errors,
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(ApiProblem)
+    async def _api(request: Request, exc: ApiProblem) -> JSONResponse:
+        return problem(
+            exc.status, exc.code, exc.detail, instance=request.url.path, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            ErrorLocation(
+                path="/" + "/".join(str(p) for p in e["loc"]),
+                line=None,
+                column=None,
+                message=str(e["msg"]),
+            )
+            for e in exc.errors()
+        ]
+        return problem(
+            422,
+            "invalid-request",
+            "the request's parameters are not valid",
+            errors=errors,
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _TITLES.get(exc.status_code, "error").lower().replace(" ", "-")
+        return problem(
+            exc.status_code,
+            code,
+            str(exc.detail),
+            instance=request.url.path,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected_error", path=request.url.path, error_type=type(exc).__name__)
+        return problem(
+            500,
+            "internal-error",
+            "the gateway failed unexpectedly; retry the request "
+            "(a resend of an accepted message is answered with its receipt)",
+            instance=request.url.path,
+        )

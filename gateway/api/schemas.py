@@ -1,0 +1,191 @@
+"""Response models: they are the API's published contract (openapi.yaml is generated from them)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+DeliveryStatus = Literal[
+    "pending", "in_flight", "sent", "delivered", "retrying", "dead", "cancelled"
+]
+
+
+class ProblemError(BaseModel):
+    """One located error in an inbound message."""
+
+    path: str
+    line: int | None
+    column: int | None
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    instance: str | None = None
+    errors: list[ProblemError] | None = None
+
+
+class ReceiptDelivery(BaseModel):
+    """A delivery created by a message, with its current status."""
+
+    delivery_id: str
+    council: str
+    system: str
+    status: DeliveryStatus
+
+
+class Receipt(BaseModel):
+    """What the gateway did with an inbound message."""
+
+    receipt_id: str
+    source: Literal["merlin", "compact"]
+    message_id: str
+    status: Literal["accepted", "duplicate"]
+    episode_id: str | None
+    event_types: list[str]
+    deliveries: list[ReceiptDelivery]
+    unroutable_councils: list[str]
+    stale: bool
+    received_at: datetime
+
+
+class AddressView(BaseModel):
+    """A postal address."""
+
+    lines: list[str]
+    postcode: str
+
+
+class ChildView(BaseModel):
+    """The child, as the police describe them."""
+
+    model_config = ConfigDict(extra="allow")
+
+    given_names: str
+    family_name: str
+    aliases: list[str]
+    date_of_birth: date
+    gender: str
+    ethnicity: str | None
+    nhs_number: str | None
+    police_person_ref: str | None
+    home_address: AddressView
+
+
+class RiskEntry(BaseModel):
+    """One grading in the risk history."""
+
+    level: str
+    at: datetime
+
+
+class SourceView(BaseModel):
+    """A police report that names this episode."""
+
+    source: str
+    force: str
+    reference: str
+
+
+class CaseRecordView(BaseModel):
+    """What a council's case system answered: its own ids for the child and the episode."""
+
+    council: str
+    system: str
+    person_id: str | None
+    episode_id: str | None
+
+
+class FlagView(BaseModel):
+    """A council policy flag raised on the episode."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    rule: str
+    council: str
+
+
+class EventView(BaseModel):
+    """One event of the episode."""
+
+    type: str
+    at: datetime
+    source_message_id: str
+    seq: int
+
+
+class EpisodeView(BaseModel):
+    """The canonical episode (gateway-api.md)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    episode_id: str
+    police_category: Literal["missing", "absent"]
+    whereabouts_known: bool
+    dfe_missing_type: Literal["M", "A"] | None
+    status: Literal["open", "found", "closed", "cancelled"]
+    risk_level: Literal["high", "medium", "low", "no_apparent_risk"]
+    risk_history: list[RiskEntry]
+    child: ChildView
+    looked_after: bool
+    legal_status: str | None
+    placement_type: str | None
+    home_council: str
+    responsible_council: str | None
+    reported_at: datetime
+    last_seen_at: datetime
+    last_seen_location: str
+    found_at: datetime | None
+    found_location: str | None
+    vulnerabilities: list[str]
+    cin_factors: list[str]
+    return_interview_due_by: datetime | None
+    episodes_last_28_days: int
+    episodes_last_90_days: int
+    flags: list[FlagView]
+    sources: list[SourceView]
+    case_records: list[CaseRecordView]
+    events: list[EventView]
+
+
+class UnroutableItem(BaseModel):
+    """A message naming a council that is not onboarded."""
+
+    council: str
+    episode_id: str
+    event_id: str
+    receipt_id: str | None
+    created_at: datetime
+    resolved_at: datetime | None
+
+
+class UnroutableList(BaseModel):
+    """The operators' unroutable list."""
+
+    items: list[UnroutableItem]
+
+
+class AuditVerification(BaseModel):
+    """The result of walking the audit chain."""
+
+    ok: bool
+    entries: int
+    head: str | None = None
+    broken_entry: int | None = None
+    reason: str | None = None
+
+
+class Health(BaseModel):
+    """Liveness/readiness."""
+
+    status: Literal["ok", "unavailable"]
+    detail: str | None = None

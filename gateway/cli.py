@@ -1,0 +1,175 @@
+"""The `gateway` command (operations.md): serve, keys, config, audit, database.
+
+Exit status: 0 success, 1 runtime failure, 2 bad usage or invalid configuration (with a
+message naming the file, the line and the problem).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+import yaml
+from pydantic import ValidationError
+
+from gateway import audit, keys, routing
+from gateway.errors import AuditChainBroken, ConfigurationError
+from gateway.logs import configure
+from gateway.settings import Settings
+from gateway.store import migrate
+from gateway.store.engine import make_engine
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"gateway: {message}", err=True)
+    sys.exit(code)
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        _fail(f"setting GATEWAY_{field.upper()}: {first['msg']}", 2)
+
+
+def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    migrate.upgrade(engine)
+    return engine
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """The missing-episode gateway."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Serve the API (and, with the demo routing, the simulators); migrates first."""
+    import uvicorn
+
+    from gateway.api.app import build_services, create_app
+
+    settings = _settings()
+    if "public_url" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
+    configure(settings.log_level)
+    try:
+        services = build_services(settings)
+    except ConfigurationError as exc:
+        _fail(str(exc), 2)
+    app = create_app(services)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+@main.group()
+def db() -> None:
+    """Database commands."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations."""
+    settings = _settings()
+    _engine(settings)
+    click.echo("database is at the newest migration")
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """Issue, revoke and list API keys."""
+
+
+@keys_group.command("create")
+@click.option("--role", type=click.Choice([r.value for r in keys.Role]), required=True)
+@click.option("--force", "force_code", help="two-digit force code (police keys)")
+@click.option("--council", help="three-digit DfE LA code (council keys)")
+@click.option("--name", help="who the key is for")
+def keys_create(role: str, force_code: str | None, council: str | None, name: str | None) -> None:
+    """Issue a key; the key alone is printed on the last line."""
+    try:
+        keys.validate_binding(keys.Role(role), force_code, council)
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    engine = _engine(_settings())
+    with engine.begin() as connection:
+        key = keys.create(connection, keys.Role(role), force=force_code, council=council, name=name)
+    click.echo(f"issued a {role} key; it is shown once, store it now:")
+    click.echo(key)
+
+
+@keys_group.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key by its id."""
+    engine = _engine(_settings())
+    with engine.begin() as connection:
+        if not keys.revoke(connection, key_id):
+            _fail(f"no active key with id {key_id}", 1)
+    click.echo(f"revoked {key_id}")
+
+
+@keys_group.command("list")
+def keys_list() -> None:
+    """List keys (never their secrets)."""
+    engine = _engine(_settings())
+    with engine.connect() as connection:
+        for info in keys.list_keys(connection):
+            bound = info.force or info.council or "-"
+            state = f"revoked {info.revoked_at:%Y-%m-%d}" if info.revoked_at else "active"
+            click.echo(f"{info.key_id}\t{info.role}\t{bound}\t{state}\t{info.name or ''}")
+
+
+@main.group()
+def config() -> None:
+    """Configuration commands."""
+
+
+@config.command("check")
+@click.argument("file", required=False, type=click.Path(path_type=Path))
+def config_check(file: Path | None) -> None:
+    """Validate a routing file (default: GATEWAY_ROUTING_FILE or the demo routing)."""
+    settings = _settings()
+    path = file or settings.routing_file
+    try:
+        table = routing.load(path, simulators_url=settings.public_url)
+    except ConfigurationError as exc:
+        _fail(str(exc), 2)
+    click.echo(f"{path}: {len(table.councils)} council(s) onboarded, configuration is valid")
+
+
+@main.group("audit")
+def audit_group() -> None:
+    """Audit log commands."""
+
+
+@audit_group.command("verify")
+def audit_verify() -> None:
+    """Verify the audit hash chain."""
+    engine = _engine(_settings())
+    with engine.connect() as connection:
+        try:
+            verified = audit.verify(connection)
+        except AuditChainBroken as exc:
+            _fail(f"audit chain broken at entry {exc.entry}: {exc.reason}", 1)
+    click.echo(f"audit chain verifies: {verified.entries} entries, head {verified.head}")
+
+
+@main.command("openapi")
+@click.option("--output", type=click.Path(path_type=Path), help="write here instead of stdout")
+def openapi_command(output: Path | None) -> None:
+    """Print the OpenAPI document of the running app (as openapi.yaml holds it)."""
+    from gateway.api.openapi import document
+
+    text = yaml.safe_dump(document(), sort_keys=False, allow_unicode=True)
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)

@@ -1,0 +1,134 @@
+"""Pure episode logic: child matching keys, per-child counts and the canonical episode state.
+
+The canonical episode JSON of gateway-api.md is computed here from the previous state and
+the newest event; storage keeps it as the episode's `state` so reads need no recomputation.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import mappings
+from gateway.canonical import EpisodeEvent, EpisodeSnapshot
+
+COUNT_WINDOWS_DAYS = (28, 30, 60, 90)
+RETURN_INTERVIEW_DUE = timedelta(hours=72)
+
+
+def _fold(text: str) -> str:
+    """Lower-case ASCII letters only: 'O'Brien-Smith' and 'obrien smith' match."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return re.sub(r"[^a-z]", "", decomposed.encode("ascii", "ignore").decode().lower())
+
+
+def match_key(event: EpisodeEvent) -> str:
+    """Normalised family name, first given name and date of birth (councils.md)."""
+    child = event.child
+    first = child.given_names.split()[0] if child.given_names.split() else ""
+    return f"{_fold(child.family_name)}|{_fold(first)}|{child.date_of_birth.isoformat()}"
+
+
+@dataclass(frozen=True, slots=True)
+class ChildCounts:
+    """How many episodes the child had in each window up to this one (this one included)."""
+
+    last_28_days: int
+    last_30_days: int
+    last_60_days: int
+    last_90_days: int
+    total: int
+
+
+def count_episodes(reported_at: datetime, others: Iterable[datetime]) -> ChildCounts:
+    """Counts of the child's episodes reported in the windows ending at `reported_at`."""
+    starts = [t for t in others if t <= reported_at]
+    windows = [
+        sum(1 for t in starts if t > reported_at - timedelta(days=d)) for d in COUNT_WINDOWS_DAYS
+    ]
+    return ChildCounts(*windows, total=len(starts))
+
+
+def cin_factors(snapshot: EpisodeSnapshot) -> list[str]:
+    """DfE CIN census assessment factors for the episode (mappings/cin_factors.yaml)."""
+    table = mappings.load("cin_factors.yaml")
+    factors: list[str] = list(table["always"])
+    for vulnerability in snapshot.vulnerabilities:
+        for factor in table["by_vulnerability"].get(str(vulnerability), []):
+            if factor not in factors:
+                factors.append(factor)
+    return sorted(factors, key=_factor_order)
+
+
+def _factor_order(code: str) -> tuple[int, str]:
+    """Census order: 1A, 2A, 10A, 11A (numerically, not as text)."""
+    digits = "".join(c for c in code if c.isdigit())
+    return int(digits or 0), code
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def _risk_history(
+    previous: Mapping[str, Any] | None, snapshot: EpisodeSnapshot
+) -> list[dict[str, Any]]:
+    history = {(h["level"], h["at"]): h for h in (previous or {}).get("risk_history", [])}
+    for assessment in snapshot.risk_history:
+        key = (str(assessment.level), _iso(assessment.at))
+        history.setdefault(key, {"level": key[0], "at": key[1]})
+    return sorted(history.values(), key=lambda h: h["at"])
+
+
+def build_state(
+    previous: Mapping[str, Any] | None,
+    event: EpisodeEvent,
+    *,
+    episode_id: str,
+    counts: ChildCounts,
+    sources: list[dict[str, str]],
+) -> dict[str, Any]:
+    """The canonical episode (without `events`, which are read from their table)."""
+    snap = event.episode
+    found_at = snap.found.at if snap.found else None
+    care = snap.care
+    return {
+        "episode_id": episode_id,
+        "police_category": str(snap.police_category),
+        "whereabouts_known": snap.whereabouts_known,
+        "dfe_missing_type": str(snap.dfe_missing_type) if snap.dfe_missing_type else None,
+        "status": str(snap.status),
+        "risk_level": str(snap.risk_level),
+        "risk_history": _risk_history(previous, snap),
+        "child": event.child.model_dump(mode="json"),
+        "looked_after": snap.looked_after,
+        "legal_status": str(care.legal_status) if care and care.legal_status else None,
+        "placement_type": str(care.placement_type) if care and care.placement_type else None,
+        "child_protection_plan": bool(care and care.child_protection_plan),
+        "home_council": snap.home_council,
+        "responsible_council": snap.responsible_council,
+        "reported_at": _iso(snap.reported_at),
+        "last_seen_at": _iso(snap.last_seen_at),
+        "last_seen_location": snap.last_seen_location,
+        "found_at": _iso(found_at),
+        "found_location": snap.found.location if snap.found else None,
+        "circumstances": snap.circumstances,
+        "vulnerabilities": [str(v) for v in snap.vulnerabilities],
+        "cin_factors": cin_factors(snap),
+        "return_interview_due_by": _iso(found_at + RETURN_INTERVIEW_DUE) if found_at else None,
+        "episodes_last_28_days": counts.last_28_days,
+        "episodes_last_30_days": counts.last_30_days,
+        "episodes_last_60_days": counts.last_60_days,
+        "episodes_last_90_days": counts.last_90_days,
+        "episodes_total": counts.total,
+        "debrief": snap.debrief.model_dump(mode="json") if snap.debrief else None,
+        "closure_reason": str(snap.closure_reason) if snap.closure_reason else None,
+        "police": snap.police.model_dump(mode="json"),
+        "incident_number": snap.incident_number,
+        "flags": list((previous or {}).get("flags", [])),
+        "sources": sources,
+    }

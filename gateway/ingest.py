@@ -1,0 +1,478 @@
+"""Ingest: from accepted bytes to a committed message, episode, events, deliveries and audit.
+
+`Ingestor.ingest` parses and maps outside the transaction (pure, may reject with 4xx), then
+does everything that must be durable in ONE transaction before the caller answers `202`.
+A race between two copies of one message, or two first messages of one report, ends in a
+unique-key violation; the loser retries and finds the winner's rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from adapters.base import InboundAdapter, SourceMessage
+from gateway import audit
+from gateway.canonical import EpisodeEvent, EpisodeStatus, RiskLevel, utc_now
+from gateway.episodes import ChildCounts, build_state, count_episodes, match_key
+from gateway.errors import ConflictingResend, ForceMismatch
+from gateway.keys import Principal, Role
+from gateway.logs import get_logger
+from gateway.routing import RoutingTable
+from gateway.store.schema import (
+    children,
+    deliveries,
+    episode_sources,
+    episodes,
+    events,
+    messages,
+    unroutable,
+)
+
+log = get_logger(__name__)
+PRIORITY = {RiskLevel.HIGH: 0, RiskLevel.MEDIUM: 1, RiskLevel.LOW: 2, RiskLevel.NO_APPARENT_RISK: 3}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What to answer: `202` with a new receipt or `200` with the original one."""
+
+    status_code: int
+    receipt: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Deadlines:
+    """How long each risk level may wait for delivery before it is overdue (DESIGN.md §4)."""
+
+    high: timedelta = timedelta(minutes=15)
+    medium: timedelta = timedelta(hours=1)
+    other: timedelta = timedelta(hours=4)
+
+    def for_risk(self, risk: RiskLevel) -> timedelta:
+        """The deadline that applies to an event of this risk level."""
+        if risk is RiskLevel.HIGH:
+            return self.high
+        return self.medium if risk is RiskLevel.MEDIUM else self.other
+
+
+class Ingestor:
+    """Accepts parsed messages into durable storage."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        routing: RoutingTable,
+        *,
+        deadlines: Deadlines | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.engine = engine
+        self.routing = routing
+        self.deadlines = deadlines or Deadlines()
+        self.clock = clock
+
+    def ingest(self, adapter: InboundAdapter, body: bytes, principal: Principal) -> Outcome:
+        """Validate, map and durably store one message.
+
+        Raises:
+            InboundRejected: a subclass for every kind of bad input (nothing is stored).
+        """
+        message = adapter.parse(body)
+        if principal.role is Role.POLICE and message.force != principal.force:
+            raise ForceMismatch(
+                f"the message is for force {message.force}; this key may submit "
+                f"for force {principal.force} only"
+            )
+        with self.engine.connect() as connection:
+            earlier = _find_message(connection, message)
+        if earlier is not None:
+            return _resend(earlier, message)
+        mapped = adapter.to_events(message)
+        for _ in range(3):
+            try:
+                with self.engine.begin() as connection:
+                    return self._store(connection, message, mapped, body, principal)
+            except IntegrityError:
+                # Another request stored this message or this report first: look again.
+                with self.engine.connect() as connection:
+                    earlier = _find_message(connection, message)
+                if earlier is not None:
+                    return _resend(earlier, message)
+        raise RuntimeError("ingest kept colliding with concurrent writers")  # pragma: no cover
+
+    def _store(
+        self,
+        connection: Connection,
+        message: SourceMessage,
+        mapped: list[EpisodeEvent],
+        body: bytes,
+        principal: Principal,
+    ) -> Outcome:
+        now = self.clock()
+        receipt_id = str(uuid.uuid4())
+        link = connection.execute(
+            select(episode_sources).where(
+                episode_sources.c.source == str(message.source),
+                episode_sources.c.force == message.force,
+                episode_sources.c.reference == message.reference,
+            )
+        ).first()
+        stale = link is not None and message.version <= link.last_version
+        episode_id = link.episode_id if link is not None else None
+        receipt: dict[str, Any] = {
+            "receipt_id": receipt_id,
+            "source": str(message.source),
+            "message_id": message.message_id,
+            "status": "accepted",
+            "episode_id": episode_id,
+            "event_types": [],
+            "deliveries": [],
+            "unroutable_councils": [],
+            "stale": stale,
+            "received_at": _iso(now),
+        }
+        connection.execute(
+            insert(messages).values(
+                id=receipt_id,
+                source=str(message.source),
+                force=message.force,
+                message_id=message.message_id,
+                reference=message.reference,
+                version=message.version,
+                received_at=now,
+                c14n_sha256=message.c14n_sha256,
+                body=body,
+                episode_id=episode_id,
+                stale=stale,
+                receipt=receipt,
+            )
+        )
+        audit.append(
+            connection,
+            actor=principal.actor,
+            action=audit.Action.RECEIVED,
+            subject=receipt_id,
+            details={
+                "source": str(message.source),
+                "force": message.force,
+                "stale": stale,
+                "message_id": message.message_id,
+            },
+        )
+        if not stale:
+            episode_id = self._link(connection, message, mapped, link, now)
+            for event in mapped:
+                self._record_event(
+                    connection, episode_id, receipt_id, event, receipt, now, principal
+                )
+            receipt["episode_id"] = episode_id
+            connection.execute(
+                update(messages)
+                .where(messages.c.id == receipt_id)
+                .values(episode_id=episode_id, receipt=receipt)
+            )
+        log.info(
+            "message_accepted",
+            receipt_id=receipt_id,
+            episode_id=receipt["episode_id"],
+            source=str(message.source),
+            stale=stale,
+            events=len(mapped),
+        )
+        return Outcome(status_code=202, receipt=receipt)
+
+    def _link(
+        self,
+        connection: Connection,
+        message: SourceMessage,
+        mapped: list[EpisodeEvent],
+        link: Any,
+        now: datetime,
+    ) -> str:
+        if link is not None:
+            connection.execute(
+                update(episode_sources)
+                .where(episode_sources.c.id == link.id)
+                .values(last_version=message.version)
+            )
+            return str(link.episode_id)
+        first = mapped[0]
+        child_id = _match_child(connection, first, now)
+        episode_id = str(uuid.uuid4())
+        snap = first.episode
+        connection.execute(
+            insert(episodes).values(
+                id=episode_id,
+                child_id=child_id,
+                status=str(snap.status),
+                risk_level=str(snap.risk_level),
+                looked_after=snap.looked_after,
+                dfe_missing_type=_dfe(first),
+                home_council=snap.home_council,
+                responsible_council=snap.responsible_council,
+                reported_at=snap.reported_at,
+                found_at=None,
+                created_at=now,
+                updated_at=now,
+                state={},
+            )
+        )
+        connection.execute(
+            insert(episode_sources).values(
+                episode_id=episode_id,
+                source=str(message.source),
+                force=message.force,
+                reference=message.reference,
+                last_version=message.version,
+            )
+        )
+        return episode_id
+
+    def _record_event(
+        self,
+        connection: Connection,
+        episode_id: str,
+        receipt_id: str,
+        event: EpisodeEvent,
+        receipt: dict[str, Any],
+        now: datetime,
+        principal: Principal,
+    ) -> None:
+        row = connection.execute(select(episodes).where(episodes.c.id == episode_id)).one()
+        seq = (
+            connection.execute(
+                select(func.coalesce(func.max(events.c.seq), 0)).where(
+                    events.c.episode_id == episode_id
+                )
+            ).scalar_one()
+            + 1
+        )
+        event_id = str(uuid.uuid4())
+        connection.execute(
+            insert(events).values(
+                id=event_id,
+                episode_id=episode_id,
+                seq=seq,
+                message_row_id=receipt_id,
+                type=str(event.type),
+                at=event.at,
+                created_at=now,
+                canonical=event.model_dump(mode="json"),
+            )
+        )
+        snap = event.episode
+        state = build_state(
+            row.state or None,
+            event,
+            episode_id=episode_id,
+            counts=_counts(connection, row.child_id, snap.reported_at, episode_id, snap.status),
+            sources=_sources(connection, episode_id),
+        )
+        connection.execute(
+            update(episodes)
+            .where(episodes.c.id == episode_id)
+            .values(
+                status=str(snap.status),
+                risk_level=str(snap.risk_level),
+                looked_after=snap.looked_after,
+                dfe_missing_type=_dfe(event),
+                home_council=snap.home_council,
+                responsible_council=snap.responsible_council,
+                reported_at=snap.reported_at,
+                found_at=snap.found.at if snap.found else None,
+                updated_at=now,
+                state=state,
+            )
+        )
+        audit.append(
+            connection,
+            actor=principal.actor,
+            action=audit.Action.MAPPED,
+            subject=event_id,
+            details={"episode_id": episode_id, "type": str(event.type), "seq": seq},
+        )
+        receipt["event_types"].append(str(event.type))
+        self._route(connection, episode_id, event_id, receipt_id, event, receipt, now, principal)
+
+    def _route(
+        self,
+        connection: Connection,
+        episode_id: str,
+        event_id: str,
+        receipt_id: str,
+        event: EpisodeEvent,
+        receipt: dict[str, Any],
+        now: datetime,
+        principal: Principal,
+    ) -> None:
+        for council in event.episode.councils_to_tell():
+            route = self.routing.route(council)
+            if route is None:
+                connection.execute(
+                    insert(unroutable).values(
+                        event_id=event_id,
+                        episode_id=episode_id,
+                        message_row_id=receipt_id,
+                        council=council,
+                        created_at=now,
+                    )
+                )
+                audit.append(
+                    connection,
+                    actor=principal.actor,
+                    action=audit.Action.UNROUTABLE,
+                    subject=event_id,
+                    details={"council": council},
+                )
+                if council not in receipt["unroutable_councils"]:
+                    receipt["unroutable_councils"].append(council)
+                continue
+            delivery_id = self._add_delivery(
+                connection, episode_id, event_id, council, route.system, event, now
+            )
+            audit.append(
+                connection,
+                actor=principal.actor,
+                action=audit.Action.ROUTED,
+                subject=delivery_id,
+                details={"event_id": event_id, "council": council, "system": route.system},
+            )
+            receipt["deliveries"].append(
+                {
+                    "delivery_id": delivery_id,
+                    "council": council,
+                    "system": route.system,
+                    "status": "pending",
+                }
+            )
+
+    def _add_delivery(
+        self,
+        connection: Connection,
+        episode_id: str,
+        event_id: str,
+        council: str,
+        system: str,
+        event: EpisodeEvent,
+        now: datetime,
+    ) -> str:
+        seq = (
+            connection.execute(
+                select(func.coalesce(func.max(deliveries.c.seq), 0)).where(
+                    deliveries.c.episode_id == episode_id, deliveries.c.council == council
+                )
+            ).scalar_one()
+            + 1
+        )
+        delivery_id = str(uuid.uuid4())
+        risk = event.episode.risk_level
+        connection.execute(
+            insert(deliveries).values(
+                id=delivery_id,
+                event_id=event_id,
+                episode_id=episode_id,
+                council=council,
+                system=system,
+                seq=seq,
+                status="pending",
+                priority=PRIORITY[risk],
+                idempotency_key=uuid.UUID(delivery_id).hex,
+                created_at=now,
+                deadline_at=now + self.deadlines.for_risk(risk),
+                next_attempt_at=now,
+                attempts=0,
+                flags=[],
+            )
+        )
+        return delivery_id
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _dfe(event: EpisodeEvent) -> str | None:
+    kind = event.episode.dfe_missing_type
+    return str(kind) if kind else None
+
+
+def _find_message(connection: Connection, message: SourceMessage) -> Any:
+    return connection.execute(
+        select(messages.c.c14n_sha256, messages.c.receipt).where(
+            messages.c.source == str(message.source),
+            messages.c.force == message.force,
+            messages.c.message_id == message.message_id,
+        )
+    ).first()
+
+
+def _resend(earlier: Any, message: SourceMessage) -> Outcome:
+    if earlier.c14n_sha256 != message.c14n_sha256:
+        raise ConflictingResend(
+            f"message id {message.message_id} was already accepted with "
+            "different content; send changes as a new message with a new id "
+            "and a higher version"
+        )
+    log.info("message_duplicate", receipt_id=earlier.receipt["receipt_id"])
+    return Outcome(status_code=200, receipt={**earlier.receipt, "status": "duplicate"})
+
+
+def _match_child(connection: Connection, event: EpisodeEvent, now: datetime) -> str:
+    """The child's id: by NHS number when both records have one, else by name and birth date."""
+    nhs = event.child.nhs_number
+    key = match_key(event)
+    if nhs:
+        found = connection.execute(
+            select(children.c.id).where(children.c.nhs_number == nhs)
+        ).first()
+        if found is not None:
+            return str(found.id)
+    query = select(children.c.id).where(children.c.match_key == key)
+    if nhs:
+        query = query.where(children.c.nhs_number.is_(None))
+    found = connection.execute(query.order_by(children.c.created_at).limit(1)).first()
+    if found is not None:
+        if nhs:
+            connection.execute(
+                update(children).where(children.c.id == found.id).values(nhs_number=nhs)
+            )
+        return str(found.id)
+    child_id = str(uuid.uuid4())
+    connection.execute(
+        insert(children).values(id=child_id, nhs_number=nhs, match_key=key, created_at=now)
+    )
+    return child_id
+
+
+def _counts(
+    connection: Connection,
+    child_id: str,
+    reported_at: datetime,
+    episode_id: str,
+    status: EpisodeStatus,
+) -> ChildCounts:
+    rows = connection.execute(
+        select(episodes.c.id, episodes.c.reported_at).where(
+            episodes.c.child_id == child_id, episodes.c.status != str(EpisodeStatus.CANCELLED)
+        )
+    ).all()
+    starts = [r.reported_at for r in rows if r.id != episode_id]
+    if status is not EpisodeStatus.CANCELLED:
+        starts.append(reported_at)
+    return count_episodes(reported_at, starts)
+
+
+def _sources(connection: Connection, episode_id: str) -> list[dict[str, str]]:
+    rows = connection.execute(
+        select(episode_sources)
+        .where(episode_sources.c.episode_id == episode_id)
+        .order_by(episode_sources.c.id)
+    ).all()
+    return [{"source": r.source, "force": r.force, "reference": r.reference} for r in rows]

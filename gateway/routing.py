@@ -1,0 +1,220 @@
+"""The routing table: which councils are onboarded, on which case system, at which endpoint.
+
+Loaded from the YAML routing file of operations.md and validated at start-up and by
+`gateway config check`. Every problem is a `ConfigurationError` naming the file, the line and
+what is wrong. Secrets never live in the file: they come from `<credentials_env>_*` variables.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+import mappings
+from adapters.base import TargetConfig
+from gateway.errors import ConfigurationError
+
+System = Literal["mosaic", "fwi", "protocol"]
+SECRET_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "mosaic": ("CLIENT_ID", "CLIENT_SECRET"),
+    "fwi": ("USERNAME", "PASSWORD"),
+    "protocol": ("API_KEY",),
+}
+# Credentials the bundled simulators accept (they check presence and form only).
+DEMO_CREDENTIALS: dict[str, dict[str, str]] = {
+    "mosaic": {"client_id": "demo-gateway", "client_secret": "demo-secret"},
+    "fwi": {"username": "demo-gateway", "password": "demo-password"},
+    "protocol": {"api_key": "demo-api-key"},
+}
+SIMULATORS_PLACEHOLDER = "{simulators}"
+
+
+class CouncilRoute(BaseModel):
+    """One onboarded council."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str = Field(pattern=r"^[0-9]{3}$")
+    name: str = Field(min_length=1)
+    system: System
+    base_url: str
+    policy: str
+    credentials_env: str | None = Field(default=None, pattern=r"^[A-Z][A-Z0-9_]*$")
+    timeout_s: float = Field(default=10, gt=0, le=120)
+    max_in_flight: int = Field(default=4, ge=1, le=64)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("base_url must be an absolute http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("policy")
+    @classmethod
+    def _known_policy(cls, value: str) -> str:
+        if not mappings.path(f"policies/{value}.yaml").is_file():
+            raise ValueError(f"unknown policy pack {value!r} (no mappings/policies/{value}.yaml)")
+        return value
+
+    @property
+    def is_loopback(self) -> bool:
+        """Whether the endpoint is on this machine (the simulators)."""
+        host = urlsplit(self.base_url).hostname or ""
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingTable:
+    """The validated routing table with each council's resolved target."""
+
+    source: str
+    councils: Mapping[str, CouncilRoute]
+    targets: Mapping[str, TargetConfig]
+
+    def route(self, council: str) -> CouncilRoute | None:
+        """The route of an onboarded council, or None."""
+        return self.councils.get(council)
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A safe loader that remembers the line of every mapping (for error messages)."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
+    mapping = loader.construct_mapping(node, deep=True)
+    mapping["__line__"] = node.start_mark.line + 1
+    keys = [k.value for k, _ in node.value]
+    duplicate = next((k for k in keys if keys.count(k) > 1), None)
+    if duplicate is not None:
+        raise ConfigurationError(f"duplicate key {duplicate!r}", line=node.start_mark.line + 1)
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load(
+    path: Path,
+    *,
+    simulators_url: str = "http://127.0.0.1:8080",
+    environ: Mapping[str, str] | None = None,
+) -> RoutingTable:
+    """Load and validate a routing file.
+
+    Raises:
+        ConfigurationError: naming the file and line of the first problem.
+    """
+    env = os.environ if environ is None else environ
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot read routing file: {exc.strerror}", file=str(path)
+        ) from exc
+    try:
+        document = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - _LineLoader is a SafeLoader
+    except ConfigurationError as exc:
+        raise ConfigurationError(exc.problem, file=str(path), line=exc.line) from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigurationError(
+            f"not valid YAML: {getattr(exc, 'problem', exc)}",
+            file=str(path),
+            line=mark.line + 1 if mark else None,
+        ) from exc
+    entries = _entries(document, path)
+    councils: dict[str, CouncilRoute] = {}
+    targets: dict[str, TargetConfig] = {}
+    for entry in entries:
+        line = entry.pop("__line__", None)
+        route = _validate(entry, path, line, simulators_url)
+        if route.code in councils:
+            raise ConfigurationError(
+                f"council {route.code} is listed twice", file=str(path), line=line
+            )
+        councils[route.code] = route
+        targets[route.code] = TargetConfig(
+            council=route.code,
+            system=route.system,
+            base_url=route.base_url,
+            credentials=_credentials(route, env, path, line),
+            timeout_s=route.timeout_s,
+        )
+    return RoutingTable(source=str(path), councils=councils, targets=targets)
+
+
+def _entries(document: Any, path: Path) -> list[dict[str, Any]]:
+    if not isinstance(document, dict) or not isinstance(document.get("councils"), list):
+        raise ConfigurationError(
+            "expected a mapping with a 'councils' list", file=str(path), line=1
+        )
+    unknown = set(document) - {"councils", "__line__"}
+    if unknown:
+        raise ConfigurationError(
+            f"unknown top-level key(s): {', '.join(sorted(unknown))}",
+            file=str(path),
+            line=document.get("__line__"),
+        )
+    entries = document["councils"]
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ConfigurationError(f"councils[{index}] must be a mapping", file=str(path))
+    return entries
+
+
+def _validate(
+    entry: dict[str, Any], path: Path, line: int | None, simulators_url: str
+) -> CouncilRoute:
+    if isinstance(entry.get("base_url"), str):
+        entry["base_url"] = entry["base_url"].replace(SIMULATORS_PLACEHOLDER, simulators_url)
+    if isinstance(entry.get("code"), int):  # YAML reads 304 as a number; 3 digits still required
+        entry["code"] = str(entry["code"]).zfill(3) if entry["code"] >= 100 else str(entry["code"])
+    try:
+        return CouncilRoute.model_validate(entry)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "entry"
+        code = entry.get("code", "?")
+        raise ConfigurationError(
+            f"council {code}: {field}: {first['msg']}", file=str(path), line=line
+        ) from exc
+
+
+def _credentials(
+    route: CouncilRoute, env: Mapping[str, str], path: Path, line: int | None
+) -> dict[str, str]:
+    if route.credentials_env is None:
+        if not route.is_loopback:
+            raise ConfigurationError(
+                f"council {route.code}: credentials_env is required for a non-loopback base_url",
+                file=str(path),
+                line=line,
+            )
+        return dict(DEMO_CREDENTIALS[route.system])
+    found: dict[str, str] = {}
+    for suffix in SECRET_SUFFIXES[route.system]:
+        variable = f"{route.credentials_env}_{suffix}"
+        value = env.get(variable)
+        if not value:
+            raise ConfigurationError(
+                f"council {route.code}: environment variable {variable} is not set",
+                file=str(path),
+                line=line,
+            )
+        found[suffix.lower()] = value
+    return found

@@ -1,0 +1,50 @@
+"""One typed settings object, read from `GATEWAY_*` environment variables and a `.env` file."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+import mappings
+
+DEMO_ROUTING = mappings.path("routing/demo.yaml")
+
+
+class Settings(BaseSettings):
+    """Gateway settings (operations.md); every field has the documented default."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    routing_file: Path = DEMO_ROUTING
+    simulators: bool | None = None
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Delivery deadlines by risk (DESIGN.md §4), in seconds.
+    deadline_high_s: int = 15 * 60
+    deadline_medium_s: int = 60 * 60
+    deadline_other_s: int = 4 * 60 * 60
+    # Base URL the demo routing's `{gateway}` placeholder stands for (the in-process simulators).
+    public_url: str = "http://127.0.0.1:8080"
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file under the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'gateway.db').resolve()}"
+
+    @property
+    def is_demo_routing(self) -> bool:
+        """Whether the bundled demo routing (pointing at the bundled simulators) is in use."""
+        return self.routing_file.resolve() == DEMO_ROUTING.resolve()
+
+    @property
+    def serve_simulators(self) -> bool:
+        """Whether `gateway serve` also serves the simulators in-process (default: with demo routing)."""
+        return self.is_demo_routing if self.simulators is None else self.simulators

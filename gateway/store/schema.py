@@ -1,0 +1,235 @@
+"""The database schema (SQLAlchemy Core), one for SQLite and PostgreSQL.
+
+Alembic migrations in `migrations/` build exactly this; a test compares the two.
+Ordering, deduplication and linking are keys and constraints here, not code elsewhere.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both backends (SQLite would hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Refuse naive times; store UTC (without offset on SQLite, so text order is time order)."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        """Always hand back an aware UTC datetime."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Id = String(36)
+Ts = UtcDateTime()
+
+children = Table(
+    "children",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("nhs_number", String(10), nullable=True, index=True),
+    # normalised family name | first given name | date of birth (councils.md child matching)
+    Column("match_key", String(300), nullable=False, index=True),
+    Column("created_at", Ts, nullable=False),
+)
+
+episodes = Table(
+    "episodes",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("child_id", Id, ForeignKey("children.id"), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("risk_level", String(24), nullable=False),
+    Column("looked_after", Boolean, nullable=False),
+    Column("dfe_missing_type", String(1), nullable=True),
+    Column("home_council", String(3), nullable=False, index=True),
+    Column("responsible_council", String(3), nullable=True, index=True),
+    Column("reported_at", Ts, nullable=False),
+    Column("found_at", Ts, nullable=True),
+    Column("created_at", Ts, nullable=False),
+    Column("updated_at", Ts, nullable=False),
+    # The canonical episode state after the latest event (canonical JSON, ids and all).
+    Column("state", JSON, nullable=False),
+)
+Index("ix_episodes_child_reported", episodes.c.child_id, episodes.c.reported_at)
+
+episode_sources = Table(
+    "episode_sources",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("episode_id", Id, ForeignKey("episodes.id"), nullable=False, index=True),
+    Column("source", String(16), nullable=False),
+    Column("force", String(2), nullable=False),
+    Column("reference", String(64), nullable=False),
+    Column("last_version", Integer, nullable=False),
+    UniqueConstraint("source", "force", "reference"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True),  # the receipt id
+    Column("source", String(16), nullable=False),
+    Column("force", String(2), nullable=False),
+    Column("message_id", String(64), nullable=False),
+    Column("reference", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("received_at", Ts, nullable=False),
+    Column("c14n_sha256", String(64), nullable=False),
+    Column("body", LargeBinary, nullable=True),  # purged after the retention period
+    Column("episode_id", Id, ForeignKey("episodes.id"), nullable=True, index=True),
+    Column("stale", Boolean, nullable=False),
+    Column("receipt", JSON, nullable=False),
+    UniqueConstraint("source", "force", "message_id"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("episode_id", Id, ForeignKey("episodes.id"), nullable=False),
+    Column("seq", Integer, nullable=False),  # order within the episode
+    Column("message_row_id", Id, ForeignKey("messages.id"), nullable=True),
+    Column("type", String(16), nullable=False),
+    Column("at", Ts, nullable=False),
+    Column("created_at", Ts, nullable=False),
+    Column("canonical", JSON, nullable=False),  # the EpisodeEvent as canonical JSON
+    UniqueConstraint("episode_id", "seq"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("event_id", Id, ForeignKey("events.id"), nullable=False, index=True),
+    Column("episode_id", Id, ForeignKey("episodes.id"), nullable=False),
+    Column("council", String(3), nullable=False),
+    Column("system", String(16), nullable=False),
+    # Monotonic per (episode, council): the ordering key of DESIGN.md §4.
+    Column("seq", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("priority", Integer, nullable=False),  # 0 high risk … 3 no apparent risk
+    Column("idempotency_key", String(64), nullable=False, unique=True),
+    Column("created_at", Ts, nullable=False),
+    Column("deadline_at", Ts, nullable=False),
+    Column("next_attempt_at", Ts, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("delivered_at", Ts, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("target_reference", String(200), nullable=True),
+    Column("payload", LargeBinary, nullable=True),
+    Column("payload_media_type", String(100), nullable=True),
+    Column("flags", JSON, nullable=False),
+    UniqueConstraint("episode_id", "council", "seq"),
+)
+Index("ix_deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)
+Index("ix_deliveries_council_created", deliveries.c.council, deliveries.c.created_at)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("delivery_id", Id, ForeignKey("deliveries.id"), nullable=False, index=True),
+    Column("number", Integer, nullable=False),
+    Column("started_at", Ts, nullable=False),
+    Column("finished_at", Ts, nullable=True),
+    Column("outcome", String(16), nullable=True),
+    Column("http_status", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("target_reference", String(200), nullable=True),
+    UniqueConstraint("delivery_id", "number"),
+)
+
+unroutable = Table(
+    "unroutable",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", Id, ForeignKey("events.id"), nullable=False),
+    Column("episode_id", Id, ForeignKey("episodes.id"), nullable=False),
+    Column("message_row_id", Id, ForeignKey("messages.id"), nullable=True),
+    Column("council", String(3), nullable=False, index=True),
+    Column("created_at", Ts, nullable=False),
+    Column("resolved_at", Ts, nullable=True),
+    UniqueConstraint("event_id", "council"),
+)
+
+case_records = Table(
+    "case_records",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("episode_id", Id, ForeignKey("episodes.id"), nullable=False),
+    Column("council", String(3), nullable=False),
+    Column("system", String(16), nullable=False),
+    Column("person_id", String(100), nullable=True),
+    Column("case_episode_id", String(100), nullable=True),
+    Column("updated_at", Ts, nullable=False),
+    UniqueConstraint("episode_id", "council"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(16), primary_key=True),  # public key id: the first part of the key
+    Column("secret_hash", String(128), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("force", String(2), nullable=True),
+    Column("council", String(3), nullable=True),
+    Column("name", String(200), nullable=True),
+    Column("created_at", Ts, nullable=False),
+    Column("revoked_at", Ts, nullable=True),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
+    Column("at", Ts, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("subject", String(100), nullable=True),
+    Column("entry", Text, nullable=False),  # canonical JSON of the whole entry, hashed as is
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False, unique=True),
+)

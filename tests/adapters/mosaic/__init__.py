@@ -1,0 +1,1 @@
+"""Tests of the mosaic outbound adapter."""

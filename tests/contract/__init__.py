@@ -1,0 +1,1 @@
+"""Contract suites shared by every adapter of a direction."""

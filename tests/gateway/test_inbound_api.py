@@ -1,0 +1,344 @@
+"""The inbound API end to end: spec examples, receipts, duplicates, conflicts, stale versions, roles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+
+from gateway.store.schema import audit_log, deliveries, episodes, events, messages
+from tests.conftest import KeyRing
+from tests.messages import MERLIN_FOUND, compact, merlin, new_id
+
+XML = {"Content-Type": "application/xml"}
+
+
+def post(client: TestClient, source: str, body: bytes, headers: dict[str, str]) -> Any:
+    """POST a message with the XML content type."""
+    return client.post(f"/v1/inbound/{source}", content=body, headers={**XML, **headers})
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    """Row counts of every table a message touches."""
+    with engine.connect() as connection:
+        return {
+            t.name: connection.execute(select(func.count()).select_from(t)).scalar_one()
+            for t in (messages, events, episodes, deliveries, audit_log)
+        }
+
+
+@pytest.fixture
+def met(keyring: KeyRing) -> dict[str, str]:
+    """A Metropolitan Police (force 01) key."""
+    return keyring.headers("police", force="01")
+
+
+@pytest.fixture
+def derbys(keyring: KeyRing) -> dict[str, str]:
+    """A Derbyshire Constabulary (force 30) key."""
+    return keyring.headers("police", force="30")
+
+
+@pytest.fixture
+def operator(keyring: KeyRing) -> dict[str, str]:
+    """An operator key."""
+    return keyring.headers("operator")
+
+
+def test_merlin_spec_example_gives_the_implied_episode(
+    client: TestClient, met: dict[str, str], operator: dict[str, str]
+) -> None:
+    """The MERLIN example: looked-after child placed in Brent by Derbyshire, told to both."""
+    response = post(client, "merlin", merlin(), met)
+    assert response.status_code == 202, response.text
+    receipt = response.json()
+    assert receipt["status"] == "accepted" and receipt["event_types"] == ["reported"]
+    assert receipt["message_id"] == "6f1c9a52-3d7e-4d55-9a0e-2b8f7c1d0e44"
+    assert {(d["council"], d["system"], d["status"]) for d in receipt["deliveries"]} == {
+        ("304", "mosaic", "pending"),
+        ("830", "fwi", "pending"),
+    }
+    assert receipt["unroutable_councils"] == [] and receipt["stale"] is False
+    episode = client.get(f"/v1/episodes/{receipt['episode_id']}", headers=operator).json()
+    assert episode["police_category"] == "missing" and episode["whereabouts_known"] is False
+    assert episode["dfe_missing_type"] == "M" and episode["status"] == "open"
+    assert episode["risk_level"] == "medium"
+    assert episode["risk_history"] == [{"level": "medium", "at": "2024-05-01T20:55:00Z"}]
+    assert episode["child"]["nhs_number"] == "9997654323"
+    assert episode["child"]["home_address"]["postcode"] == "HA9 0ZZ"
+    assert (episode["home_council"], episode["responsible_council"]) == ("304", "830")
+    assert episode["looked_after"] is True and episode["legal_status"] == "C2"
+    assert episode["placement_type"] == "residential"
+    assert episode["reported_at"] == "2024-05-01T20:30:00Z"
+    assert episode["last_seen_at"] == "2024-05-01T17:00:00Z"
+    assert sorted(episode["vulnerabilities"]) == ["county_lines", "cse"]
+    assert episode["cin_factors"] == ["10A", "11A", "24A"]
+    assert episode["sources"] == [{"source": "merlin", "force": "01", "reference": "24MIS012345"}]
+    assert [e["type"] for e in episode["events"]] == ["reported"]
+    assert episode["episodes_last_28_days"] == 1 and episode["return_interview_due_by"] is None
+
+
+def test_compact_spec_example_converts_the_ambiguous_hour(
+    client: TestClient, derbys: dict[str, str], operator: dict[str, str]
+) -> None:
+    """The COMPACT example: 27/10/2024 01:30 is the first (BST) occurrence, 00:30 UTC."""
+    response = post(client, "compact", compact(), derbys)
+    assert response.status_code == 202, response.text
+    receipt = response.json()
+    assert [(d["council"], d["system"]) for d in receipt["deliveries"]] == [("830", "fwi")]
+    episode = client.get(f"/v1/episodes/{receipt['episode_id']}", headers=operator).json()
+    assert episode["risk_history"] == [{"level": "high", "at": "2024-10-27T00:30:00Z"}]
+    assert episode["reported_at"] == "2024-10-27T00:05:00Z"
+    assert episode["last_seen_at"] == "2024-10-26T22:15:00Z"
+    assert episode["looked_after"] is False and episode["dfe_missing_type"] is None
+    assert episode["child"]["nhs_number"] == "9997654323"
+    assert episode["child"]["home_address"]["postcode"] == "DE4 3ZZ"
+    assert episode["child"]["gender"] == "male"
+    assert episode["vulnerabilities"] == ["self_harm"]
+    assert episode["cin_factors"] == ["10A", "15A"]
+
+
+@pytest.mark.parametrize("source", ["merlin", "compact"])
+def test_resending_100_times_creates_nothing_new(
+    client: TestClient, engine: Engine, met: dict[str, str], derbys: dict[str, str], source: str
+) -> None:
+    """Each resend answers 200 with the original receipt and writes no row anywhere."""
+    body, headers = (merlin(), met) if source == "merlin" else (compact(), derbys)
+    first = post(client, source, body, headers)
+    assert first.status_code == 202
+    before = counts(engine)
+    for _ in range(100):
+        again = post(client, source, body, headers)
+        assert again.status_code == 200
+        assert again.json() == {**first.json(), "status": "duplicate"}
+    assert counts(engine) == before
+
+
+def test_resend_with_different_formatting_is_still_a_duplicate(
+    client: TestClient, met: dict[str, str]
+) -> None:
+    """Same content after XML canonicalisation (whitespace between tags) is the same message."""
+    assert post(client, "merlin", merlin(), met).status_code == 202
+    reformatted = merlin().replace(b"\n    <", b"\n<").replace(b"\n  <", b"\n<")
+    assert post(client, "merlin", reformatted, met).status_code == 200
+
+
+def test_conflicting_resend_is_409(client: TestClient, engine: Engine, met: dict[str, str]) -> None:
+    """The same message id with different content is refused and changes nothing."""
+    assert post(client, "merlin", merlin(), met).status_code == 202
+    before = counts(engine)
+    changed = merlin(("Outside the home", "At the bus station"))
+    response = post(client, "merlin", changed, met)
+    assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "conflicting-resend"
+    assert counts(engine) == before
+
+
+def test_lower_version_is_stored_as_stale_without_deliveries(
+    client: TestClient, engine: Engine, met: dict[str, str]
+) -> None:
+    """A version older than one accepted is 202, stale, and creates no event or delivery."""
+    newer = post(
+        client, "merlin", merlin(message_id=new_id(), version=3, notification="RISK_REVIEW"), met
+    )
+    assert newer.status_code == 202
+    before = counts(engine)
+    older = post(
+        client, "merlin", merlin(message_id=new_id(), version=2, notification="UPDATE"), met
+    )
+    assert older.status_code == 202
+    assert older.json()["stale"] is True and older.json()["deliveries"] == []
+    assert older.json()["episode_id"] == newer.json()["episode_id"]
+    after = counts(engine)
+    assert after["messages"] == before["messages"] + 1
+    assert (after["events"], after["deliveries"]) == (before["events"], before["deliveries"])
+
+
+def test_notifications_of_one_report_join_one_episode(
+    client: TestClient, met: dict[str, str], operator: dict[str, str]
+) -> None:
+    """MISSING_REPORT then FOUND of one MerlinRef: one episode, two events, interview due +72 h."""
+    first = post(client, "merlin", merlin(), met).json()
+    found = post(
+        client,
+        "merlin",
+        merlin(MERLIN_FOUND, message_id=new_id(), version=2, notification="FOUND"),
+        met,
+    )
+    assert found.status_code == 202, found.text
+    assert found.json()["episode_id"] == first["episode_id"]
+    episode = client.get(f"/v1/episodes/{first['episode_id']}", headers=operator).json()
+    assert [e["type"] for e in episode["events"]] == ["reported", "found"]
+    assert episode["status"] == "found"
+    assert episode["found_at"] == "2024-05-02T08:15:00Z"
+    assert episode["return_interview_due_by"] == "2024-05-05T08:15:00Z"
+
+
+def test_child_is_matched_across_reports_by_nhs_number(
+    client: TestClient, met: dict[str, str], operator: dict[str, str]
+) -> None:
+    """A second report for the same NHS number counts as the child's second episode."""
+    post(client, "merlin", merlin(), met)
+    second = post(
+        client,
+        "merlin",
+        merlin(
+            ("2024-05-01T18:00:00+01:00", "2024-05-09T18:00:00+01:00"),
+            ("2024-05-01T21:30:00+01:00", "2024-05-09T21:30:00+01:00"),
+            ("2024-05-01T21:55:00+01:00", "2024-05-09T21:55:00+01:00"),
+            message_id=new_id(),
+            ref="24MIS012399",
+        ),
+        met,
+    ).json()
+    episode = client.get(f"/v1/episodes/{second['episode_id']}", headers=operator).json()
+    assert episode["episodes_last_28_days"] == 2 and episode["episodes_last_90_days"] == 2
+
+
+def test_child_without_nhs_number_is_matched_by_name_and_birth_date(
+    client: TestClient, met: dict[str, str], operator: dict[str, str]
+) -> None:
+    """Without an NHS number on one side, normalised family name, first name and DOB match."""
+    post(client, "merlin", merlin(), met)
+    second = post(
+        client,
+        "merlin",
+        merlin(
+            ("<NhsNumber>9997654323</NhsNumber>", ""),
+            ("Testchild", "TESTCHILD"),
+            ("Alex Jordan", "alex"),
+            message_id=new_id(),
+            ref="24MIS012398",
+        ),
+        met,
+    ).json()
+    episode = client.get(f"/v1/episodes/{second['episode_id']}", headers=operator).json()
+    assert episode["episodes_last_28_days"] == 2
+
+
+def test_unroutable_council_is_stored_and_listed(
+    client: TestClient, met: dict[str, str], operator: dict[str, str], keyring: KeyRing
+) -> None:
+    """A child living in Harrow (not onboarded) is accepted, listed unroutable, never dropped."""
+    body = merlin(
+        ("<HomeBorough>304</HomeBorough>", "<HomeBorough>310</HomeBorough>"),
+        ("<LookedAfter>true</LookedAfter>", "<LookedAfter>false</LookedAfter>"),
+        ("      <PlacementBorough>304</PlacementBorough>\n", ""),
+    )
+    receipt = post(client, "merlin", body, met).json()
+    assert receipt["unroutable_councils"] == ["310"] and receipt["deliveries"] == []
+    listed = client.get("/v1/unroutable", headers=operator).json()["items"]
+    assert [(i["council"], i["episode_id"]) for i in listed] == [("310", receipt["episode_id"])]
+    council = keyring.headers("council", council="304")
+    assert client.get("/v1/unroutable", headers=council).status_code == 403
+
+
+def test_force_cannot_submit_for_another_force(client: TestClient, derbys: dict[str, str]) -> None:
+    """A force 30 key posting a force 01 MERLIN message gets 403."""
+    response = post(client, "merlin", merlin(), derbys)
+    assert response.status_code == 403 and response.json()["code"] == "force-mismatch"
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [({}, 401), ({"Authorization": "Bearer nonsense"}, 401), ({"Authorization": "Basic abc"}, 401)],
+)
+def test_missing_or_unknown_key_is_401(
+    client: TestClient, headers: dict[str, str], status: int
+) -> None:
+    """No key or an unknown one is 401 with a Bearer challenge."""
+    response = post(client, "merlin", merlin(), headers)
+    assert response.status_code == status
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_council_key_cannot_submit(client: TestClient, keyring: KeyRing) -> None:
+    """Councils read; they do not submit (403)."""
+    response = post(client, "merlin", merlin(), keyring.headers("council", council="304"))
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("headers", "code"),
+    [
+        ({"Content-Type": "text/plain"}, "unsupported-media-type"),
+        ({"Content-Type": "application/json"}, "unsupported-media-type"),
+        ({"Content-Type": "application/xml", "Content-Encoding": "gzip"}, "compressed-body"),
+    ],
+)
+def test_wrong_media_type_or_compression_is_415(
+    client: TestClient, met: dict[str, str], headers: dict[str, str], code: str
+) -> None:
+    """Only uncompressed application/xml is read."""
+    response = client.post("/v1/inbound/merlin", content=merlin(), headers={**met, **headers})
+    assert response.status_code == 415 and response.json()["code"] == code
+
+
+def test_body_over_the_limit_is_413_whether_declared_or_streamed(
+    client: TestClient, met: dict[str, str]
+) -> None:
+    """Both a declared Content-Length and a chunked stream over 1 MiB are refused."""
+    big = merlin().replace(b"Did not return", b"x" * 1_100_000 + b" Did not return")
+    assert post(client, "merlin", big, met).status_code == 413
+
+    def chunks() -> Any:
+        for _ in range(20):
+            yield b"<" + b"a" * 100_000
+
+    response = client.post("/v1/inbound/merlin", content=chunks(), headers={**XML, **met})
+    assert response.status_code == 413
+
+
+def test_receipt_is_readable_by_its_force_only(
+    client: TestClient, met: dict[str, str], derbys: dict[str, str], keyring: KeyRing
+) -> None:
+    """The sending force reads its receipt; another force gets 404, a council 403."""
+    receipt = post(client, "merlin", merlin(), met).json()
+    path = f"/v1/receipts/merlin/{receipt['message_id']}"
+    again = client.get(path, headers=met)
+    assert again.status_code == 200 and again.json()["receipt_id"] == receipt["receipt_id"]
+    assert client.get(path, headers=derbys).status_code == 404
+    assert client.get(path, headers=keyring.headers("council", council="304")).status_code == 403
+
+
+def test_episode_is_readable_by_the_councils_told_only(
+    client: TestClient, met: dict[str, str], keyring: KeyRing
+) -> None:
+    """Brent and Derbyshire read the episode; Derby gets 404, as for an unknown id; police 403."""
+    receipt = post(client, "merlin", merlin(), met).json()
+    path = f"/v1/episodes/{receipt['episode_id']}"
+    for council in ("304", "830"):
+        assert (
+            client.get(path, headers=keyring.headers("council", council=council)).status_code == 200
+        )
+    other = keyring.headers("council", council="831")
+    assert client.get(path, headers=other).status_code == 404
+    assert client.get("/v1/episodes/no-such-id", headers=other).status_code == 404
+    assert client.get(path, headers=met).status_code == 403
+
+
+def test_episode_reads_are_audited_and_the_chain_verifies(
+    client: TestClient, engine: Engine, met: dict[str, str], operator: dict[str, str]
+) -> None:
+    """Reading an episode adds a consultation entry; the chain verifies over the API."""
+    receipt = post(client, "merlin", merlin(), met).json()
+    client.get(f"/v1/episodes/{receipt['episode_id']}", headers=operator)
+    with engine.connect() as connection:
+        actions = [
+            r.action
+            for r in connection.execute(select(audit_log.c.action).order_by(audit_log.c.seq))
+        ]
+    assert actions[-1] == "consulted"
+    assert {"received", "mapped", "routed"} <= set(actions)
+    verified = client.get("/v1/audit/verify", headers=operator).json()
+    assert verified["ok"] is True and verified["entries"] == len(actions)
+    assert client.get("/v1/audit/verify", headers=met).status_code == 403
+
+
+def test_health_and_readiness_need_no_key(client: TestClient) -> None:
+    """/healthz and /readyz answer without a key; readiness sees the migrated database."""
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ok"}
