@@ -1,6 +1,6 @@
-"""The two adapter protocols: inbound (police system → canonical) and outbound (canonical → case system).
+"""The two adapter protocols: inbound (police → canonical) and outbound (canonical → case system).
 
-Inbound adapters are pure: `parse(bytes) -> SourceMessage` and `to_events(msg) -> list[EpisodeEvent]`.
+Inbound adapters are pure: `parse(bytes) -> SourceMessage`, `to_events(msg) -> list[EpisodeEvent]`.
 Every inbound adapter passes the shared contract suite in `tests/contract/`.
 """
 

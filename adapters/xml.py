@@ -177,7 +177,9 @@ def _xmlschema(path: Path) -> Any:
 def _precise_errors(path: Path, doc: ParsedXml) -> list[ErrorLocation]:
     schema = _xmlschema(path)
     found: list[ErrorLocation] = []
-    resource = xmlschema.XMLResource(etree.ElementTree(doc.root), allow="none", defuse="always")
+    # xmlschema accepts lxml trees (ElementProtocol); its stubs only name ElementTree's types.
+    tree: Any = etree.ElementTree(doc.root)
+    resource = xmlschema.XMLResource(tree, allow="none", defuse="always")
     for error in schema.iter_errors(resource):
         element = error.elem if isinstance(error.elem, etree._Element) else None
         reason = _scrub_value(str(error.reason or error.message), error.obj)

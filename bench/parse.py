@@ -60,7 +60,7 @@ def main() -> None:
     args = parser.parse_args()
     for source in ("merlin", "compact"):
         print(f"\n{source} spec example")
-        print(f"{'stage':<36}{'µs/msg':>10}{'× bare lxml':>14}")
+        print(f"{'stage':<36}{'µs/msg':>10}{'x bare lxml':>14}")
         for name, us, ratio in bench(source, args.seconds):
             print(f"{name:<36}{us:>10.1f}{ratio:>14.1f}")
 

@@ -69,6 +69,18 @@ def serve(host: str, port: int) -> None:
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8081, show_default=True, type=int)
+def simulators(host: str, port: int) -> None:
+    """Serve the Mosaic, FWi and Protocol simulators alone, under /sim/<system>."""
+    import uvicorn
+
+    from gateway.api.app import simulators_app
+
+    uvicorn.run(simulators_app(), host=host, port=port, log_level="warning", access_log=False)
+
+
 @main.group()
 def db() -> None:
     """Database commands."""

@@ -47,10 +47,12 @@ class ChildCounts:
 def count_episodes(reported_at: datetime, others: Iterable[datetime]) -> ChildCounts:
     """Counts of the child's episodes reported in the windows ending at `reported_at`."""
     starts = [t for t in others if t <= reported_at]
-    windows = [
+    d28, d30, d60, d90 = (
         sum(1 for t in starts if t > reported_at - timedelta(days=d)) for d in COUNT_WINDOWS_DAYS
-    ]
-    return ChildCounts(*windows, total=len(starts))
+    )
+    return ChildCounts(
+        last_28_days=d28, last_30_days=d30, last_60_days=d60, last_90_days=d90, total=len(starts)
+    )
 
 
 def cin_factors(snapshot: EpisodeSnapshot) -> list[str]:

@@ -62,6 +62,17 @@ class Deadlines:
         return self.medium if risk is RiskLevel.MEDIUM else self.other
 
 
+@dataclass(frozen=True, slots=True)
+class _Txn:
+    """What every step of storing one message shares: its transaction, receipt and actor."""
+
+    connection: Connection
+    receipt_id: str
+    receipt: dict[str, Any]
+    now: datetime
+    principal: Principal
+
+
 class Ingestor:
     """Accepts parsed messages into durable storage."""
 
@@ -168,10 +179,9 @@ class Ingestor:
         )
         if not stale:
             episode_id = self._link(connection, message, mapped, link, now)
+            txn = _Txn(connection, receipt_id, receipt, now, principal)
             for event in mapped:
-                self._record_event(
-                    connection, episode_id, receipt_id, event, receipt, now, principal
-                )
+                self._record_event(txn, episode_id, event)
             receipt["episode_id"] = episode_id
             connection.execute(
                 update(messages)
@@ -235,16 +245,8 @@ class Ingestor:
         )
         return episode_id
 
-    def _record_event(
-        self,
-        connection: Connection,
-        episode_id: str,
-        receipt_id: str,
-        event: EpisodeEvent,
-        receipt: dict[str, Any],
-        now: datetime,
-        principal: Principal,
-    ) -> None:
+    def _record_event(self, txn: _Txn, episode_id: str, event: EpisodeEvent) -> None:
+        connection, now = txn.connection, txn.now
         row = connection.execute(select(episodes).where(episodes.c.id == episode_id)).one()
         seq = (
             connection.execute(
@@ -260,7 +262,7 @@ class Ingestor:
                 id=event_id,
                 episode_id=episode_id,
                 seq=seq,
-                message_row_id=receipt_id,
+                message_row_id=txn.receipt_id,
                 type=str(event.type),
                 at=event.at,
                 created_at=now,
@@ -293,25 +295,16 @@ class Ingestor:
         )
         audit.append(
             connection,
-            actor=principal.actor,
+            actor=txn.principal.actor,
             action=audit.Action.MAPPED,
             subject=event_id,
             details={"episode_id": episode_id, "type": str(event.type), "seq": seq},
         )
-        receipt["event_types"].append(str(event.type))
-        self._route(connection, episode_id, event_id, receipt_id, event, receipt, now, principal)
+        txn.receipt["event_types"].append(str(event.type))
+        self._route(txn, episode_id, event_id, event)
 
-    def _route(
-        self,
-        connection: Connection,
-        episode_id: str,
-        event_id: str,
-        receipt_id: str,
-        event: EpisodeEvent,
-        receipt: dict[str, Any],
-        now: datetime,
-        principal: Principal,
-    ) -> None:
+    def _route(self, txn: _Txn, episode_id: str, event_id: str, event: EpisodeEvent) -> None:
+        connection, receipt, principal = txn.connection, txn.receipt, txn.principal
         for council in event.episode.councils_to_tell():
             route = self.routing.route(council)
             if route is None:
@@ -319,9 +312,9 @@ class Ingestor:
                     insert(unroutable).values(
                         event_id=event_id,
                         episode_id=episode_id,
-                        message_row_id=receipt_id,
+                        message_row_id=txn.receipt_id,
                         council=council,
-                        created_at=now,
+                        created_at=txn.now,
                     )
                 )
                 audit.append(
@@ -335,7 +328,12 @@ class Ingestor:
                     receipt["unroutable_councils"].append(council)
                 continue
             delivery_id = self._add_delivery(
-                connection, episode_id, event_id, council, route.system, event, now
+                txn,
+                episode_id=episode_id,
+                event_id=event_id,
+                council=council,
+                system=route.system,
+                event=event,
             )
             audit.append(
                 connection,
@@ -355,14 +353,15 @@ class Ingestor:
 
     def _add_delivery(
         self,
-        connection: Connection,
+        txn: _Txn,
+        *,
         episode_id: str,
         event_id: str,
         council: str,
         system: str,
         event: EpisodeEvent,
-        now: datetime,
     ) -> str:
+        connection, now = txn.connection, txn.now
         seq = (
             connection.execute(
                 select(func.coalesce(func.max(deliveries.c.seq), 0)).where(

@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-# Keys whose values are personal data or free text wherever they appear (Home Assistant's TO_REDACT).
+# Keys whose values are personal data or free text wherever they appear (cf. Home Assistant).
 TO_REDACT = frozenset(
     {
         "name",

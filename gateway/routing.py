@@ -96,7 +96,8 @@ class _LineLoader(yaml.SafeLoader):
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    mapping = loader.construct_mapping(node, deep=True)
+    constructed = loader.construct_mapping(node, deep=True)
+    mapping: dict[str, Any] = {str(k): v for k, v in constructed.items()}
     mapping["__line__"] = node.start_mark.line + 1
     keys = [k.value for k, _ in node.value]
     duplicate = next((k for k in keys if keys.count(k) > 1), None)
@@ -170,7 +171,7 @@ def _entries(document: Any, path: Path) -> list[dict[str, Any]]:
             file=str(path),
             line=document.get("__line__"),
         )
-    entries = document["councils"]
+    entries: list[dict[str, Any]] = document["councils"]
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict):
             raise ConfigurationError(f"councils[{index}] must be a mapping", file=str(path))

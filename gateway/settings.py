@@ -46,5 +46,5 @@ class Settings(BaseSettings):
 
     @property
     def serve_simulators(self) -> bool:
-        """Whether `gateway serve` also serves the simulators in-process (default: with demo routing)."""
+        """Whether `gateway serve` also serves the simulators (default: with demo routing)."""
         return self.is_demo_routing if self.simulators is None else self.simulators

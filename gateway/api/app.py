@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 from datetime import timedelta
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from adapters import registry
 from gateway import routing
 from gateway.api import episodes, inbound, operations, problems
 from gateway.api.deps import Services
@@ -59,4 +61,20 @@ def create_app(services: Services | None) -> FastAPI:
     problems.install(app)
     for module in (inbound, episodes, operations):
         app.include_router(module.router)
+    if services is not None and services.settings.serve_simulators:
+        mount_simulators(app)
+    return app
+
+
+def mount_simulators(app: FastAPI) -> None:
+    """Serve each bundled case-system simulator under `/sim/<system>` (the demo's targets)."""
+    for name, adapter in registry.OUTBOUND.items():
+        simulator = importlib.import_module(f"adapters.{name}.simulator")
+        app.mount(f"/sim/{adapter.name}", simulator.create_app())
+
+
+def simulators_app() -> FastAPI:
+    """The simulators alone (`gateway simulators`), for demos and tests across processes."""
+    app = FastAPI(title="Case-system simulators", docs_url=None, redoc_url=None)
+    mount_simulators(app)
     return app

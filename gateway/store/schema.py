@@ -48,7 +48,8 @@ class UtcDateTime(TypeDecorator[datetime]):
         """Always hand back an aware UTC datetime."""
         if value is None:
             return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        stored: datetime = value
+        return stored.replace(tzinfo=UTC) if stored.tzinfo is None else stored.astimezone(UTC)
 
 
 metadata = MetaData(

@@ -61,7 +61,7 @@ def test_tampering_is_detected_at_the_entry(engine: Engine, tamper: str) -> None
 
 
 def test_entries_are_canonical_json(engine: Engine) -> None:
-    """Stored entry text is canonical JSON (sorted keys, compact), so hashes survive code changes."""
+    """Stored entry text is canonical JSON (sorted, compact), so hashes survive code changes."""
     _fill(engine, 1)
     with engine.connect() as connection:
         row = connection.execute(audit_log.select()).one()

@@ -1,4 +1,4 @@
-"""The inbound API end to end: spec examples, receipts, duplicates, conflicts, stale versions, roles."""
+"""Inbound API end to end: spec examples, receipts, duplicates, conflicts, stale versions, roles."""
 
 from __future__ import annotations
 
