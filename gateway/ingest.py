@@ -387,6 +387,8 @@ class Ingestor:
                 deadline_at=now + self.deadlines.for_risk(risk),
                 next_attempt_at=now,
                 attempts=0,
+                attempt_floor=0,
+                updated_at=now,
                 flags=[],
             )
         )

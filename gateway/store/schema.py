@@ -155,7 +155,13 @@ deliveries = Table(
     Column("deadline_at", Ts, nullable=False),
     Column("next_attempt_at", Ts, nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
+    # Attempts made before the last replay: the retry budget counts only those after it.
+    Column("attempt_floor", Integer, nullable=False, default=0),
+    # An in-flight delivery whose worker died is claimable again once its lease has passed.
+    Column("lease_until", Ts, nullable=True),
+    Column("sent_at", Ts, nullable=True),  # Protocol: dropped, acknowledgement awaited
     Column("delivered_at", Ts, nullable=True),
+    Column("updated_at", Ts, nullable=True),
     Column("last_error", Text, nullable=True),
     Column("target_reference", String(200), nullable=True),
     Column("payload", LargeBinary, nullable=True),
@@ -165,6 +171,17 @@ deliveries = Table(
 )
 Index("ix_deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)
 Index("ix_deliveries_council_created", deliveries.c.council, deliveries.c.created_at)
+Index("ix_deliveries_created", deliveries.c.created_at)
+
+# Where each Protocol council's acknowledgement feed was last read up to.
+ack_cursors = Table(
+    "ack_cursors",
+    metadata,
+    Column("council", String(3), primary_key=True),
+    Column("system", String(16), nullable=False),
+    Column("cursor", String(200), nullable=True),
+    Column("updated_at", Ts, nullable=False),
+)
 
 attempts = Table(
     "attempts",

@@ -150,7 +150,11 @@ def upgrade() -> None:
     sa.Column('deadline_at', UtcDateTime(), nullable=False),
     sa.Column('next_attempt_at', UtcDateTime(), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('attempt_floor', sa.Integer(), nullable=False),
+    sa.Column('lease_until', UtcDateTime(), nullable=True),
+    sa.Column('sent_at', UtcDateTime(), nullable=True),
     sa.Column('delivered_at', UtcDateTime(), nullable=True),
+    sa.Column('updated_at', UtcDateTime(), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('target_reference', sa.String(length=200), nullable=True),
     sa.Column('payload', sa.LargeBinary(), nullable=True),
@@ -164,6 +168,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.create_index('ix_deliveries_council_created', ['council', 'created_at'], unique=False)
+        batch_op.create_index('ix_deliveries_created', ['created_at'], unique=False)
         batch_op.create_index('ix_deliveries_due', ['status', 'next_attempt_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_deliveries_event_id'), ['event_id'], unique=False)
 
@@ -184,6 +189,13 @@ def upgrade() -> None:
     with op.batch_alter_table('unroutable', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_unroutable_council'), ['council'], unique=False)
 
+    op.create_table('ack_cursors',
+    sa.Column('council', sa.String(length=3), nullable=False),
+    sa.Column('system', sa.String(length=16), nullable=False),
+    sa.Column('cursor', sa.String(length=200), nullable=True),
+    sa.Column('updated_at', UtcDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('council', name=op.f('pk_ack_cursors'))
+    )
     op.create_table('attempts',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('delivery_id', sa.String(length=36), nullable=False),
@@ -210,6 +222,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_attempts_delivery_id'))
 
     op.drop_table('attempts')
+    op.drop_table('ack_cursors')
     with op.batch_alter_table('unroutable', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_unroutable_council'))
 
@@ -217,6 +230,7 @@ def downgrade() -> None:
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_deliveries_event_id'))
         batch_op.drop_index('ix_deliveries_due')
+        batch_op.drop_index('ix_deliveries_created')
         batch_op.drop_index('ix_deliveries_council_created')
 
     op.drop_table('deliveries')
