@@ -29,6 +29,18 @@ class Settings(BaseSettings):
     deadline_high_s: int = 15 * 60
     deadline_medium_s: int = 60 * 60
     deadline_other_s: int = 4 * 60 * 60
+    # Delivery engine (DESIGN.md §1.2): retry schedule, dead-letter limits, breaker, workers.
+    worker: bool = True  # `gateway serve` runs a delivery worker in-process
+    worker_concurrency: int = Field(default=8, ge=1, le=256)
+    worker_poll_s: float = Field(default=0.5, gt=0)
+    retry_base_s: float = Field(default=2.0, gt=0)
+    retry_cap_s: float = Field(default=600.0, gt=0)
+    max_attempts: int = Field(default=25, ge=1)
+    max_age_s: int = Field(default=72 * 3600, ge=60)
+    breaker_threshold: int = Field(default=5, ge=1)
+    breaker_cooldown_s: float = Field(default=30.0, gt=0)
+    ack_poll_s: float = Field(default=5.0, gt=0)
+    ack_overdue_s: int = Field(default=15 * 60, ge=1)  # protocol.md: overdue after 15 minutes
     # Base URL the demo routing's `{gateway}` placeholder stands for (the in-process simulators).
     public_url: str = "http://127.0.0.1:8080"
 

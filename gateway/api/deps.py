@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -25,6 +26,8 @@ class Services:
     engine: Engine
     routing: RoutingTable
     ingestor: Ingestor
+    # Called after a commit that queued deliveries (ingest, replay): wakes an in-process worker.
+    wake: Callable[[], None] = field(default=lambda: None)
 
 
 def _services(request: Request) -> Services:
