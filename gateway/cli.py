@@ -70,6 +70,34 @@ def serve(host: str, port: int) -> None:
 
 
 @main.command()
+@click.option("--once", is_flag=True, help="deliver what is due now, then exit")
+def worker(once: bool) -> None:
+    """Run a delivery worker without the API (run several on PostgreSQL to scale out)."""
+    import signal
+    import threading
+
+    from gateway.api.app import build_worker
+
+    settings = _settings()
+    configure(settings.log_level)
+    engine = _engine(settings)
+    try:
+        table = routing.load(settings.routing_file, simulators_url=settings.public_url)
+    except ConfigurationError as exc:
+        _fail(str(exc), 2)
+    delivery = build_worker(settings, engine, table)
+    if once:
+        click.echo(f"{delivery.run_once()} attempt(s)")
+        return
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    delivery.start()
+    stop.wait()
+    delivery.stop()
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8081, show_default=True, type=int)
 def simulators(host: str, port: int) -> None:

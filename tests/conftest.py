@@ -80,8 +80,8 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """Settings for a test: a private data dir, the demo routing."""
-    return Settings(data_dir=tmp_path / "data", _env_file=None)  # type: ignore[call-arg]
+    """Settings for a test: a private data dir, the demo routing, no background worker."""
+    return Settings(data_dir=tmp_path / "data", worker=False, _env_file=None)  # type: ignore[call-arg]
 
 
 @pytest.fixture

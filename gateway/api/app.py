@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from adapters import registry
-from gateway import routing
+from gateway import metrics, routing
 from gateway.api import episodes, inbound, operations, problems
 from gateway.api.deps import Services
+from gateway.delivery.breaker import CircuitBreakers
+from gateway.delivery.retry import RetryPolicy
+from gateway.delivery.worker import Worker, WorkerConfig
 from gateway.ingest import Deadlines, Ingestor
 from gateway.routing import RoutingTable
 from gateway.settings import Settings
@@ -51,12 +56,53 @@ def build_services(
         engine=engine,
         routing=table,
         ingestor=Ingestor(engine, table, deadlines=deadlines),
+        metrics=metrics.registry(engine),
+        worker=build_worker(settings, engine, table) if settings.worker else None,
     )
+
+
+def build_worker(settings: Settings, engine: Engine, table: RoutingTable) -> Worker:
+    """A delivery worker configured from the settings (not started)."""
+    config = WorkerConfig(
+        concurrency=settings.worker_concurrency,
+        poll=timedelta(seconds=settings.worker_poll_s),
+        ack_poll=timedelta(seconds=settings.ack_poll_s),
+        policy=RetryPolicy(
+            base=timedelta(seconds=settings.retry_base_s),
+            cap=timedelta(seconds=settings.retry_cap_s),
+            max_attempts=settings.max_attempts,
+            max_age=timedelta(seconds=settings.max_age_s),
+        ),
+    )
+    breakers = CircuitBreakers(
+        threshold=settings.breaker_threshold,
+        cooldown=timedelta(seconds=settings.breaker_cooldown_s),
+    )
+    return Worker(engine, table, config, breakers=breakers)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Run the in-process delivery worker while the app serves."""
+    services: Services | None = app.state.services
+    worker = services.worker if services is not None else None
+    if worker is not None:
+        worker.start()
+    try:
+        yield
+    finally:
+        if worker is not None:
+            worker.stop()
 
 
 def create_app(services: Services | None) -> FastAPI:
     """The API application over already-built services (None: only to describe the API)."""
-    app = FastAPI(title="Missing-episode gateway", version=API_VERSION, description=DESCRIPTION)
+    app = FastAPI(
+        title="Missing-episode gateway",
+        version=API_VERSION,
+        description=DESCRIPTION,
+        lifespan=_lifespan,
+    )
     app.state.services = services
     problems.install(app)
     for module in (inbound, episodes, operations):

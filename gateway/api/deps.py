@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from gateway import keys
 from gateway.api.problems import ApiProblem
+from gateway.delivery.worker import Worker
 from gateway.ingest import Ingestor
 from gateway.keys import Principal, Role
 from gateway.routing import RoutingTable
@@ -26,8 +27,13 @@ class Services:
     engine: Engine
     routing: RoutingTable
     ingestor: Ingestor
-    # Called after a commit that queued deliveries (ingest, replay): wakes an in-process worker.
-    wake: Callable[[], None] = field(default=lambda: None)
+    metrics: CollectorRegistry
+    worker: Worker | None = None
+
+    def wake(self) -> None:
+        """After a commit that queued deliveries (ingest, replay): wake the in-process worker."""
+        if self.worker is not None:
+            self.worker.wake()
 
 
 def _services(request: Request) -> Services:

@@ -10,10 +10,11 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from adapters import registry
+from gateway import metrics
 from gateway.api.deps import PrincipalDep, ServicesDep, require
 from gateway.api.problems import ApiProblem
 from gateway.api.schemas import Problem, Receipt
-from gateway.errors import PayloadTooLarge, UnsupportedMediaType
+from gateway.errors import InboundRejected, PayloadTooLarge, UnsupportedMediaType
 from gateway.keys import Principal, Role
 from gateway.store.schema import deliveries, messages
 
@@ -65,10 +66,18 @@ async def _submit(
     source: str, request: Request, services: ServicesDep, principal: Principal
 ) -> JSONResponse:
     require(principal, Role.POLICE, Role.OPERATOR)
-    body = await read_bounded_body(request, services.settings.max_body_bytes)
-    outcome = await run_in_threadpool(
-        services.ingestor.ingest, registry.INBOUND[source], body, principal
-    )
+    try:
+        body = await read_bounded_body(request, services.settings.max_body_bytes)
+        outcome = await run_in_threadpool(
+            services.ingestor.ingest, registry.INBOUND[source], body, principal
+        )
+    except InboundRejected as exc:
+        metrics.REJECTED.labels(source=source, reason=exc.code).inc()
+        raise
+    accepted = outcome.status_code == 202
+    metrics.RECEIVED.labels(source=source, outcome="accepted" if accepted else "duplicate").inc()
+    if accepted:
+        services.wake()
     return JSONResponse(outcome.receipt, status_code=outcome.status_code)
 
 

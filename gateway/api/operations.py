@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import select, text
 
 from gateway import audit
@@ -45,6 +46,17 @@ def readyz(services: ServicesDep) -> Any:
     if not current:
         return JSONResponse({"status": "unavailable", "detail": "migrations pending"}, 503)
     return {"status": "ok"}
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    summary="Prometheus metrics",
+)
+def prometheus_metrics(services: ServicesDep) -> Response:
+    """Received, rejected, delivered, retried, dead; queue depth and oldest age per target."""
+    return Response(generate_latest(services.metrics), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get(

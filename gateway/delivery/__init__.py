@@ -1,0 +1,1 @@
+"""The delivery engine: outbox, retry schedule, workers, replay."""

@@ -1,0 +1,52 @@
+"""What a renderer is given: the stored event, the episode's derived facts and the alerts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from adapters.base import Alert, DeliveryRequest
+from gateway.canonical import EpisodeEvent
+from gateway.episodes import RETURN_INTERVIEW_DUE, cin_factors
+
+
+def build(
+    *,
+    delivery_id: str,
+    idempotency_key: str,
+    council: str,
+    episode_id: str,
+    seq: int,
+    canonical_event: Mapping[str, Any],
+    episode_state: Mapping[str, Any],
+    flags: Sequence[Mapping[str, Any]],
+) -> DeliveryRequest:
+    """The renderer's input for one delivery.
+
+    The event and its snapshot are as stored at ingest; the per-child counts are the episode's
+    latest (so a late delivery carries what the gateway knows now); `first_for_target` holds
+    for a target's first delivery of the episode, which ordering guarantees went first.
+    """
+    event = EpisodeEvent.model_validate(canonical_event)
+    found = event.episode.found
+    return DeliveryRequest(
+        delivery_id=delivery_id,
+        idempotency_key=idempotency_key,
+        council=council,
+        episode_id=episode_id,
+        first_for_target=seq == 1,
+        event=event,
+        return_interview_due_by=found.at + RETURN_INTERVIEW_DUE if found else None,
+        cin_factors=cin_factors(event.episode),
+        episodes_last_28_days=int(episode_state.get("episodes_last_28_days", 1)),
+        episodes_last_90_days=int(episode_state.get("episodes_last_90_days", 1)),
+        alerts=[Alert.model_validate(_alert(f)) for f in flags],
+    )
+
+
+def _alert(flag: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        "code": str(flag["code"]),
+        "rule": str(flag.get("rule", flag["code"])),
+        "reason": str(flag.get("reason", "")),
+    }

@@ -1,0 +1,305 @@
+"""The delivery worker: claims due deliveries, sends them through their adapter, records outcomes.
+
+One dispatcher thread claims work (respecting each council's `max_in_flight` and its circuit
+breaker) and hands it to a thread pool; each job renders, sends and records one attempt. The
+dispatcher sleeps until it is woken (a commit queued work, a job finished) or `poll` passes, and
+polls the acknowledgement feed of councils that acknowledge asynchronously (Protocol).
+`run_once` does one round synchronously, for tests and for `gateway worker --once`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy.exc import DBAPIError
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random
+
+from adapters import registry
+from adapters.base import OutboundAdapter, Payload, SendResult, TargetConfig
+from gateway import metrics
+from gateway.canonical import utc_now
+from gateway.delivery import outbox, request
+from gateway.delivery.breaker import CircuitBreakers
+from gateway.delivery.retry import RetryPolicy
+from gateway.errors import DeliveryError, PermanentDelivery, RetryableDelivery
+from gateway.logs import get_logger
+from gateway.routing import RoutingTable
+
+log = get_logger(__name__)
+ACK_PAGES = 10  # at most this many pages of acks per council per poll
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """How hard and how often a worker works."""
+
+    concurrency: int = 8
+    poll: timedelta = timedelta(seconds=0.5)
+    ack_poll: timedelta = timedelta(seconds=5)
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+def _connect_failed(exc: BaseException) -> bool:
+    # Only a refused or reset connection is retried in-process: nothing reached the target.
+    cause = exc.__cause__
+    return isinstance(exc, RetryableDelivery) and isinstance(cause, httpx.ConnectError)
+
+
+class Worker:
+    """Delivers what the outbox holds, in one process (several processes share the outbox)."""
+
+    def __init__(
+        self,
+        engine: Any,
+        routing: RoutingTable,
+        config: WorkerConfig | None = None,
+        *,
+        breakers: CircuitBreakers | None = None,
+        http: httpx.Client | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.engine = engine
+        self.routing = routing
+        self.config = config or WorkerConfig()
+        self.breakers = breakers or CircuitBreakers()
+        self.http = http or httpx.Client(follow_redirects=False, trust_env=False)
+        self.clock = clock
+        self.rand = rand
+        self.actor = f"worker:{socket.gethostname()}:{os.getpid()}"
+        self._active: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._wakeup = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._next_ack_poll: datetime | None = None
+        self._polling = threading.Lock()
+        self._short_retry = Retrying(
+            retry=retry_if_exception(_connect_failed),
+            stop=stop_after_attempt(3),
+            wait=wait_random(0.05, 0.3),
+            reraise=True,
+        )
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run the dispatcher in a background thread until `stop`."""
+        self._pool = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="delivery")
+        self._thread = threading.Thread(target=self._loop, name="delivery-dispatcher", daemon=True)
+        self._thread.start()
+        log.info("worker_started", concurrency=self.config.concurrency)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop claiming, let attempts in flight finish (their leases cover a hard stop)."""
+        self._stopping.set()
+        self._wakeup.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        log.info("worker_stopped")
+
+    def wake(self) -> None:
+        """Claim now rather than at the next poll (called after a commit that queued work)."""
+        self._wakeup.set()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                claimed = self._dispatch()
+                self._maybe_poll_acks(background=True)
+            except DBAPIError as exc:  # a busy or restarting database: try again shortly
+                log.warning("worker_database_error", error=type(exc).__name__)
+                claimed = 0
+            if claimed == 0:
+                self._wakeup.wait(self.config.poll.total_seconds())
+                self._wakeup.clear()
+
+    def _dispatch(self) -> int:
+        assert self._pool is not None
+        claims = self._claim(self.config.concurrency - sum(self._active.values()))
+        for claimed in claims:
+            self._pool.submit(self._job, claimed)
+        return len(claims)
+
+    def _job(self, claimed: outbox.Claim) -> None:
+        try:
+            self.process(claimed)
+        except DBAPIError as exc:  # the lease runs out and the delivery is retried, same key
+            log.warning(
+                "attempt_not_recorded", delivery_id=claimed.delivery_id, error=str(exc)[:200]
+            )
+        finally:
+            with self._lock:
+                self._active[claimed.council] -= 1
+            self._wakeup.set()
+
+    # --- one round ---------------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Claim what is due now and deliver it here, one by one; returns how many attempts."""
+        claims = self._claim(self.config.concurrency)
+        for claimed in claims:
+            try:
+                self.process(claimed)
+            finally:
+                with self._lock:
+                    self._active[claimed.council] -= 1
+        self._maybe_poll_acks(background=False, force=True)
+        return len(claims)
+
+    def _claim(self, free: int) -> list[outbox.Claim]:
+        if free <= 0:
+            return []
+        now = self.clock()
+        with self._lock:
+            capacity = {
+                code: self.breakers.capacity(code, route.max_in_flight, now) - self._active[code]
+                for code, route in self.routing.councils.items()
+            }
+            claims = outbox.claim(
+                self.engine,
+                capacity=capacity,
+                limit=free,
+                now=now,
+                lease=self._lease,
+                actor=self.actor,
+            )
+            for claimed in claims:
+                self._active[claimed.council] += 1
+        return claims
+
+    def _lease(self, council: str) -> timedelta:
+        timeout = self.routing.councils[council].timeout_s
+        # A token fetch and the send, each up to the timeout, the short in-process retries
+        # (connection refused: quick), and room to record the outcome.
+        return timedelta(seconds=timeout * 3 + 5)
+
+    # --- one attempt -------------------------------------------------------------------------
+
+    def process(self, claimed: outbox.Claim) -> outbox.Finished:
+        """Render, send and record one claimed attempt."""
+        payload: Payload | None = None
+        outcome: SendResult | DeliveryError
+        try:
+            adapter, target = self._target(claimed)
+            built = request.build(
+                delivery_id=claimed.delivery_id,
+                idempotency_key=claimed.idempotency_key,
+                council=claimed.council,
+                episode_id=claimed.episode_id,
+                seq=claimed.seq,
+                canonical_event=claimed.canonical_event,
+                episode_state=claimed.episode_state,
+                flags=claimed.flags,
+            )
+            payload = adapter.render(built)
+            outcome = self._short_retry(adapter.send, built, payload, target, self.http)
+        except DeliveryError as exc:
+            outcome = exc
+        self._tell_breaker(claimed.council, outcome)
+        finished = outbox.finish(
+            self.engine,
+            claimed,
+            outcome,
+            payload=payload,
+            policy=self.config.policy,
+            now=self.clock(),
+            actor=self.actor,
+            rand=self.rand,
+        )
+        latency = (self.clock() - claimed.created_at).total_seconds()
+        metrics.delivery_finished(claimed.system, claimed.council, finished.status, latency)
+        log.info(
+            "delivery_attempted",
+            delivery_id=claimed.delivery_id,
+            council=claimed.council,
+            system=claimed.system,
+            attempt=claimed.attempt,
+            status=finished.status,
+            http_status=outcome.http_status,
+            error=None if isinstance(outcome, SendResult) else outcome.reason,
+        )
+        return finished
+
+    def _target(self, claimed: outbox.Claim) -> tuple[OutboundAdapter, TargetConfig]:
+        route = self.routing.route(claimed.council)
+        if route is None or str(route.system) != claimed.system:
+            raise PermanentDelivery(
+                f"council {claimed.council} is no longer routed to {claimed.system}; "
+                "replay the delivery after checking the routing file"
+            )
+        return registry.OUTBOUND[claimed.system], self.routing.targets[claimed.council]
+
+    def _tell_breaker(self, council: str, outcome: SendResult | DeliveryError) -> None:
+        if isinstance(outcome, RetryableDelivery):
+            self.breakers.failure(council, self.clock(), retry_after=outcome.retry_after)
+        elif isinstance(outcome, SendResult) or outcome.http_status is not None:
+            self.breakers.success(council)  # the target answered, even if to refuse
+
+    # --- acknowledgements --------------------------------------------------------------------
+
+    def _maybe_poll_acks(self, *, background: bool, force: bool = False) -> None:
+        now = self.clock()
+        if not force and self._next_ack_poll is not None and now < self._next_ack_poll:
+            return
+        self._next_ack_poll = now + self.config.ack_poll
+        if not self._polling.acquire(blocking=False):
+            return  # the previous poll is still running
+        if background and self._pool is not None:
+            self._pool.submit(self._poll_and_release)
+        else:
+            self._poll_and_release()
+
+    def _poll_and_release(self) -> None:
+        try:
+            self.poll_acks()
+        finally:
+            self._polling.release()
+
+    def poll_acks(self) -> int:
+        """Read the acknowledgement feeds of councils with deliveries awaiting one."""
+        applied = 0
+        for council in outbox.awaiting_ack(self.engine):
+            route = self.routing.route(council)
+            adapter = registry.OUTBOUND.get(str(route.system)) if route else None
+            poll = getattr(adapter, "poll_acks", None)
+            if route is None or poll is None:
+                continue
+            try:
+                applied += self._poll_council(council, str(route.system), poll)
+            except DeliveryError as exc:
+                log.warning("ack_poll_failed", council=council, error=exc.reason)
+            except DBAPIError as exc:
+                log.warning("ack_poll_not_recorded", council=council, error=type(exc).__name__)
+        return applied
+
+    def _poll_council(self, council: str, system: str, poll: Callable[..., Any]) -> int:
+        target = self.routing.targets[council]
+        cursor = outbox.ack_cursor(self.engine, council)
+        applied = 0
+        for _ in range(ACK_PAGES):
+            acks, following = poll(target, cursor, self.http)
+            if not acks:
+                break
+            counts = outbox.apply_acks(
+                self.engine, council, system, acks, following, now=self.clock(), actor=self.actor
+            )
+            for status in ("delivered", "dead"):
+                for _ in range(counts[status]):
+                    metrics.delivery_finished(system, council, status, None)
+            applied += len(acks)
+            cursor = following
+        return applied

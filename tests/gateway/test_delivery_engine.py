@@ -1,0 +1,454 @@
+"""The delivery engine against the bundled simulators: order, retries, breaker, leases, acks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select, update
+
+from gateway import audit
+from gateway.api.app import simulators_app
+from gateway.api.deps import Services
+from gateway.canonical import utc_now
+from gateway.delivery import outbox
+from gateway.delivery.breaker import CircuitBreakers
+from gateway.delivery.retry import RetryPolicy
+from gateway.delivery.worker import Worker, WorkerConfig
+from gateway.store.schema import attempts, case_records, deliveries
+from tests.conftest import KeyRing
+from tests.messages import MERLIN_FOUND, compact, merlin, new_id
+
+XML = {"Content-Type": "application/xml"}
+UNSETTLED = ("pending", "retrying", "in_flight", "sent")
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        # A little ahead of the wall clock, so what a test posts next is already due.
+        self.now = utc_now() + timedelta(seconds=5)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def sims() -> Iterator[TestClient]:
+    """The three simulators in-process, reached whatever host a target URL names."""
+    with TestClient(simulators_app()) as client:
+        yield client
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The worker's clock."""
+    return Clock()
+
+
+def make_worker(services: Services, http: httpx.Client, clock: Clock, **policy: Any) -> Worker:
+    """A worker on the test database and the demo routing, with a fast retry schedule."""
+    config = WorkerConfig(
+        concurrency=16,
+        policy=RetryPolicy(base=timedelta(seconds=1), cap=timedelta(seconds=30), **policy),
+    )
+    breakers = CircuitBreakers(threshold=3, cooldown=timedelta(seconds=5))
+    return Worker(
+        services.engine, services.routing, config, breakers=breakers, http=http, clock=clock
+    )
+
+
+@pytest.fixture
+def worker(services: Services, sims: TestClient, clock: Clock) -> Worker:
+    """A worker sending to the in-process simulators."""
+    return make_worker(services, sims, clock)
+
+
+@pytest.fixture
+def police(keyring: KeyRing) -> dict[str, dict[str, str]]:
+    """Keys of the demo's forces."""
+    return {f: keyring.headers("police", force=f) for f in ("01", "30", "13", "43")}
+
+
+def post(client: TestClient, source: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
+    """POST a message and return its receipt."""
+    response = client.post(f"/v1/inbound/{source}", content=body, headers={**XML, **headers})
+    assert response.status_code == 202, response.text
+    receipt: dict[str, Any] = response.json()
+    return receipt
+
+
+def statuses(engine: Engine) -> dict[str, str]:
+    """Every delivery's status by id."""
+    with engine.connect() as connection:
+        return {r.id: r.status for r in connection.execute(select(deliveries))}
+
+
+def drain(worker: Worker, clock: Clock, engine: Engine, rounds: int = 200) -> None:
+    """Run the worker, moving the clock to each next retry, until nothing is left unsettled."""
+    for _ in range(rounds):
+        if worker.run_once():
+            continue
+        with engine.connect() as connection:
+            waiting = connection.execute(
+                select(deliveries.c.status, deliveries.c.next_attempt_at).where(
+                    deliveries.c.status.in_(UNSETTLED)
+                )
+            ).all()
+        if not waiting:
+            return
+        due = [r.next_attempt_at for r in waiting if r.next_attempt_at is not None]
+        if due and min(due) > clock.now:
+            clock.now = min(due)
+        elif all(r.status == "sent" for r in waiting):
+            time.sleep(0.1)  # Protocol acknowledges asynchronously, on the simulator's clock
+        else:
+            clock.advance(seconds=1)
+    pytest.fail(f"deliveries still unsettled: {statuses(engine)}")
+
+
+def records(sims: TestClient, system: str) -> dict[str, list[dict[str, Any]]]:
+    """What a simulator recorded, per council."""
+    found: dict[str, list[dict[str, Any]]] = sims.get(f"/sim/{system}/_control/records").json()
+    return found
+
+
+def set_faults(sims: TestClient, system: str, **faults: Any) -> None:
+    """Switch a simulator's faults."""
+    assert sims.put(f"/sim/{system}/_control/faults", json=faults).status_code == 200
+
+
+def test_spec_examples_are_delivered_once_each_with_case_records(
+    client: TestClient,
+    services: Services,
+    worker: Worker,
+    clock: Clock,
+    sims: TestClient,
+    police: dict[str, dict[str, str]],
+) -> None:
+    """Both spec examples reach every council they name, once, and the case ids are kept."""
+    first = post(client, "merlin", merlin(), police["01"])
+    second = post(client, "compact", compact(), police["30"])
+    drain(worker, clock, services.engine)
+    assert set(statuses(services.engine).values()) == {"delivered"}
+    told = {(d["council"], d["system"]) for r in (first, second) for d in r["deliveries"]}
+    for council, system in told:
+        book = records(sims, system)[council]
+        assert [r["times_recorded"] for r in book] == [1] * len(book)
+    sent = [d for r in (first, second) for d in r["deliveries"]]
+    assert sum(
+        len(v) for s in ("mosaic", "fwi", "protocol") for v in records(sims, s).values()
+    ) == len(sent)
+    with services.engine.connect() as connection:
+        kept = connection.execute(select(case_records.c.council, case_records.c.system)).all()
+        assert {(r.council, r.system) for r in kept} == told
+        assert audit.verify(connection).entries > 0
+
+
+def test_a_target_down_for_a_while_gets_its_backlog_in_order_once_back(
+    client: TestClient,
+    services: Services,
+    worker: Worker,
+    clock: Clock,
+    sims: TestClient,
+    police: dict[str, dict[str, str]],
+) -> None:
+    """Mosaic is down while a report and its found arrive; once back, both land, in order."""
+    set_faults(sims, "mosaic", outage=True)
+    post(client, "merlin", merlin(), police["01"])
+    post(
+        client,
+        "merlin",
+        merlin(MERLIN_FOUND, message_id=new_id(), version=2, notification="FOUND"),
+        police["01"],
+    )
+    for _ in range(4):
+        worker.run_once()
+        clock.advance(seconds=40)
+    with services.engine.connect() as connection:
+        brent = connection.execute(
+            select(deliveries.c.seq, deliveries.c.status, deliveries.c.attempts)
+            .where(deliveries.c.council == "304")
+            .order_by(deliveries.c.seq)
+        ).all()
+    assert [r.status for r in brent] == ["retrying", "pending"]
+    assert brent[1].attempts == 0, "the found must not be tried before the report it closes"
+    set_faults(sims, "mosaic", outage=False)
+    clock.advance(seconds=60)
+    drain(worker, clock, services.engine)
+    book = records(sims, "mosaic")["304"]
+    assert [r["event_type"] for r in book] == ["REPORTED", "FOUND"]
+    assert all(r["times_recorded"] == 1 for r in book)
+
+
+def test_a_later_high_risk_event_never_overtakes_an_earlier_one(
+    client: TestClient,
+    services: Services,
+    clock: Clock,
+    police: dict[str, dict[str, str]],
+) -> None:
+    """Only the first unsettled delivery of an episode and target is claimable, whatever risk."""
+    post(client, "merlin", merlin(("<RiskLevel>MEDIUM<", "<RiskLevel>LOW<")), police["01"])
+    post(
+        client,
+        "merlin",
+        merlin(
+            ("<RiskLevel>MEDIUM<", "<RiskLevel>HIGH<"),
+            message_id=new_id(),
+            version=2,
+            notification="RISK_REVIEW",
+        ),
+        police["01"],
+    )
+    claims = outbox.claim(
+        services.engine,
+        capacity={"304": 10, "830": 10},
+        limit=10,
+        now=clock.now + timedelta(1),
+        lease=lambda _: timedelta(minutes=1),
+        actor="test",
+    )
+    assert sorted((c.council, c.seq) for c in claims) == [("304", 1), ("830", 1)]
+
+
+def test_higher_risk_goes_first_when_there_is_a_backlog(
+    client: TestClient,
+    services: Services,
+    clock: Clock,
+    police: dict[str, dict[str, str]],
+) -> None:
+    """With one free slot, a high-risk episode's delivery is claimed before older low ones."""
+    for n in range(3):
+        post(
+            client,
+            "merlin",
+            merlin(
+                ("<RiskLevel>MEDIUM<", "<RiskLevel>LOW<"),
+                message_id=new_id(),
+                ref=f"24MIS{n:06d}",
+            ),
+            police["01"],
+        )
+    urgent = post(
+        client,
+        "merlin",
+        merlin(("<RiskLevel>MEDIUM<", "<RiskLevel>HIGH<"), message_id=new_id(), ref="24MIS999999"),
+        police["01"],
+    )
+    claims = outbox.claim(
+        services.engine,
+        capacity={"304": 1},
+        limit=1,
+        now=clock.now + timedelta(1),
+        lease=lambda _: timedelta(minutes=1),
+        actor="test",
+    )
+    assert [c.episode_id for c in claims] == [urgent["episode_id"]]
+
+
+def test_retries_back_off_honour_retry_after_and_open_the_breaker(
+    client: TestClient,
+    services: Services,
+    worker: Worker,
+    clock: Clock,
+    sims: TestClient,
+    police: dict[str, dict[str, str]],
+) -> None:
+    """A 429 schedules no sooner than Retry-After; repeated failures open the council's breaker."""
+    set_faults(sims, "mosaic", rate_limit_rate=1.0, retry_after_s=7)
+    post(client, "merlin", merlin(), police["01"])
+    worker.run_once()
+    with services.engine.connect() as connection:
+        row = connection.execute(select(deliveries).where(deliveries.c.council == "304")).one()
+    assert row.status == "retrying" and row.next_attempt_at >= clock.now + timedelta(seconds=7)
+    assert "429" in row.last_error
+    assert worker.breakers.is_open("304", clock.now)
+    assert not worker.breakers.is_open("830", clock.now)
+    assert worker.run_once() == 0, "nothing is due, and the breaker holds Brent back"
+
+
+def test_exhausted_attempts_dead_letter_with_the_reason(
+    client: TestClient,
+    services: Services,
+    sims: TestClient,
+    clock: Clock,
+    police: dict[str, dict[str, str]],
+) -> None:
+    """A target that stays down dead-letters after the configured number of attempts."""
+    worker = make_worker(services, sims, clock, max_attempts=3)
+    set_faults(sims, "fwi", outage=True)
+    post(client, "merlin", merlin(), police["01"])
+    drain(worker, clock, services.engine)
+    with services.engine.connect() as connection:
+        row = connection.execute(select(deliveries).where(deliveries.c.council == "830")).one()
+        tried = (
+            connection.execute(select(attempts.c.outcome).where(attempts.c.delivery_id == row.id))
+            .scalars()
+            .all()
+        )
+    assert row.status == "dead" and row.last_error.startswith("gave up after 3 attempts")
+    assert tried == ["retryable"] * 3
+
+
+def test_a_permanent_answer_dead_letters_at_once_and_replay_delivers_after_the_fix(
+    client: TestClient,
+    services: Services,
+    sims: TestClient,
+    clock: Clock,
+    police: dict[str, dict[str, str]],
+) -> None:
+    """Mosaic refusing the body (422 VALIDATION) is permanent; a replay after the fix delivers."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/oauth/token"):
+            return httpx.Response(
+                200, json={"access_token": "t", "token_type": "Bearer", "expires_in": 3600}
+            )
+        return httpx.Response(422, json={"error": "VALIDATION", "details": ["$.person"]})
+
+    broken = make_worker(services, httpx.Client(transport=httpx.MockTransport(refuse)), clock)
+    post(client, "merlin", merlin(), police["01"])
+    broken.run_once()
+    with services.engine.connect() as connection:
+        row = connection.execute(select(deliveries).where(deliveries.c.council == "304")).one()
+    assert row.status == "dead" and "VALIDATION" in row.last_error and row.attempts == 1
+    with (
+        services.engine.begin() as connection
+    ):  # what a replay does (the replay API's tests cover it)
+        connection.execute(
+            update(deliveries)
+            .where(deliveries.c.id == row.id)
+            .values(status="pending", next_attempt_at=clock.now, attempt_floor=row.attempts)
+        )
+    drain(make_worker(services, sims, clock), clock, services.engine)
+    assert statuses(services.engine)[row.id] == "delivered"
+    assert [r["times_recorded"] for r in records(sims, "mosaic")["304"]] == [1]
+
+
+def test_a_worker_that_dies_mid_attempt_is_retried_with_the_same_key_after_its_lease(
+    client: TestClient,
+    services: Services,
+    worker: Worker,
+    clock: Clock,
+    sims: TestClient,
+    police: dict[str, dict[str, str]],
+) -> None:
+    """An expired lease makes the delivery claimable again; the abandoned attempt is recorded."""
+    post(client, "merlin", merlin(), police["01"])
+    lost = outbox.claim(
+        services.engine,
+        capacity={"304": 1},
+        limit=1,
+        now=clock.now,
+        lease=lambda _: timedelta(seconds=30),
+        actor="test",
+    )
+    assert len(lost) == 1
+    assert worker.process(lost[0]).status == "delivered"  # it did reach Mosaic...
+    with services.engine.begin() as connection:  # ...but, say, the record was lost with the worker
+        connection.execute(
+            update(deliveries)
+            .where(deliveries.c.id == lost[0].delivery_id)
+            .values(status="in_flight", lease_until=clock.now + timedelta(seconds=30))
+        )
+    clock.advance(seconds=10)
+    assert [
+        c.council
+        for c in outbox.claim(
+            services.engine,
+            capacity={"304": 1},
+            limit=1,
+            now=clock.now,
+            lease=lambda _: timedelta(seconds=30),
+            actor="test",
+        )
+    ] == []
+    clock.advance(seconds=30)
+    drain(worker, clock, services.engine)
+    assert statuses(services.engine)[lost[0].delivery_id] == "delivered"
+    assert [r["times_recorded"] for r in records(sims, "mosaic")["304"]] == [1]
+
+
+def test_a_superseded_attempt_is_recorded_but_does_not_decide(
+    client: TestClient,
+    services: Services,
+    worker: Worker,
+    clock: Clock,
+    police: dict[str, dict[str, str]],
+) -> None:
+    """When a slow worker finishes after its lease was taken over, only its attempt is kept."""
+    post(client, "merlin", merlin(), police["01"])
+    lease = lambda _: timedelta(seconds=5)  # noqa: E731
+    slow = outbox.claim(
+        services.engine, capacity={"304": 1}, limit=1, now=clock.now, lease=lease, actor="slow"
+    )[0]
+    clock.advance(seconds=10)
+    fresh = outbox.claim(
+        services.engine, capacity={"304": 1}, limit=1, now=clock.now, lease=lease, actor="fresh"
+    )[0]
+    assert fresh.attempt == slow.attempt + 1
+    assert worker.process(slow).status == "superseded"
+    assert worker.process(fresh).status == "delivered"
+    with services.engine.connect() as connection:
+        outcomes = connection.execute(
+            select(attempts.c.number, attempts.c.outcome)
+            .where(attempts.c.delivery_id == slow.delivery_id)
+            .order_by(attempts.c.number)
+        ).all()
+    assert [tuple(r) for r in outcomes] == [(1, "delivered"), (2, "delivered")]
+
+
+def test_protocol_deliveries_are_sent_until_acknowledged(
+    client: TestClient,
+    services: Services,
+    worker: Worker,
+    clock: Clock,
+    sims: TestClient,
+    police: dict[str, dict[str, str]],
+) -> None:
+    """Redbridge (Protocol) is `sent` after the drop and `delivered` once its ack is read."""
+    body = merlin(
+        ("<HomeBorough>304<", "<HomeBorough>317<"),
+        ("<PlacementBorough>304<", "<PlacementBorough>317<"),
+    )
+    receipt = post(client, "merlin", body, police["01"])
+    (redbridge,) = [d for d in receipt["deliveries"] if d["council"] == "317"]
+    worker.run_once()
+    assert statuses(services.engine)[redbridge["delivery_id"]] == "sent"
+    drain(worker, clock, services.engine)
+    assert statuses(services.engine)[redbridge["delivery_id"]] == "delivered"
+    with services.engine.connect() as connection:
+        record = connection.execute(
+            select(case_records).where(case_records.c.council == "317")
+        ).one()
+    assert record.system == "protocol" and record.case_episode_id
+
+
+def test_metrics_show_counts_and_the_backlog_per_target(
+    client: TestClient,
+    services: Services,
+    worker: Worker,
+    clock: Clock,
+    sims: TestClient,
+    police: dict[str, dict[str, str]],
+) -> None:
+    """`/metrics` has the process counters and the database's queue figures per target."""
+    set_faults(sims, "fwi", outage=True)
+    post(client, "merlin", merlin(), police["01"])
+    client.post("/v1/inbound/merlin", content=b"<nope", headers={**XML, **police["01"]})
+    worker.run_once()
+    text = client.get("/metrics").text
+    assert 'gateway_messages_received_total{outcome="accepted",source="merlin"}' in text
+    assert 'gateway_messages_rejected_total{reason="malformed-xml",source="merlin"}' in text
+    assert 'gateway_deliveries_delivered_total{council="304",system="mosaic"}' in text
+    assert 'gateway_queue_depth{council="830",status="retrying",system="fwi"} 1.0' in text
+    assert 'gateway_oldest_pending_age_seconds{council="830",system="fwi"}' in text
