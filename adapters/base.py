@@ -26,7 +26,8 @@ class SourceMessage(BaseModel):
         reference: the police report/case reference, the same on every message of one report.
         version: ReportVersion / SequenceNo; orders messages of one report.
         sent_at: when the sender says it sent the message (UTC).
-        c14n_sha256: hash of the canonical XML (C14N 2.0), to tell a resend from a conflict.
+        c14n_sha256: hash of the canonical XML (C14N 1.0, blank text removed), telling a
+            resend from a conflict.
     """
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
@@ -164,6 +165,7 @@ class Ack(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     target_reference: str  # the file name the ack is about
+    idempotency_key: str | None = None  # the delivery's key, when the file name carries it
     accepted: bool
     reference: str | None = None
     person_id: str | None = None

@@ -64,7 +64,8 @@ class ParsedXml:
 
 
 def _check_encoding(body: bytes) -> str:
-    if body.startswith((b"\xfe\xff", b"\xff\xfe", b"\x00", b"\x4c\x6f\xa7\x94")):
+    # Byte-order marks, EBCDIC, and a NUL among the first bytes (UTF-16/32 without a mark).
+    if body.startswith((b"\xfe\xff", b"\xff\xfe", b"\x4c\x6f\xa7\x94")) or b"\x00" in body[:4]:
         raise MalformedXml(
             "only UTF-8 and ISO-8859-1 documents are accepted", code="unsupported-encoding"
         )

@@ -79,7 +79,8 @@ def append(
         select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
     ).first()
     seq, prev_hash = (last.seq + 1, last.hash) if last else (1, GENESIS)
-    when = (at or utc_now()).isoformat().replace("+00:00", "Z")
+    at = at or utc_now()  # one instant for the column and the hashed entry
+    when = at.isoformat().replace("+00:00", "Z")
     entry = canonical_json(
         {
             "seq": seq,
@@ -94,7 +95,7 @@ def append(
     connection.execute(
         audit_log.insert().values(
             seq=seq,
-            at=at or utc_now(),
+            at=at,
             actor=actor,
             action=str(action),
             subject=subject,

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     breaker_cooldown_s: float = Field(default=30.0, gt=0)
     ack_poll_s: float = Field(default=5.0, gt=0)
     ack_overdue_s: int = Field(default=15 * 60, ge=1)  # protocol.md: overdue after 15 minutes
-    # Base URL the demo routing's `{gateway}` placeholder stands for (the in-process simulators).
+    # Base URL the demo routing's `{simulators}` placeholder stands for (the in-process simulators).
     public_url: str = "http://127.0.0.1:8080"
 
     @cached_property

@@ -171,8 +171,11 @@ def poll_acks(
 
 
 def _ack(item: _AckItem) -> Ack:
+    council, _, rest = item.filename.partition("_")
+    key = rest.removesuffix(".xml") if _LA.match(council) and rest.endswith(".xml") else ""
     return Ack(
         target_reference=item.filename,
+        idempotency_key=key if _KEY.match(key) else None,
         accepted=item.status == "ACCEPTED",
         reference=safe_id(item.protocolRef),
         person_id=safe_id(item.personRef),

@@ -454,20 +454,35 @@ def apply_acks(
 def _apply_ack(
     connection: Connection, council: str, system: str, ack: Ack, *, now: datetime, actor: str
 ) -> str:
+    # The ack settles the delivery whatever the gateway recorded: a drop whose answer was lost
+    # (timeout, or a kill before the outcome was saved) is still acknowledged by the system.
+    which = (
+        deliveries.c.idempotency_key == ack.idempotency_key
+        if ack.idempotency_key
+        else deliveries.c.target_reference == ack.target_reference
+    )
     row = connection.execute(
-        select(deliveries.c.id, deliveries.c.episode_id, deliveries.c.attempts).where(
+        select(deliveries.c.id, deliveries.c.episode_id).where(
             deliveries.c.council == council,
-            deliveries.c.target_reference == ack.target_reference,
-            deliveries.c.status == "sent",
+            which,
+            deliveries.c.status.not_in(("delivered", "cancelled")),
         )
     ).first()
     if row is None:
-        return "unknown"  # an ack already applied, or for a delivery replayed since
+        return "unknown"  # an ack already applied, or about a file the gateway never sent
     if ack.accepted:
         connection.execute(
             update(deliveries)
             .where(deliveries.c.id == row.id)
-            .values(status="delivered", delivered_at=now, updated_at=now)
+            .values(
+                status="delivered",
+                delivered_at=now,
+                updated_at=now,
+                lease_until=None,
+                next_attempt_at=None,
+                last_error=None,
+                target_reference=ack.target_reference,
+            )
         )
         save_case_record(
             connection,
@@ -484,7 +499,14 @@ def _apply_ack(
         connection.execute(
             update(deliveries)
             .where(deliveries.c.id == row.id)
-            .values(status="dead", last_error=reason[:2000], updated_at=now)
+            .values(
+                status="dead",
+                last_error=reason[:2000],
+                updated_at=now,
+                lease_until=None,
+                next_attempt_at=None,
+                target_reference=ack.target_reference,
+            )
         )
         action, status = audit.Action.DEAD_LETTERED, "dead"
     audit.append(
