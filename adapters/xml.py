@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -159,11 +160,18 @@ class Schema:
         )
 
 
+# libxml2's schema compiler is not safe to run in two threads at once (seen as "Internal
+# error: xmlSchemaPValAttrNodeValue" when the first requests arrive together): one at a time.
+# Validation with a compiled schema is thread-safe (lxml makes a context per call).
+_COMPILING = threading.RLock()
+
+
 @cache
 def load_schema(path: Path) -> Schema:
     """Compile an XSD once per process (schemas are trusted files shipped with the adapters)."""
-    doc = etree.parse(str(path), _schema_parser())
-    return Schema(path=path, lxml_schema=etree.XMLSchema(doc))
+    with _COMPILING:
+        doc = etree.parse(str(path), _schema_parser())
+        return Schema(path=path, lxml_schema=etree.XMLSchema(doc))
 
 
 def _schema_parser() -> etree.XMLParser:
@@ -172,7 +180,8 @@ def _schema_parser() -> etree.XMLParser:
 
 @cache
 def _xmlschema(path: Path) -> Any:
-    return xmlschema.XMLSchema10(str(path), defuse="always", allow="sandbox")
+    with _COMPILING:
+        return xmlschema.XMLSchema10(str(path), defuse="always", allow="sandbox")
 
 
 def _precise_errors(path: Path, doc: ParsedXml) -> list[ErrorLocation]:
