@@ -59,7 +59,14 @@ def _digest(entry: str) -> str:
     return hashlib.sha256(entry.encode("utf-8")).hexdigest()
 
 
-def _lock(connection: Connection) -> None:
+def serialise(connection: Connection) -> None:
+    """Take the audit chain's lock for the rest of the transaction (PostgreSQL).
+
+    Every transaction that writes rows and appends to the chain takes it FIRST, before any row
+    lock: a transaction holding row locks while waiting here, against one holding this lock and
+    waiting for those rows, would deadlock. SQLite's BEGIN IMMEDIATE already serialises writers.
+    Re-entrant within a transaction.
+    """
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
 
@@ -74,7 +81,7 @@ def append(
     at: datetime | None = None,
 ) -> int:
     """Append one entry inside the caller's transaction; returns its sequence number."""
-    _lock(connection)
+    serialise(connection)
     last = connection.execute(
         select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
     ).first()

@@ -6,9 +6,12 @@ message naming the file, the line and the problem).
 
 from __future__ import annotations
 
+import re
 import sys
+from collections import Counter
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 import yaml
@@ -20,6 +23,11 @@ from gateway.logs import configure
 from gateway.settings import Settings
 from gateway.store import migrate
 from gateway.store.engine import make_engine
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from gateway.ingest import Deadlines
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -200,6 +208,129 @@ def audit_verify() -> None:
         except AuditChainBroken as exc:
             _fail(f"audit chain broken at entry {exc.entry}: {exc.reason}", 1)
     click.echo(f"audit chain verifies: {verified.entries} entries, head {verified.head}")
+
+
+REPLAY_ACTOR = "operator:cli"
+REPLAY_BATCH = 100  # deliveries per transaction: short locks, progress that survives a failure
+
+
+def _since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        _fail(f"--since {value!r} is not an ISO 8601 time such as 2024-05-01T00:00:00Z", 2)
+    if when.tzinfo is None:
+        _fail(f"--since {value!r} has no UTC offset; add one, e.g. Z or +01:00", 2)
+    return when
+
+
+def _deadlines(settings: Settings) -> Deadlines:
+    from gateway.ingest import Deadlines
+
+    return Deadlines(
+        high=timedelta(seconds=settings.deadline_high_s),
+        medium=timedelta(seconds=settings.deadline_medium_s),
+        other=timedelta(seconds=settings.deadline_other_s),
+    )
+
+
+@main.command("replay")
+@click.option("--council", help="only this council (three-digit DfE LA code)")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(["dead", "delivered"]),
+    default=("dead",),
+    show_default=True,
+    help="re-queue deliveries in this status (repeat the option for both)",
+)
+@click.option(
+    "--since", help="only what was created at or after this time (ISO 8601 with a UTC offset)"
+)
+def replay_command(council: str | None, statuses: tuple[str, ...], since: str | None) -> None:
+    """Re-queue dead (or delivered) deliveries; queue unroutable events for onboarded councils."""
+    from gateway.delivery import replay as replays
+
+    if council is not None and not re.fullmatch(r"[0-9]{3}", council):
+        _fail(f"--council {council!r} is not a three-digit DfE LA code", 2)
+    after = _since(since)
+    settings = _settings()
+    try:
+        table = routing.load(settings.routing_file, simulators_url=settings.public_url)
+    except ConfigurationError as exc:
+        _fail(str(exc), 2)
+    if council is not None and table.route(council) is None:
+        _fail(f"council {council} is not onboarded in {table.source}; onboard it first", 2)
+    engine = _engine(settings)
+    try:
+        with engine.connect() as connection:
+            ids = replays.replayable(connection, statuses=statuses, council=council, since=after)
+            waiting = replays.count_routable(connection, table, council=council, since=after)
+        with click.progressbar(
+            length=len(ids) + waiting, label="re-queuing", file=sys.stderr
+        ) as bar:
+            counts = _requeue(engine, ids, bar)
+            while created := _route_batch(engine, table, settings, council=council, since=after):
+                counts["unroutable"] += len(created)
+                bar.update(len(created))
+    finally:
+        engine.dispose()
+    requeued = counts["dead"] + counts["delivered"]
+    click.echo(
+        f"re-queued {requeued} delivery(ies) ({counts['dead']} dead, "
+        f"{counts['delivered']} delivered); queued {counts['unroutable']} unroutable "
+        f"event(s) for onboarded councils; skipped {counts['skipped']} that changed meanwhile"
+    )
+
+
+def _requeue(engine: Engine, ids: list[str], bar: Any) -> Counter[str]:
+    """Replay the deliveries, one transaction per batch; counts by previous status."""
+    from gateway.canonical import utc_now
+    from gateway.delivery import replay as replays
+
+    counts: Counter[str] = Counter()
+    for start in range(0, len(ids), REPLAY_BATCH):
+        batch = ids[start : start + REPLAY_BATCH]
+        with engine.begin() as connection:
+            now = utc_now()
+            for delivery_id in batch:
+                try:
+                    before = replays.replay(
+                        connection, delivery_id, actor=REPLAY_ACTOR, now=now, via="cli"
+                    )
+                except replays.NotReplayable:
+                    before = "skipped"  # a worker or another replay moved it on meanwhile
+                counts[before] += 1
+        bar.update(len(batch))
+    return counts
+
+
+def _route_batch(
+    engine: Engine,
+    table: routing.RoutingTable,
+    settings: Settings,
+    *,
+    council: str | None,
+    since: datetime | None,
+) -> list[str]:
+    """Deliver one batch of now-routable unroutable events; their new delivery ids."""
+    from gateway.canonical import utc_now
+    from gateway.delivery import replay as replays
+
+    with engine.begin() as connection:
+        return replays.replay_unroutable(
+            connection,
+            table,
+            council=council,
+            actor=REPLAY_ACTOR,
+            now=utc_now(),
+            deadlines=_deadlines(settings),
+            since=since,
+            limit=REPLAY_BATCH,
+        )
 
 
 @main.command("openapi")

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from adapters.base import InboundAdapter, SourceMessage
 from gateway import audit
 from gateway.canonical import EpisodeEvent, EpisodeStatus, RiskLevel, utc_now
+from gateway.delivery.enqueue import enqueue
 from gateway.episodes import ChildCounts, build_state, count_episodes, match_key
 from gateway.errors import ConflictingResend, ForceMismatch
 from gateway.keys import Principal, Role
@@ -27,7 +28,6 @@ from gateway.logs import get_logger
 from gateway.routing import RoutingTable
 from gateway.store.schema import (
     children,
-    deliveries,
     episode_sources,
     episodes,
     events,
@@ -36,7 +36,6 @@ from gateway.store.schema import (
 )
 
 log = get_logger(__name__)
-PRIORITY = {RiskLevel.HIGH: 0, RiskLevel.MEDIUM: 1, RiskLevel.LOW: 2, RiskLevel.NO_APPARENT_RISK: 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +125,7 @@ class Ingestor:
         body: bytes,
         principal: Principal,
     ) -> Outcome:
+        audit.serialise(connection)  # before any row lock (see audit.serialise)
         now = self.clock()
         receipt_id = str(uuid.uuid4())
         link = connection.execute(
@@ -327,13 +327,15 @@ class Ingestor:
                 if council not in receipt["unroutable_councils"]:
                     receipt["unroutable_councils"].append(council)
                 continue
-            delivery_id = self._add_delivery(
-                txn,
+            delivery_id = enqueue(
+                connection,
                 episode_id=episode_id,
                 event_id=event_id,
                 council=council,
                 system=route.system,
-                event=event,
+                risk=event.episode.risk_level,
+                now=txn.now,
+                deadlines=self.deadlines,
             )
             audit.append(
                 connection,
@@ -350,49 +352,6 @@ class Ingestor:
                     "status": "pending",
                 }
             )
-
-    def _add_delivery(
-        self,
-        txn: _Txn,
-        *,
-        episode_id: str,
-        event_id: str,
-        council: str,
-        system: str,
-        event: EpisodeEvent,
-    ) -> str:
-        connection, now = txn.connection, txn.now
-        seq = (
-            connection.execute(
-                select(func.coalesce(func.max(deliveries.c.seq), 0)).where(
-                    deliveries.c.episode_id == episode_id, deliveries.c.council == council
-                )
-            ).scalar_one()
-            + 1
-        )
-        delivery_id = str(uuid.uuid4())
-        risk = event.episode.risk_level
-        connection.execute(
-            insert(deliveries).values(
-                id=delivery_id,
-                event_id=event_id,
-                episode_id=episode_id,
-                council=council,
-                system=system,
-                seq=seq,
-                status="pending",
-                priority=PRIORITY[risk],
-                idempotency_key=uuid.UUID(delivery_id).hex,
-                created_at=now,
-                deadline_at=now + self.deadlines.for_risk(risk),
-                next_attempt_at=now,
-                attempts=0,
-                attempt_floor=0,
-                updated_at=now,
-                flags=[],
-            )
-        )
-        return delivery_id
 
 
 def _iso(value: datetime) -> str:

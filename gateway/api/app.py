@@ -10,9 +10,9 @@ from datetime import timedelta
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from adapters import registry
+from adapters import registry, xml
 from gateway import metrics, routing
-from gateway.api import episodes, inbound, operations, problems
+from gateway.api import deliveries, episodes, inbound, operations, problems
 from gateway.api.deps import Services
 from gateway.delivery.breaker import CircuitBreakers
 from gateway.delivery.retry import RetryPolicy
@@ -45,6 +45,8 @@ def build_services(
         engine = make_engine(settings.resolved_database_url)
     if upgrade:
         migrate.upgrade(engine)
+    for adapter in registry.INBOUND.values():  # compile the hot path's schemas before serving
+        xml.load_schema(adapter.schema_path)
     table = routing_table or routing.load(settings.routing_file, simulators_url=settings.public_url)
     deadlines = Deadlines(
         high=timedelta(seconds=settings.deadline_high_s),
@@ -105,7 +107,7 @@ def create_app(services: Services | None) -> FastAPI:
     )
     app.state.services = services
     problems.install(app)
-    for module in (inbound, episodes, operations):
+    for module in (inbound, episodes, deliveries, operations):
         app.include_router(module.router)
     if services is not None and services.settings.serve_simulators:
         mount_simulators(app)

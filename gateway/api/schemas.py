@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 DeliveryStatus = Literal[
     "pending", "in_flight", "sent", "delivered", "retrying", "dead", "cancelled"
@@ -189,3 +189,80 @@ class Health(BaseModel):
 
     status: Literal["ok", "unavailable"]
     detail: str | None = None
+
+
+class DeliveryFlag(BaseModel):
+    """A council policy flag sent with a delivery."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    rule: str | None = None
+    council: str | None = None
+    reason: str | None = None
+
+
+class DeliveryItem(BaseModel):
+    """One delivery on the delivery log: an event on its way to one council's case system."""
+
+    delivery_id: str
+    episode_id: str
+    event_id: str
+    event_type: str
+    council: str
+    system: Literal["mosaic", "fwi", "protocol"]
+    seq: int = Field(description="Order of this delivery among its episode's to this council")
+    status: DeliveryStatus
+    priority: int = Field(description="0 high risk … 3 no apparent risk; lower goes first")
+    risk: Literal["high", "medium", "low", "no_apparent_risk"]
+    attempt_count: int = Field(description="Attempts made so far, replays included")
+    created_at: datetime
+    updated_at: datetime | None
+    next_attempt_at: datetime | None = Field(description="When a pending or retrying one is due")
+    deadline_at: datetime = Field(description="Delivered by then, or it is overdue")
+    overdue: bool = Field(description="Not delivered (nor cancelled) by its deadline")
+    sent_at: datetime | None = Field(description="Protocol: when the drop was accepted")
+    ack_overdue: bool = Field(description="Sent, and the acknowledgement is later than allowed")
+    delivered_at: datetime | None
+    target_reference: str | None = Field(description="The case system's reference for it")
+    last_error: str | None = Field(description="Why the last attempt failed (why it is dead)")
+    flags: list[DeliveryFlag]
+
+
+class DeliveryPage(BaseModel):
+    """A page of the delivery log, newest first."""
+
+    items: list[DeliveryItem]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: last")
+
+
+class DeliveryAttempt(BaseModel):
+    """One attempt to deliver."""
+
+    number: int
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str | None = Field(
+        description="delivered, sent, retryable, permanent or abandoned; null while under way"
+    )
+    http_status: int | None
+    error: str | None
+    target_reference: str | None
+
+
+class DeliveryPayload(BaseModel):
+    """The payload exactly as sent (null body: not rendered yet, or purged)."""
+
+    media_type: str | None
+    encoding: Literal["utf-8", "base64"] | None = Field(
+        description="How `body` holds the bytes: as text, or base64 when they are not UTF-8"
+    )
+    body: str | None
+
+
+class DeliveryDetail(DeliveryItem):
+    """A delivery with its idempotency key, attempts and payload."""
+
+    idempotency_key: str
+    attempts: list[DeliveryAttempt]
+    payload: DeliveryPayload

@@ -8,8 +8,8 @@ deliveries, higher risk goes first. PostgreSQL workers claim with `FOR UPDATE SK
 SQLite transactions are `BEGIN IMMEDIATE`, one writer at a time.
 
 Each step is its own short transaction, so nothing is held open while a case system answers.
-Every transaction updates delivery rows before appending to the audit chain, the same order as
-ingest and replay, so the audit lock cannot deadlock against a row lock.
+Every transaction takes the audit chain's lock before any row lock, as ingest and replay do
+(`audit.serialise`), so the two kinds of lock cannot deadlock.
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ def claim(
     if not wanted or limit <= 0:
         return []
     with engine.begin() as connection:
+        audit.serialise(connection)  # a claim may audit an abandoned attempt: lock order first
         rows = connection.execute(
             _claimable(connection, list(wanted), min(limit, sum(wanted.values())), now)
         ).all()
@@ -217,6 +218,7 @@ def finish(
     attempt is recorded ("superseded"); the other worker's attempt decides, with the same key.
     """
     with engine.begin() as connection:
+        audit.serialise(connection)
         current = connection.execute(
             select(deliveries.c.status, deliveries.c.attempts).where(
                 deliveries.c.id == claimed.delivery_id
@@ -445,6 +447,7 @@ def apply_acks(
     """Settle the sent deliveries the acks are about, and move the council's cursor on."""
     counts = {"delivered": 0, "dead": 0, "unknown": 0}
     with engine.begin() as connection:
+        audit.serialise(connection)
         for ack in acks:
             counts[_apply_ack(connection, council, system, ack, now=now, actor=actor)] += 1
         _save_cursor(connection, council, system, cursor, now)

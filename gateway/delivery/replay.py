@@ -1,0 +1,202 @@
+"""Replay: queue a dead or delivered delivery again; route unroutable events once onboarded.
+
+Shared by `POST /v1/deliveries/{id}/replay` and `gateway replay`. Every function works inside
+the caller's transaction and audits what it changes (DESIGN.md §4), with the caller as actor.
+
+A replayed delivery keeps its id, ordering key and idempotency key, so a case system that
+already holds the record recognises it; its retry budget starts again (`attempt_floor`).
+An unroutable event becomes a new delivery, in event order for its (episode, council).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Select, func, select, update
+
+from gateway import audit
+from gateway.canonical import RiskLevel
+from gateway.delivery.enqueue import enqueue
+from gateway.routing import RoutingTable
+from gateway.store.schema import deliveries, events, unroutable
+
+if TYPE_CHECKING:  # ingest imports the delivery package; the type alone is needed here
+    from gateway.ingest import Deadlines
+
+REPLAYABLE = ("dead", "delivered")
+
+
+class NotReplayable(Exception):
+    """The delivery is queued, in flight or awaiting an acknowledgement: leave it be."""
+
+    def __init__(self, delivery_id: str, status: str) -> None:
+        super().__init__(
+            f"delivery {delivery_id} is {status}; only dead or delivered deliveries are replayed"
+        )
+        self.delivery_id = delivery_id
+        self.status = status
+
+
+def replay(connection: Connection, delivery_id: str, *, actor: str, now: datetime, via: str) -> str:
+    """Queue a dead or delivered delivery again, due now; returns its status before.
+
+    Raises:
+        LookupError: there is no such delivery.
+        NotReplayable: its status is not one of `REPLAYABLE` (nothing is changed).
+    """
+    audit.serialise(connection)  # before any row lock (see audit.serialise)
+    row = connection.execute(
+        select(deliveries.c.status, deliveries.c.council).where(deliveries.c.id == delivery_id)
+    ).first()
+    if row is None:
+        raise LookupError(f"no delivery {delivery_id}")
+    if row.status not in REPLAYABLE:
+        raise NotReplayable(delivery_id, row.status)
+    changed = connection.execute(
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id, deliveries.c.status == row.status)
+        .values(
+            status="pending",
+            next_attempt_at=now,
+            lease_until=None,
+            attempt_floor=deliveries.c.attempts,
+            updated_at=now,
+        )
+    ).rowcount
+    if changed != 1:  # PostgreSQL: another transaction moved it on between read and update
+        current = connection.execute(
+            select(deliveries.c.status).where(deliveries.c.id == delivery_id)
+        ).scalar_one()
+        raise NotReplayable(delivery_id, current)
+    audit.append(
+        connection,
+        actor=actor,
+        action=audit.Action.REPLAYED,
+        subject=delivery_id,
+        details={"previous_status": row.status, "council": row.council, "via": via},
+        at=now,
+    )
+    return str(row.status)
+
+
+def replayable(
+    connection: Connection,
+    *,
+    statuses: Iterable[str] = ("dead",),
+    council: str | None = None,
+    since: datetime | None = None,
+) -> list[str]:
+    """Ids of the deliveries a bulk replay would queue again, oldest first."""
+    wanted = sorted(set(statuses))
+    unknown = set(wanted) - set(REPLAYABLE)
+    if unknown:
+        raise ValueError(f"not replayable statuses: {', '.join(sorted(unknown))}")
+    query = select(deliveries.c.id).where(deliveries.c.status.in_(wanted))
+    if council is not None:
+        query = query.where(deliveries.c.council == council)
+    if since is not None:
+        query = query.where(deliveries.c.created_at >= since)
+    rows = connection.execute(query.order_by(deliveries.c.created_at, deliveries.c.id))
+    return [str(r.id) for r in rows]
+
+
+def _routable(
+    routing_table: RoutingTable, council: str | None, since: datetime | None
+) -> Select[Any]:
+    """Unresolved unroutable rows whose council is onboarded now, in event order."""
+    query = (
+        select(
+            unroutable.c.id,
+            unroutable.c.event_id,
+            unroutable.c.episode_id,
+            unroutable.c.council,
+            events.c.canonical,
+        )
+        .join(events, events.c.id == unroutable.c.event_id)
+        .where(
+            unroutable.c.resolved_at.is_(None),
+            unroutable.c.council.in_(sorted(routing_table.councils)),
+        )
+        .order_by(events.c.seq, unroutable.c.id)
+    )
+    if council is not None:
+        query = query.where(unroutable.c.council == council)
+    if since is not None:
+        query = query.where(unroutable.c.created_at >= since)
+    return query
+
+
+def count_routable(
+    connection: Connection,
+    routing_table: RoutingTable,
+    *,
+    council: str | None = None,
+    since: datetime | None = None,
+) -> int:
+    """How many unroutable events `replay_unroutable` would deliver now."""
+    query = _routable(routing_table, council, since).order_by(None).subquery()
+    return int(connection.execute(select(func.count()).select_from(query)).scalar_one())
+
+
+def replay_unroutable(
+    connection: Connection,
+    routing_table: RoutingTable,
+    *,
+    council: str | None = None,
+    actor: str,
+    now: datetime,
+    deadlines: Deadlines,
+    since: datetime | None = None,
+    limit: int | None = None,
+) -> list[str]:
+    """Deliver unroutable events to the councils onboarded since; returns the new delivery ids.
+
+    Rows are taken in event order, so each (episode, council) gets its deliveries numbered in
+    the order its events happened. Each row is resolved once: a row another transaction
+    resolved first is skipped. `limit` bounds one call (callers loop for batches).
+    """
+    audit.serialise(connection)  # before any row lock (see audit.serialise)
+    query = _routable(routing_table, council, since)
+    if limit is not None:
+        query = query.limit(limit)
+    created: list[str] = []
+    for row in connection.execute(query).all():
+        claimed = connection.execute(
+            update(unroutable)
+            .where(unroutable.c.id == row.id, unroutable.c.resolved_at.is_(None))
+            .values(resolved_at=now)
+        ).rowcount
+        route = routing_table.route(row.council)
+        if claimed != 1 or route is None:
+            continue
+        delivery_id = enqueue(
+            connection,
+            episode_id=row.episode_id,
+            event_id=row.event_id,
+            council=row.council,
+            system=route.system,
+            risk=RiskLevel(row.canonical["episode"]["risk_level"]),
+            now=now,
+            deadlines=deadlines,
+        )
+        details = {"event_id": row.event_id, "council": row.council, "system": route.system}
+        audit.append(
+            connection,
+            actor=actor,
+            action=audit.Action.ROUTED,
+            subject=delivery_id,
+            details=details,
+            at=now,
+        )
+        audit.append(
+            connection,
+            actor=actor,
+            action=audit.Action.REPLAYED,
+            subject=delivery_id,
+            details={**details, "previous_status": "unroutable", "unroutable_id": row.id},
+            at=now,
+        )
+        created.append(delivery_id)
+    return created
