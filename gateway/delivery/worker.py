@@ -108,7 +108,7 @@ class Worker:
         if self._thread is not None:
             self._thread.join(timeout)
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown(wait=True)  # claimed jobs still run: each is bounded by timeouts
         log.info("worker_stopped")
 
     def wake(self) -> None:
@@ -122,6 +122,9 @@ class Worker:
                 self._maybe_poll_acks(background=True)
             except DBAPIError as exc:  # a busy or restarting database: try again shortly
                 log.warning("worker_database_error", error=type(exc).__name__)
+                claimed = 0
+            except Exception:  # the dispatcher must outlive any one bad round
+                log.exception("worker_round_failed")
                 claimed = 0
             if claimed == 0:
                 self._wakeup.wait(self.config.poll.total_seconds())
@@ -209,6 +212,11 @@ class Worker:
             outcome = self._short_retry(adapter.send, built, payload, target, self.http)
         except DeliveryError as exc:
             outcome = exc
+        except Exception as exc:  # a gateway bug dead-letters visibly, not silently
+            log.exception("delivery_render_failed", delivery_id=claimed.delivery_id)
+            outcome = PermanentDelivery(
+                f"the gateway could not render or send it ({type(exc).__name__}); see its logs"
+            )
         self._tell_breaker(claimed.council, outcome)
         finished = outbox.finish(
             self.engine,

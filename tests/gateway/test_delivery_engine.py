@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -452,3 +453,29 @@ def test_metrics_show_counts_and_the_backlog_per_target(
     assert 'gateway_deliveries_delivered_total{council="304",system="mosaic"}' in text
     assert 'gateway_queue_depth{council="830",status="retrying",system="fwi"} 1.0' in text
     assert 'gateway_oldest_pending_age_seconds{council="830",system="fwi"}' in text
+
+
+def test_a_gateway_bug_while_rendering_dead_letters_visibly(
+    client: TestClient,
+    services: Services,
+    worker: Worker,
+    clock: Clock,
+    police: dict[str, dict[str, str]],
+) -> None:
+    """A stored event the renderer cannot read is dead-lettered with a reason, not lost."""
+    post(client, "merlin", merlin(), police["01"])
+    claimed = outbox.claim(
+        services.engine,
+        capacity={"304": 1},
+        limit=1,
+        now=clock.now,
+        lease=lambda _: timedelta(minutes=1),
+        actor="test",
+    )[0]
+    broken = dataclasses.replace(claimed, canonical_event={"type": "reported"})
+    assert worker.process(broken).status == "dead"
+    with services.engine.connect() as connection:
+        row = connection.execute(
+            select(deliveries).where(deliveries.c.id == claimed.delivery_id)
+        ).one()
+    assert row.last_error.startswith("the gateway could not render or send it (ValidationError)")
