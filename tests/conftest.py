@@ -121,3 +121,21 @@ class KeyRing:
 def keyring(engine: Engine) -> KeyRing:
     """Issue keys for tests."""
     return KeyRing(engine)
+
+
+@pytest.fixture
+def met(keyring: KeyRing) -> dict[str, str]:
+    """A Metropolitan Police (force 01) key."""
+    return keyring.headers("police", force="01")
+
+
+@pytest.fixture
+def derbys(keyring: KeyRing) -> dict[str, str]:
+    """A Derbyshire Constabulary (force 30) key."""
+    return keyring.headers("police", force="30")
+
+
+@pytest.fixture
+def operator(keyring: KeyRing) -> dict[str, str]:
+    """An operator key."""
+    return keyring.headers("operator")

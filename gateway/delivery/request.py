@@ -2,45 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from adapters.base import Alert, DeliveryRequest
 from gateway.canonical import EpisodeEvent
+from gateway.delivery.outbox import Claim
 from gateway.episodes import RETURN_INTERVIEW_DUE, cin_factors
 
 
-def build(
-    *,
-    delivery_id: str,
-    idempotency_key: str,
-    council: str,
-    episode_id: str,
-    seq: int,
-    canonical_event: Mapping[str, Any],
-    episode_state: Mapping[str, Any],
-    flags: Sequence[Mapping[str, Any]],
-) -> DeliveryRequest:
+def build(claimed: Claim) -> DeliveryRequest:
     """The renderer's input for one delivery.
 
     The event and its snapshot are as stored at ingest; the per-child counts are the episode's
     latest (so a late delivery carries what the gateway knows now); `first_for_target` holds
     for a target's first delivery of the episode, which ordering guarantees went first.
     """
-    event = EpisodeEvent.model_validate(canonical_event)
+    event = EpisodeEvent.model_validate(claimed.canonical_event)
+    state = claimed.episode_state
     found = event.episode.found
     return DeliveryRequest(
-        delivery_id=delivery_id,
-        idempotency_key=idempotency_key,
-        council=council,
-        episode_id=episode_id,
-        first_for_target=seq == 1,
+        delivery_id=claimed.delivery_id,
+        idempotency_key=claimed.idempotency_key,
+        council=claimed.council,
+        episode_id=claimed.episode_id,
+        first_for_target=claimed.seq == 1,
         event=event,
         return_interview_due_by=found.at + RETURN_INTERVIEW_DUE if found else None,
         cin_factors=cin_factors(event.episode),
-        episodes_last_28_days=int(episode_state.get("episodes_last_28_days", 1)),
-        episodes_last_90_days=int(episode_state.get("episodes_last_90_days", 1)),
-        alerts=[Alert.model_validate(_alert(f)) for f in flags],
+        episodes_last_28_days=int(state.get("episodes_last_28_days", 1)),
+        episodes_last_90_days=int(state.get("episodes_last_90_days", 1)),
+        alerts=[Alert.model_validate(_alert(f)) for f in claimed.flags],
     )
 
 

@@ -198,16 +198,7 @@ class Worker:
         outcome: SendResult | DeliveryError
         try:
             adapter, target = self._target(claimed)
-            built = request.build(
-                delivery_id=claimed.delivery_id,
-                idempotency_key=claimed.idempotency_key,
-                council=claimed.council,
-                episode_id=claimed.episode_id,
-                seq=claimed.seq,
-                canonical_event=claimed.canonical_event,
-                episode_state=claimed.episode_state,
-                flags=claimed.flags,
-            )
+            built = request.build(claimed)
             payload = adapter.render(built)
             outcome = self._short_retry(adapter.send, built, payload, target, self.http)
         except DeliveryError as exc:

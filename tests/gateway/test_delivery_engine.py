@@ -117,6 +117,25 @@ def drain(worker: Worker, clock: Clock, engine: Engine, rounds: int = 200) -> No
     pytest.fail(f"deliveries still unsettled: {statuses(engine)}")
 
 
+def claim(
+    services: Services,
+    now: datetime,
+    capacity: dict[str, int],
+    *,
+    lease_s: float = 60,
+    actor: str = "test",
+) -> list[outbox.Claim]:
+    """Claim as a worker would, at `now`, up to the capacities given."""
+    return outbox.claim(
+        services.engine,
+        capacity=capacity,
+        limit=sum(capacity.values()),
+        now=now,
+        lease=lambda _: timedelta(seconds=lease_s),
+        actor=actor,
+    )
+
+
 def records(sims: TestClient, system: str) -> dict[str, list[dict[str, Any]]]:
     """What a simulator recorded, per council."""
     found: dict[str, list[dict[str, Any]]] = sims.get(f"/sim/{system}/_control/records").json()
@@ -210,14 +229,7 @@ def test_a_later_high_risk_event_never_overtakes_an_earlier_one(
         ),
         police["01"],
     )
-    claims = outbox.claim(
-        services.engine,
-        capacity={"304": 10, "830": 10},
-        limit=10,
-        now=clock.now + timedelta(1),
-        lease=lambda _: timedelta(minutes=1),
-        actor="test",
-    )
+    claims = claim(services, clock.now + timedelta(1), {"304": 10, "830": 10})
     assert sorted((c.council, c.seq) for c in claims) == [("304", 1), ("830", 1)]
 
 
@@ -245,14 +257,7 @@ def test_higher_risk_goes_first_when_there_is_a_backlog(
         merlin(("<RiskLevel>MEDIUM<", "<RiskLevel>HIGH<"), message_id=new_id(), ref="24MIS999999"),
         police["01"],
     )
-    claims = outbox.claim(
-        services.engine,
-        capacity={"304": 1},
-        limit=1,
-        now=clock.now + timedelta(1),
-        lease=lambda _: timedelta(minutes=1),
-        actor="test",
-    )
+    claims = claim(services, clock.now + timedelta(1), {"304": 1})
     assert [c.episode_id for c in claims] == [urgent["episode_id"]]
 
 
@@ -345,14 +350,7 @@ def test_a_worker_that_dies_mid_attempt_is_retried_with_the_same_key_after_its_l
 ) -> None:
     """An expired lease makes the delivery claimable again; the abandoned attempt is recorded."""
     post(client, "merlin", merlin(), police["01"])
-    lost = outbox.claim(
-        services.engine,
-        capacity={"304": 1},
-        limit=1,
-        now=clock.now,
-        lease=lambda _: timedelta(seconds=30),
-        actor="test",
-    )
+    lost = claim(services, clock.now, {"304": 1}, lease_s=30)
     assert len(lost) == 1
     assert worker.process(lost[0]).status == "delivered"  # it did reach Mosaic...
     with services.engine.begin() as connection:  # ...but, say, the record was lost with the worker
@@ -362,17 +360,7 @@ def test_a_worker_that_dies_mid_attempt_is_retried_with_the_same_key_after_its_l
             .values(status="in_flight", lease_until=clock.now + timedelta(seconds=30))
         )
     clock.advance(seconds=10)
-    assert [
-        c.council
-        for c in outbox.claim(
-            services.engine,
-            capacity={"304": 1},
-            limit=1,
-            now=clock.now,
-            lease=lambda _: timedelta(seconds=30),
-            actor="test",
-        )
-    ] == []
+    assert [c.council for c in claim(services, clock.now, {"304": 1}, lease_s=30)] == []
     clock.advance(seconds=30)
     drain(worker, clock, services.engine)
     assert statuses(services.engine)[lost[0].delivery_id] == "delivered"
@@ -388,14 +376,9 @@ def test_a_superseded_attempt_is_recorded_but_does_not_decide(
 ) -> None:
     """When a slow worker finishes after its lease was taken over, only its attempt is kept."""
     post(client, "merlin", merlin(), police["01"])
-    lease = lambda _: timedelta(seconds=5)  # noqa: E731
-    slow = outbox.claim(
-        services.engine, capacity={"304": 1}, limit=1, now=clock.now, lease=lease, actor="slow"
-    )[0]
+    slow = claim(services, clock.now, {"304": 1}, lease_s=5, actor="slow")[0]
     clock.advance(seconds=10)
-    fresh = outbox.claim(
-        services.engine, capacity={"304": 1}, limit=1, now=clock.now, lease=lease, actor="fresh"
-    )[0]
+    fresh = claim(services, clock.now, {"304": 1}, lease_s=5, actor="fresh")[0]
     assert fresh.attempt == slow.attempt + 1
     assert worker.process(slow).status == "superseded"
     assert worker.process(fresh).status == "delivered"
@@ -464,14 +447,7 @@ def test_a_gateway_bug_while_rendering_dead_letters_visibly(
 ) -> None:
     """A stored event the renderer cannot read is dead-lettered with a reason, not lost."""
     post(client, "merlin", merlin(), police["01"])
-    claimed = outbox.claim(
-        services.engine,
-        capacity={"304": 1},
-        limit=1,
-        now=clock.now,
-        lease=lambda _: timedelta(minutes=1),
-        actor="test",
-    )[0]
+    claimed = claim(services, clock.now, {"304": 1})[0]
     broken = dataclasses.replace(claimed, canonical_event={"type": "reported"})
     assert worker.process(broken).status == "dead"
     with services.engine.connect() as connection:

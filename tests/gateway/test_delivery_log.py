@@ -76,24 +76,6 @@ def listed_ids(client: TestClient, headers: dict[str, str], **params: Any) -> li
 
 
 @pytest.fixture
-def met(keyring: KeyRing) -> dict[str, str]:
-    """A Metropolitan Police (force 01) key."""
-    return keyring.headers("police", force="01")
-
-
-@pytest.fixture
-def derbys(keyring: KeyRing) -> dict[str, str]:
-    """A Derbyshire Constabulary (force 30) key."""
-    return keyring.headers("police", force="30")
-
-
-@pytest.fixture
-def operator(keyring: KeyRing) -> dict[str, str]:
-    """An operator key."""
-    return keyring.headers("operator")
-
-
-@pytest.fixture
 def examples(
     client: TestClient, met: dict[str, str], derbys: dict[str, str]
 ) -> dict[str, dict[str, Any]]:

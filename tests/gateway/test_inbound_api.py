@@ -29,24 +29,6 @@ def counts(engine: Engine) -> dict[str, int]:
         }
 
 
-@pytest.fixture
-def met(keyring: KeyRing) -> dict[str, str]:
-    """A Metropolitan Police (force 01) key."""
-    return keyring.headers("police", force="01")
-
-
-@pytest.fixture
-def derbys(keyring: KeyRing) -> dict[str, str]:
-    """A Derbyshire Constabulary (force 30) key."""
-    return keyring.headers("police", force="30")
-
-
-@pytest.fixture
-def operator(keyring: KeyRing) -> dict[str, str]:
-    """An operator key."""
-    return keyring.headers("operator")
-
-
 def test_merlin_spec_example_gives_the_implied_episode(
     client: TestClient, met: dict[str, str], operator: dict[str, str]
 ) -> None:

@@ -90,18 +90,6 @@ def audit_entries(engine: Engine, action: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def met(keyring: KeyRing) -> dict[str, str]:
-    """A Metropolitan Police (force 01) key."""
-    return keyring.headers("police", force="01")
-
-
-@pytest.fixture
-def operator(keyring: KeyRing) -> dict[str, str]:
-    """An operator key."""
-    return keyring.headers("operator")
-
-
-@pytest.fixture
 def example(client: TestClient, met: dict[str, str]) -> dict[str, str]:
     """The MERLIN example posted: its delivery ids to Brent (304) and Derbyshire (830)."""
     return ids_of(post(client, "merlin", merlin(), met))
