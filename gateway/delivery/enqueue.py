@@ -7,8 +7,9 @@ episode's events in event order: that is the ordering key the outbox claims by.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, insert, select
 
@@ -32,11 +33,13 @@ def enqueue(
     risk: RiskLevel,
     now: datetime,
     deadlines: Deadlines,
+    flags: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """Insert a pending delivery, due now, inside the caller's transaction; returns its id.
 
     Its priority and deadline follow the event's risk level; its idempotency key is derived
-    from its id and never changes, whatever retries and replays follow.
+    from its id and never changes, whatever retries and replays follow. `flags` are the council
+    policy flags this delivery raises with the council (gateway/policy).
     """
     seq = (
         connection.execute(
@@ -64,7 +67,7 @@ def enqueue(
             attempts=0,
             attempt_floor=0,
             updated_at=now,
-            flags=[],
+            flags=[dict(flag) for flag in flags],
         )
     )
     return delivery_id

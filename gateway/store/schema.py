@@ -91,8 +91,28 @@ episodes = Table(
     Column("updated_at", Ts, nullable=False),
     # The canonical episode state after the latest event (canonical JSON, ids and all).
     Column("state", JSON, nullable=False),
+    # When the policy timer must next look at this episode (a time-based rule falls due).
+    Column("policy_due_at", Ts, nullable=True, index=True),
 )
 Index("ix_episodes_child_reported", episodes.c.child_id, episodes.c.reported_at)
+
+# Every council policy flag raised: the unique key makes "once per episode, rule and period" a
+# constraint, so a restart or a second worker cannot raise a flag twice.
+policy_flags = Table(
+    "policy_flags",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("episode_id", Id, ForeignKey("episodes.id"), nullable=False, index=True),
+    Column("council", String(3), nullable=False),
+    Column("rule", String(64), nullable=False),
+    Column("period", Integer, nullable=False),  # 0, or the repeat number of a repeating rule
+    Column("code", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("due_at", Ts, nullable=False),  # the moment the rule's condition was met
+    Column("raised_at", Ts, nullable=False),  # when the gateway noticed (event or timer)
+    Column("event_id", Id, ForeignKey("events.id"), nullable=True),  # the event that carried it
+    UniqueConstraint("episode_id", "council", "rule", "period"),
+)
 
 episode_sources = Table(
     "episode_sources",
