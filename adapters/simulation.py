@@ -2,9 +2,10 @@
 
 Each simulator (`adapters/<system>/simulator.py`) is one FastAPI app serving any number of
 councils by path (`/{la}/...`). Around each case-system call it asks `Simulation.guard` to play
-the configured faults: latency, a whole-system outage, a random error, a rate limit, or a
+the configured faults: latency, a whole-system outage, a random error, a rate limit, a
 "timeout" that records the event and then holds the answer past the client's timeout (an
-unknown outcome, the case that idempotency keys exist for). Every recorded event goes into a
+unknown outcome, the case that idempotency keys exist for), or a rejection: the system's
+permanent refusal of the payload, which records nothing. Every recorded event goes into a
 per-council record book that `GET /_control/records` shows, so exactly-once delivery can be
 checked from outside. All state sits behind one lock: the apps may serve several threads.
 """
@@ -26,12 +27,18 @@ from pydantic import BaseModel, ConfigDict, Field
 class FaultConfig(BaseModel):
     """The faults a simulator plays, switchable at run time with `PUT /_control/faults`.
 
-    Rates are per case-system call and checked in this order: error, rate limit, timeout.
+    Rates are per case-system call and checked in this order: error, rate limit, timeout,
+    reject.
 
     Attributes:
         error_rate: share of calls answered with the system's temporary error.
         timeout_rate: share of calls recorded, then answered only after `timeout_delay_s`.
         rate_limit_rate: share of calls refused as rate limited, with `Retry-After`.
+        reject_rate: share of calls refused with the system's permanent error, as if the
+            payload were invalid (Mosaic `422` VALIDATION, FWi `soap:Client` Validation fault,
+            Protocol a `REJECTED` ack); nothing is recorded, so a replay after the switch is
+            off records the event once. Calls with no such answer (Mosaic's token call,
+            Protocol's ack feed) are never rejected.
         retry_after_s: the `Retry-After` sent with a rate limit.
         latency_s: added to every call before it is handled.
         timeout_delay_s: how long a "timeout" holds its answer (longer than the client waits).
@@ -44,6 +51,7 @@ class FaultConfig(BaseModel):
     error_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     timeout_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     rate_limit_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    reject_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     retry_after_s: int = Field(default=1, ge=0, le=3600)
     latency_s: float = Field(default=0.0, ge=0.0, le=60.0)
     timeout_delay_s: float = Field(default=30.0, ge=0.0, le=600.0)
@@ -59,6 +67,7 @@ class Fault(StrEnum):
     ERROR = "error"
     RATE_LIMIT = "rate_limit"
     TIMEOUT = "timeout"
+    REJECT = "reject"
 
 
 class FaultAnswers(Protocol):
@@ -127,6 +136,7 @@ class Simulation:
             (Fault.ERROR, faults.error_rate),
             (Fault.RATE_LIMIT, faults.rate_limit_rate),
             (Fault.TIMEOUT, faults.timeout_rate),
+            (Fault.REJECT, faults.reject_rate),  # last, so seeded runs without it draw the same
         ):
             if roll < rate:
                 return fault
@@ -134,9 +144,19 @@ class Simulation:
         return Fault.NONE
 
     async def guard(
-        self, answers: FaultAnswers, handle: Callable[[], Awaitable[Response]]
+        self,
+        answers: FaultAnswers,
+        handle: Callable[[], Awaitable[Response]],
+        reject: Callable[[], Awaitable[Response]] | None = None,
     ) -> Response:
-        """Run one case-system call under the configured faults."""
+        """Run one case-system call under the configured faults.
+
+        Args:
+            answers: how the system says the temporary faults.
+            handle: the call itself.
+            reject: the call refused with the system's permanent error, for a drawn rejection;
+                a call without one is handled as usual instead.
+        """
         faults = self.faults
         if faults.latency_s:
             await asyncio.sleep(faults.latency_s)
@@ -147,6 +167,8 @@ class Simulation:
             return answers.error()
         if fault is Fault.RATE_LIMIT:
             return answers.rate_limited(faults.retry_after_s)
+        if fault is Fault.REJECT and reject is not None:
+            return await reject()
         response = await handle()
         if fault is Fault.TIMEOUT:
             await asyncio.sleep(faults.timeout_delay_s)

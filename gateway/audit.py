@@ -38,6 +38,7 @@ class Action(StrEnum):
     MAPPED = "mapped"
     ROUTED = "routed"
     UNROUTABLE = "unroutable"
+    FLAGGED = "flagged"
     ATTEMPTED = "attempted"
     DELIVERED = "delivered"
     DISCLOSED = "disclosed"

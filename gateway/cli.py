@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import sys
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -27,6 +27,7 @@ from gateway.store.engine import make_engine
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from gateway.exports.ssda903 import Export, Period
     from gateway.ingest import Deadlines
 
 
@@ -202,11 +203,13 @@ def audit_group() -> None:
 def audit_verify() -> None:
     """Verify the audit hash chain."""
     engine = _engine(_settings())
-    with engine.connect() as connection:
-        try:
+    try:
+        with engine.connect() as connection:
             verified = audit.verify(connection)
-        except AuditChainBroken as exc:
-            _fail(f"audit chain broken at entry {exc.entry}: {exc.reason}", 1)
+    except AuditChainBroken as exc:
+        _fail(f"audit chain broken at entry {exc.entry}: {exc.reason}", 1)
+    finally:
+        engine.dispose()  # close pooled connections now (in-process callers, PostgreSQL)
     click.echo(f"audit chain verifies: {verified.entries} entries, head {verified.head}")
 
 
@@ -333,6 +336,30 @@ def _route_batch(
         )
 
 
+PURGE_ACTOR = "operator:cli"
+
+
+@main.command("purge")
+@click.option("--dry-run", is_flag=True, help="count what would be purged; change nothing")
+def purge_command(dry_run: bool) -> None:
+    """Purge raw messages and sent payloads older than GATEWAY_RETENTION_DAYS (audited)."""
+    from gateway import retention
+    from gateway.canonical import utc_now
+
+    settings = _settings()
+    engine = _engine(settings)
+    try:
+        done = retention.purge(engine, utc_now(), settings, actor=PURGE_ACTOR, dry_run=dry_run)
+    finally:
+        engine.dispose()
+    verb = "would purge" if dry_run else "purged"
+    click.echo(
+        f"{verb} {done.messages} message body(ies) and {done.payloads} payload(s) received or "
+        f"sent before {done.cutoff:%Y-%m-%dT%H:%M:%SZ} ({settings.retention_days} days), "
+        f"in {done.batches} audited batch(es)"
+    )
+
+
 @main.command("openapi")
 @click.option("--output", type=click.Path(path_type=Path), help="write here instead of stdout")
 def openapi_command(output: Path | None) -> None:
@@ -344,3 +371,113 @@ def openapi_command(output: Path | None) -> None:
         output.write_text(text, encoding="utf-8")
     else:
         click.echo(text, nl=False)
+
+
+EXPORT_ACTOR = "operator:cli"
+
+
+@main.group("export")
+def export_group() -> None:
+    """Statutory returns built from the episodes."""
+
+
+@export_group.command("ssda903-missing")
+@click.option("--council", required=True, help="three-digit DfE LA code of the responsible council")
+@click.option(
+    "--from",
+    "first",
+    metavar="YYYY-MM-DD",
+    help="first day of the period [default: 1 April of the current reporting year]",
+)
+@click.option(
+    "--to",
+    "last",
+    metavar="YYYY-MM-DD",
+    help="last day of the period [default: the 31 March ending the reporting year of --from]",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write the CSV to this file (readable by its owner only) instead of stdout",
+)
+def export_ssda903_missing(
+    council: str, first: str | None, last: str | None, output: Path | None
+) -> None:
+    """The SSDA903 "Missing" table (CSV) of the looked-after children a council is responsible for.
+
+    Episodes that cannot be exported (no person id from the council's case system yet, for one)
+    are listed on standard error with the reason, so they can be added by hand.
+    """
+    from gateway.exports import ssda903
+
+    period = _export_period(first, last)
+    settings = _settings()
+    _check_onboarded(council, settings)
+    if output is not None and not output.parent.is_dir():
+        _fail(f"--output {output}: the folder {output.parent} does not exist", 2)
+    engine = _engine(settings)
+    try:
+        # The disclosure is audited in the transaction that reads the rows, and committed only
+        # once they are written: a failed write rolls the audit entry back with it.
+        with engine.begin() as connection:
+            result = ssda903.export(connection, council, period, actor=EXPORT_ACTOR)
+            text = ssda903.to_csv(result.rows)
+            if output is None:
+                click.echo(text, nl=False)
+            else:
+                ssda903.write_private(output, text)
+    except OSError as exc:
+        _fail(f"cannot write {output or 'standard output'}: {exc.strerror}; nothing exported", 1)
+    finally:
+        engine.dispose()
+    _export_report(result, council, period)
+
+
+def _day(option: str, value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        _fail(f"{option} {value!r} is not a date such as 2025-04-01", 2)
+
+
+def _export_period(first: str | None, last: str | None) -> Period:
+    """The period the options name; a day left out comes from the other's reporting year."""
+    from gateway.exports.ssda903 import LONDON, Period
+
+    start = _day("--from", first) if first else None
+    end = _day("--to", last) if last else None
+    if start is None:
+        start = Period.reporting_year(end or datetime.now(LONDON).date()).first
+    if end is None:
+        end = Period.reporting_year(start).last
+    if start > end:
+        _fail(f"--from {start} is after --to {end}", 2)
+    return Period(start, end)
+
+
+def _check_onboarded(council: str, settings: Settings) -> None:
+    if not re.fullmatch(r"[0-9]{3}", council):
+        _fail(f"--council {council!r} is not a three-digit DfE LA code", 2)
+    try:
+        table = routing.load(settings.routing_file, simulators_url=settings.public_url)
+    except ConfigurationError as exc:
+        _fail(str(exc), 2)
+    if table.route(council) is None:
+        _fail(f"council {council} is not onboarded in {table.source}: it has no case records", 2)
+
+
+def _export_report(result: Export, council: str, period: Period) -> None:
+    """What a data officer must know beyond the rows, on standard error."""
+    for item in result.left_out:
+        click.echo(f"gateway: left out episode {item.episode_id}: {item.reason}", err=True)
+    for row in result.merged:
+        ids = ", ".join(row.episode_ids)
+        click.echo(
+            f"gateway: merged episodes {ids} into one period (overlapping reports of one absence)",
+            err=True,
+        )
+    click.echo(
+        f"gateway: {len(result.rows)} row(s) for council {council}, {period.first} to "
+        f"{period.last}; {len(result.left_out)} episode(s) left out",
+        err=True,
+    )

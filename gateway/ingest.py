@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from adapters.base import InboundAdapter, SourceMessage
@@ -25,12 +25,13 @@ from gateway.episodes import ChildCounts, build_state, count_episodes, match_key
 from gateway.errors import ConflictingResend, ForceMismatch
 from gateway.keys import Principal, Role
 from gateway.logs import get_logger
+from gateway.policy import engine as policy
 from gateway.routing import RoutingTable
+from gateway.store.events import append_event
 from gateway.store.schema import (
     children,
     episode_sources,
     episodes,
-    events,
     messages,
     unroutable,
 )
@@ -248,26 +249,12 @@ class Ingestor:
     def _record_event(self, txn: _Txn, episode_id: str, event: EpisodeEvent) -> None:
         connection, now = txn.connection, txn.now
         row = connection.execute(select(episodes).where(episodes.c.id == episode_id)).one()
-        seq = (
-            connection.execute(
-                select(func.coalesce(func.max(events.c.seq), 0)).where(
-                    events.c.episode_id == episode_id
-                )
-            ).scalar_one()
-            + 1
-        )
-        event_id = str(uuid.uuid4())
-        connection.execute(
-            insert(events).values(
-                id=event_id,
-                episode_id=episode_id,
-                seq=seq,
-                message_row_id=txn.receipt_id,
-                type=str(event.type),
-                at=event.at,
-                created_at=now,
-                canonical=event.model_dump(mode="json"),
-            )
+        event_id, seq = append_event(
+            connection,
+            episode_id=episode_id,
+            event=event,
+            message_row_id=txn.receipt_id,
+            now=now,
         )
         snap = event.episode
         state = build_state(
@@ -301,9 +288,25 @@ class Ingestor:
             details={"episode_id": episode_id, "type": str(event.type), "seq": seq},
         )
         txn.receipt["event_types"].append(str(event.type))
-        self._route(txn, episode_id, event_id, event)
+        raised = policy.evaluate_episode(
+            connection,
+            episode_id,
+            policy.councils_with_packs(self.routing, snap.councils_to_tell()),
+            now=now,
+            event_id=event_id,
+            actor=txn.principal.actor,
+        )
+        self._route(txn, episode_id, event_id, event, raised.by_council)
 
-    def _route(self, txn: _Txn, episode_id: str, event_id: str, event: EpisodeEvent) -> None:
+    def _route(
+        self,
+        txn: _Txn,
+        episode_id: str,
+        event_id: str,
+        event: EpisodeEvent,
+        flags: dict[str, list[policy.Flag]],
+    ) -> None:
+        """Queue a delivery per council told, with the flags its pack just raised."""
         connection, receipt, principal = txn.connection, txn.receipt, txn.principal
         for council in event.episode.councils_to_tell():
             route = self.routing.route(council)
@@ -336,6 +339,8 @@ class Ingestor:
                 risk=event.episode.risk_level,
                 now=txn.now,
                 deadlines=self.deadlines,
+                actor=principal.actor,
+                flags=flags.get(council, []),
             )
             audit.append(
                 connection,

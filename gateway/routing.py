@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 import mappings
 from adapters.base import TargetConfig
 from gateway.errors import ConfigurationError
+from gateway.policy import packs
 
 System = Literal["mosaic", "fwi", "protocol"]
 SECRET_SUFFIXES: dict[str, tuple[str, ...]] = {
@@ -64,6 +65,7 @@ class CouncilRoute(BaseModel):
     def _known_policy(cls, value: str) -> str:
         if not mappings.path(f"policies/{value}.yaml").is_file():
             raise ValueError(f"unknown policy pack {value!r} (no mappings/policies/{value}.yaml)")
+        packs.load(value)  # a broken pack stops start-up with its own file and line
         return value
 
     @property

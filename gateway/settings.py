@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import mappings
@@ -41,6 +41,18 @@ class Settings(BaseSettings):
     breaker_cooldown_s: float = Field(default=30.0, gt=0)
     ack_poll_s: float = Field(default=5.0, gt=0)
     ack_overdue_s: int = Field(default=15 * 60, ge=1)  # protocol.md: overdue after 15 minutes
+    # Council policy packs (DESIGN.md §5): how often the timer looks for time-based flags due.
+    policy_poll_s: float = Field(default=15.0, gt=0)
+    # Retention (DESIGN.md §6, docs/decisions/0009): raw bodies and sent payloads older than
+    # this are purged by the worker every `purge_interval_s`, `purge_batch` rows a transaction.
+    retention_days: int = Field(default=90, ge=1)
+    purge_interval_s: float = Field(default=3600.0, gt=0)
+    purge_batch: int = Field(default=500, ge=1, le=10_000)
+    # The council web page at /ui: the key that signs its session cookies (default: random per
+    # process, so sessions end on restart; set it when several processes share the load) and
+    # how long a session lasts before the council signs in again.
+    ui_session_secret: SecretStr | None = None
+    ui_session_ttl_s: int = Field(default=3600, ge=60, le=24 * 3600)
     # Base URL the demo routing's `{simulators}` placeholder stands for (the in-process simulators).
     public_url: str = "http://127.0.0.1:8080"
 

@@ -5,7 +5,9 @@ One app serves any number of councils by path: a council's base URL is
 and its WS-Security UsernameToken (any non-empty username and password, `PasswordText`, a
 16-byte nonce never seen before, `wsu:Created` within five minutes of its clock), validates the
 body against the same XSD the renderer uses, answers `Duplicate` for a `MessageKey` it already
-recorded, and faults `UnknownEpisode` for a later event of an episode it does not hold.
+recorded, and faults `UnknownEpisode` for a later event of an episode it does not hold. A
+rejection (`reject_rate` in `adapters.simulation`) is the permanent `soap:Client` `Validation`
+fault of an invalid body.
 """
 
 from __future__ import annotations
@@ -192,6 +194,11 @@ class _Answers:
         )
 
 
+async def _rejected() -> Response:
+    """The injected permanent refusal: the `Validation` fault of an invalid body (fwi.md)."""
+    return fault("Client", "Validation", "refused by the simulator's reject fault")
+
+
 def _body_element(envelope: etree._Element) -> etree._Element | Response:
     """The schema-valid RecordMissingEpisodeEvent of the envelope, or the Validation fault."""
     if envelope.tag != f"{{{SOAP_NS}}}Envelope":
@@ -256,6 +263,6 @@ def create_app(
     async def record_event(la: str, request: Request) -> Response:
         if not _LA.match(la):
             return Response("Not Found", status_code=404, media_type="text/plain")
-        return await sim.guard(answers, lambda: _handle(la, request, state))
+        return await sim.guard(answers, lambda: _handle(la, request, state), reject=_rejected)
 
     return app

@@ -5,7 +5,8 @@ One app serves any number of councils by path: a council's base URL is
 client-credentials tokens (any non-empty id and secret; tokens expire after `token_ttl_s`),
 checks the bearer token, the `Idempotency-Key` and the body against the same JSON Schema the
 renderer uses, keeps one answer per key, and answers `404` to events for episodes it does not
-hold. Faults and the record book come from `adapters.simulation`.
+hold. Faults and the record book come from `adapters.simulation`; a rejection (`reject_rate`)
+is the `422` VALIDATION answer of an invalid body.
 """
 
 from __future__ import annotations
@@ -140,6 +141,11 @@ def _validation(status: int, *details: str) -> Response:
     return JSONResponse({"error": "VALIDATION", "details": list(details)}, status_code=status)
 
 
+async def _rejected() -> Response:
+    """The injected permanent refusal: what Mosaic answers an invalid body (mosaic.md)."""
+    return _validation(422, "$: refused by the simulator's reject fault")
+
+
 def _header_problem(request: Request) -> Response | None:
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         return _validation(400, "$: Content-Type must be application/json")
@@ -247,4 +253,4 @@ async def _call(
         status, answer = state.accept(la, key, body, events_for)
         return JSONResponse(answer, status_code=status)
 
-    return await sim.guard(_Answers(), handle)
+    return await sim.guard(_Answers(), handle, reject=_rejected)

@@ -5,7 +5,11 @@ One app serves any number of councils by path: a council's base URL is
 `PUT /import/inbox/<LA>_<key>.xml` with any non-empty `X-Api-Key` (`201` new, `200` same bytes
 again, `409` different bytes, `413` over 2 MiB). Each new file is checked against the same XSD
 the renderer uses and its acknowledgement (`ACCEPTED`, or `REJECTED` with the errors) appears
-on `GET /import/acks` only `ack_delay_s` after it arrived: processing is asynchronous.
+on `GET /import/acks` only `ack_delay_s` after it arrived: processing is asynchronous. A
+rejection (`reject_rate` in `adapters.simulation`) takes the file in (`201`) and acknowledges it
+`REJECTED`, as an invalid file would be. Only accepted files go into the record book. Once its
+`REJECTED` ack is out, a rejected file has left the inbox: a later drop under its name (a replay
+after the fix) is a new file, processed again.
 """
 
 from __future__ import annotations
@@ -56,6 +60,11 @@ class _Verdict:
     nhs: str | None = None
 
 
+_INJECTED_REJECTION = _Verdict(
+    accepted=False, errors=["/ProtocolImport: refused by the simulator's reject fault"]
+)
+
+
 def _process(body: bytes) -> _Verdict:
     """What Protocol's import makes of a file: accepted, or rejected with the reasons."""
     try:
@@ -87,22 +96,34 @@ class ProtocolState:
         self._seq = 0
         sim.on_reset(self._councils.clear)
 
-    def drop(self, la: str, name: str, key: str, body: bytes) -> int:
-        """Take a file into the inbox; return the HTTP status protocol.md prescribes."""
+    def drop(self, la: str, name: str, key: str, body: bytes, *, reject: bool = False) -> int:
+        """Take a file into the inbox; return the HTTP status protocol.md prescribes.
+
+        `reject` makes the import refuse the file whatever it holds (the reject fault).
+        """
         digest = hashlib.sha256(body).hexdigest()
         with self.sim.lock:
             council = self._councils.setdefault(la, _Council())
             existing = council.files.get(name)
-            if existing is not None:
+            if existing is not None and not self._gone(existing):
                 self.sim.received_again(la, key)
                 return 200 if existing.digest == digest else 409
-            verdict = _process(body)
+            verdict = _INJECTED_REJECTION if reject else _process(body)
             self._seq += 1
             protocol_ref = person_ref = None
             if verdict.accepted:
                 council.accepted += 1
                 protocol_ref = f"PRT-{council.accepted:06d}"
                 person_ref = _person_ref(verdict.nhs)
+                self.sim.record(
+                    la,
+                    Record(
+                        idempotency_key=key,
+                        episode_reference=verdict.external_ref,
+                        event_type=verdict.event_code,
+                        target_reference=name,
+                    ),
+                )
             council.files[name] = _File(
                 self._seq,
                 digest,
@@ -112,16 +133,11 @@ class ProtocolState:
                 protocol_ref,
                 person_ref,
             )
-            self.sim.record(
-                la,
-                Record(
-                    idempotency_key=key,
-                    episode_reference=verdict.external_ref,
-                    event_type=verdict.event_code,
-                    target_reference=name,
-                ),
-            )
             return 201
+
+    def _gone(self, entry: _File) -> bool:
+        """Whether a file has left the inbox: rejected, with its ack already out."""
+        return not entry.accepted and self.clock() >= entry.received_at + self.ack_delay_s
 
     def acks(self, la: str, after: int) -> dict[str, Any]:
         """Acks of files processed by now, after cursor `after`, oldest first, at most 100."""
@@ -178,7 +194,9 @@ def _refused(request: Request, la: str) -> Response | None:
     return None
 
 
-async def _put(la: str, name: str, request: Request, state: ProtocolState) -> Response:
+async def _put(
+    la: str, name: str, request: Request, state: ProtocolState, *, reject: bool = False
+) -> Response:
     refused = _refused(request, la)
     if refused is not None:
         return refused
@@ -190,7 +208,7 @@ async def _put(la: str, name: str, request: Request, state: ProtocolState) -> Re
     body = await read_bounded(request, MAX_FILE_BYTES)
     if body is None:
         return JSONResponse({"error": "TOO_LARGE"}, status_code=413)
-    status = state.drop(la, name, match.group(2), body)
+    status = state.drop(la, name, match.group(2), body, reject=reject)
     return JSONResponse({"filename": name}, status_code=status)
 
 
@@ -227,7 +245,11 @@ def create_app(
 
     @app.put("/{la}/import/inbox/{name}")
     async def drop(la: str, name: str, request: Request) -> Response:
-        return await sim.guard(answers, lambda: _put(la, name, request, state))
+        return await sim.guard(
+            answers,
+            lambda: _put(la, name, request, state),
+            reject=lambda: _put(la, name, request, state, reject=True),
+        )
 
     @app.get("/{la}/import/acks")
     async def acks(la: str, request: Request) -> Response:

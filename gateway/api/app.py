@@ -11,13 +11,14 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from adapters import registry, xml
-from gateway import metrics, routing
+from gateway import metrics, retention, routing, ui
 from gateway.api import deliveries, episodes, inbound, operations, problems
 from gateway.api.deps import Services
 from gateway.delivery.breaker import CircuitBreakers
 from gateway.delivery.retry import RetryPolicy
 from gateway.delivery.worker import Worker, WorkerConfig
 from gateway.ingest import Deadlines, Ingestor
+from gateway.policy.timer import PolicyTimer
 from gateway.routing import RoutingTable
 from gateway.settings import Settings
 from gateway.store import migrate
@@ -48,11 +49,7 @@ def build_services(
     for adapter in registry.INBOUND.values():  # compile the hot path's schemas before serving
         xml.load_schema(adapter.schema_path)
     table = routing_table or routing.load(settings.routing_file, simulators_url=settings.public_url)
-    deadlines = Deadlines(
-        high=timedelta(seconds=settings.deadline_high_s),
-        medium=timedelta(seconds=settings.deadline_medium_s),
-        other=timedelta(seconds=settings.deadline_other_s),
-    )
+    deadlines = deadlines_from(settings)
     return Services(
         settings=settings,
         engine=engine,
@@ -63,8 +60,17 @@ def build_services(
     )
 
 
+def deadlines_from(settings: Settings) -> Deadlines:
+    """The delivery deadlines by risk level the settings give."""
+    return Deadlines(
+        high=timedelta(seconds=settings.deadline_high_s),
+        medium=timedelta(seconds=settings.deadline_medium_s),
+        other=timedelta(seconds=settings.deadline_other_s),
+    )
+
+
 def build_worker(settings: Settings, engine: Engine, table: RoutingTable) -> Worker:
-    """A delivery worker configured from the settings (not started)."""
+    """A delivery worker from the settings, with the policy timer and the purge (not started)."""
     config = WorkerConfig(
         concurrency=settings.worker_concurrency,
         poll=timedelta(seconds=settings.worker_poll_s),
@@ -80,7 +86,16 @@ def build_worker(settings: Settings, engine: Engine, table: RoutingTable) -> Wor
         threshold=settings.breaker_threshold,
         cooldown=timedelta(seconds=settings.breaker_cooldown_s),
     )
-    return Worker(engine, table, config, breakers=breakers)
+    worker = Worker(engine, table, config, breakers=breakers)
+    worker.housekeeping = retention.Scheduler(engine, settings, actor=worker.actor)
+    worker.policy_timer = PolicyTimer(
+        engine,
+        table,
+        deadlines=deadlines_from(settings),
+        interval=timedelta(seconds=settings.policy_poll_s),
+        actor=worker.actor,
+    )
+    return worker
 
 
 @asynccontextmanager
@@ -109,6 +124,7 @@ def create_app(services: Services | None) -> FastAPI:
     problems.install(app)
     for module in (inbound, episodes, deliveries, operations):
         app.include_router(module.router)
+    ui.install(app, services.settings if services is not None else None)  # /ui, not in OpenAPI
     if services is not None and services.settings.serve_simulators:
         mount_simulators(app)
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
@@ -42,6 +42,9 @@ def _services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(_services)]
+# PostgreSQL text cannot hold NUL: such an id is a bad parameter (422), not a failed query (500).
+PLAIN_TEXT = r"^[^\x00]*$"
+IdPath = Annotated[str, Path(pattern=PLAIN_TEXT)]
 _bearer = HTTPBearer(auto_error=False, description="An API key issued by `gateway keys create`.")
 
 

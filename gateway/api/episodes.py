@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from sqlalchemy import Connection, exists, select
 
 from gateway import audit
-from gateway.api.deps import PrincipalDep, ServicesDep, require
+from gateway.api.deps import IdPath, PrincipalDep, ServicesDep, require
 from gateway.api.problems import ApiProblem
 from gateway.api.schemas import EpisodeView, Problem
 from gateway.keys import Principal, Role
@@ -50,7 +50,7 @@ def episode_view(connection: Connection, episode_id: str) -> dict[str, Any] | No
         }
         for e in connection.execute(
             select(events.c.type, events.c.at, events.c.seq, messages.c.message_id)
-            .join(messages, messages.c.id == events.c.message_row_id)
+            .outerjoin(messages, messages.c.id == events.c.message_row_id)
             .where(events.c.episode_id == episode_id)
             .order_by(events.c.seq)
         )
@@ -77,13 +77,17 @@ def episode_view(connection: Connection, episode_id: str) -> dict[str, Any] | No
     responses={401: {"model": Problem}, 403: {"model": Problem}, 404: _NOT_FOUND},
     summary="Read a canonical episode with its events",
 )
-def get_episode(episode_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+def get_episode(
+    episode_id: IdPath, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, Any]:
     """The canonical episode; the read is audited as a consultation (DPA 2018 s.62)."""
     require(principal, Role.OPERATOR, Role.COUNCIL)
     with services.engine.begin() as connection:
         view = episode_view(connection, episode_id)
         if view is None or not may_read_episode(connection, principal, episode_id):
             raise ApiProblem(404, "not-found", "no such episode")
+        if principal.role is Role.COUNCIL:  # another council's policy flags are its own business
+            view["flags"] = [f for f in view["flags"] if f.get("council") == principal.council]
         audit.append(
             connection,
             actor=principal.actor,

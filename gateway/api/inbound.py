@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from adapters import registry
 from gateway import metrics
-from gateway.api.deps import PrincipalDep, ServicesDep, require
+from gateway.api.deps import IdPath, PrincipalDep, ServicesDep, require
 from gateway.api.problems import ApiProblem
 from gateway.api.schemas import Problem, Receipt
 from gateway.errors import InboundRejected, PayloadTooLarge, UnsupportedMediaType
@@ -122,7 +122,7 @@ async def submit_compact(
     summary="Read a receipt again, with live delivery statuses",
 )
 def get_receipt(
-    source: str, message_id: str, services: ServicesDep, principal: PrincipalDep
+    source: IdPath, message_id: IdPath, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     """The receipt of an accepted message (police: own force only)."""
     require(principal, Role.POLICE, Role.OPERATOR)

@@ -68,8 +68,38 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
+def describe_problems(spec: dict[str, Any]) -> dict[str, Any]:
+    """Document every problem answer as what it is: `application/problem+json`, `Problem` schema.
+
+    FastAPI files a response `model` under `application/json` and adds its own 422 shape
+    (`HTTPValidationError`) to every route with parameters; both are wrong for this app, whose
+    errors all go through `problem()`, so clients and contract tests would check the wrong thing.
+    """
+    ref = "#/components/schemas/Problem"
+    replaced = {ref, "#/components/schemas/HTTPValidationError"}
+    for path_item in spec.get("paths", {}).values():
+        for operation in path_item.values():
+            for status, response in operation.get("responses", {}).items():
+                refs = {m.get("schema", {}).get("$ref") for m in response.get("content", {}).values()}
+                if refs & replaced:
+                    response["content"] = {MEDIA_TYPE: {"schema": {"$ref": ref}}}
+                    if response.get("description") == "Validation Error":
+                        response["description"] = "A parameter is not valid (each one is named)"
+    schemas = spec.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    return spec
+
+
 def install(app: FastAPI) -> None:
-    """Route every error the app can raise to a problem response."""
+    """Route every error the app can raise to a problem response, and document it so."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = describe_problems(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override hook
 
     @app.exception_handler(InboundRejected)
     async def _rejected(request: Request, exc: InboundRejected) -> JSONResponse:

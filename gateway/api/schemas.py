@@ -105,13 +105,17 @@ class CaseRecordView(BaseModel):
 
 
 class FlagView(BaseModel):
-    """A council policy flag raised on the episode."""
+    """A council policy flag raised on the episode (councils.md policy packs)."""
 
     model_config = ConfigDict(extra="allow")
 
     code: str
     rule: str
     council: str
+    reason: str | None = None
+    period: int = Field(default=0, description="0, or which repeat of a repeating rule")
+    due_at: datetime | None = Field(default=None, description="When the rule's condition was met")
+    raised_at: datetime | None = Field(default=None, description="When the gateway raised it")
 
 
 class EventView(BaseModel):
@@ -119,7 +123,10 @@ class EventView(BaseModel):
 
     type: str
     at: datetime
-    source_message_id: str
+    source_message_id: str | None = Field(
+        description="The police message it came from; null for an `updated` event the gateway "
+        "raised itself to carry a policy timer's flag"
+    )
     seq: int
 
 
@@ -148,9 +155,15 @@ class EpisodeView(BaseModel):
     found_location: str | None
     vulnerabilities: list[str]
     cin_factors: list[str]
-    return_interview_due_by: datetime | None
-    episodes_last_28_days: int
-    episodes_last_90_days: int
+    child_protection_plan: bool = False
+    return_interview_due_by: datetime | None = Field(
+        description="Found time + 72 h (councils.md), once the child has been found"
+    )
+    episodes_last_28_days: int = Field(description="The child's episodes reported in 28 days")
+    episodes_last_30_days: int = Field(description="… in 30 days (this one included)")
+    episodes_last_60_days: int = Field(description="… in 60 days")
+    episodes_last_90_days: int = Field(description="… in 90 days")
+    episodes_total: int = Field(description="… ever, as seen by the gateway")
     flags: list[FlagView]
     sources: list[SourceView]
     case_records: list[CaseRecordView]
@@ -258,6 +271,10 @@ class DeliveryPayload(BaseModel):
         description="How `body` holds the bytes: as text, or base64 when they are not UTF-8"
     )
     body: str | None
+    purged: bool = Field(
+        description="The body was deleted after the retention period (GATEWAY_RETENTION_DAYS); "
+        "its SHA-256 is in the audit log's `purged` entry"
+    )
 
 
 class DeliveryDetail(DeliveryItem):

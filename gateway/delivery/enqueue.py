@@ -1,26 +1,43 @@
 """Queueing a delivery: one outbox row per (event, target council), shared by ingest and replay.
 
-The row's `seq` is the next number for its (episode, council), so callers must enqueue an
-episode's events in event order: that is the ordering key the outbox claims by.
+The row's `seq` is the next number for its (episode, council): the ordering key the outbox
+claims by, so an episode's deliveries to a council must be numbered in event order. Events
+that named a council before it was onboarded wait on the `unroutable` list; whichever comes
+first for that (episode, council), a new event (`enqueue`) or `gateway replay`
+(`route_unroutable`), queues the waiting ones first, oldest event first, so a council never
+gets a newer event before an older one it was not yet onboarded for.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, select, update
 
+from gateway import audit
 from gateway.canonical import RiskLevel
-from gateway.store.schema import deliveries
+from gateway.store.schema import deliveries, events, unroutable
 
 if TYPE_CHECKING:  # ingest imports this module; the type alone is needed here
     from gateway.ingest import Deadlines
 
 PRIORITY = {RiskLevel.HIGH: 0, RiskLevel.MEDIUM: 1, RiskLevel.LOW: 2, RiskLevel.NO_APPARENT_RISK: 3}
 RISK_BY_PRIORITY = {priority: risk for risk, priority in PRIORITY.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class _Stream:
+    """One (episode, council) ordering stream, and what its new deliveries are stamped with."""
+
+    episode_id: str
+    council: str
+    system: str
+    now: datetime
+    deadlines: Deadlines
 
 
 def enqueue(
@@ -33,36 +50,145 @@ def enqueue(
     risk: RiskLevel,
     now: datetime,
     deadlines: Deadlines,
+    actor: str,
     flags: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """Insert a pending delivery, due now, inside the caller's transaction; returns its id.
 
     Its priority and deadline follow the event's risk level; its idempotency key is derived
     from its id and never changes, whatever retries and replays follow. `flags` are the council
-    policy flags this delivery raises with the council (gateway/policy).
+    policy flags this delivery raises with the council (gateway/policy). Earlier events of the
+    episode still waiting on the unroutable list for this council are queued first (see
+    `route_unroutable`, audited as `actor`), so they keep their place before this one.
     """
+    stream = _Stream(episode_id, council, system, now, deadlines)
+    event_seq = connection.execute(select(events.c.seq).where(events.c.id == event_id)).scalar_one()
+    _route_waiting(connection, stream, before=event_seq, actor=actor)
+    return _insert(connection, stream, event_id, risk, flags)
+
+
+def route_unroutable(
+    connection: Connection,
+    *,
+    episode_id: str,
+    council: str,
+    system: str,
+    through: int,
+    actor: str,
+    now: datetime,
+    deadlines: Deadlines,
+) -> list[str]:
+    """Queue the episode's unroutable events for a council onboarded since, in event order.
+
+    Every unresolved row of (episode, council) whose event is numbered `through` or earlier
+    (`events.seq`) is resolved, gets a delivery and is audited as routed and replayed (from
+    `unroutable`) by `actor`, inside the caller's transaction. A row another transaction
+    resolved first is skipped.
+
+    Returns:
+        The new delivery ids, oldest event first.
+    """
+    stream = _Stream(episode_id, council, system, now, deadlines)
+    return _route_waiting(connection, stream, before=through + 1, actor=actor)
+
+
+def _route_waiting(
+    connection: Connection, stream: _Stream, *, before: int, actor: str
+) -> list[str]:
+    audit.serialise(connection)  # before any row lock (see audit.serialise)
+    waiting = connection.execute(
+        select(unroutable.c.id, unroutable.c.event_id, events.c.canonical)
+        .join(events, events.c.id == unroutable.c.event_id)
+        .where(
+            unroutable.c.episode_id == stream.episode_id,
+            unroutable.c.council == stream.council,
+            unroutable.c.resolved_at.is_(None),
+            events.c.seq < before,
+        )
+        .order_by(events.c.seq, unroutable.c.id)
+    ).all()
+    created: list[str] = []
+    for row in waiting:
+        claimed = connection.execute(
+            update(unroutable)
+            .where(unroutable.c.id == row.id, unroutable.c.resolved_at.is_(None))
+            .values(resolved_at=stream.now)
+        ).rowcount
+        if claimed != 1:
+            continue
+        risk = RiskLevel(row.canonical["episode"]["risk_level"])
+        delivery_id = _insert(connection, stream, row.event_id, risk, ())
+        _audit_routed(
+            connection,
+            stream,
+            delivery_id,
+            event_id=row.event_id,
+            unroutable_id=row.id,
+            actor=actor,
+        )
+        created.append(delivery_id)
+    return created
+
+
+def _audit_routed(
+    connection: Connection,
+    stream: _Stream,
+    delivery_id: str,
+    *,
+    event_id: str,
+    unroutable_id: int,
+    actor: str,
+) -> None:
+    details = {"event_id": event_id, "council": stream.council, "system": stream.system}
+    audit.append(
+        connection,
+        actor=actor,
+        action=audit.Action.ROUTED,
+        subject=delivery_id,
+        details=details,
+        at=stream.now,
+    )
+    audit.append(
+        connection,
+        actor=actor,
+        action=audit.Action.REPLAYED,
+        subject=delivery_id,
+        details={**details, "previous_status": "unroutable", "unroutable_id": unroutable_id},
+        at=stream.now,
+    )
+
+
+def _insert(
+    connection: Connection,
+    stream: _Stream,
+    event_id: str,
+    risk: RiskLevel,
+    flags: Sequence[Mapping[str, Any]],
+) -> str:
     seq = (
         connection.execute(
             select(func.coalesce(func.max(deliveries.c.seq), 0)).where(
-                deliveries.c.episode_id == episode_id, deliveries.c.council == council
+                deliveries.c.episode_id == stream.episode_id,
+                deliveries.c.council == stream.council,
             )
         ).scalar_one()
         + 1
     )
     delivery_id = str(uuid.uuid4())
+    now = stream.now
     connection.execute(
         insert(deliveries).values(
             id=delivery_id,
             event_id=event_id,
-            episode_id=episode_id,
-            council=council,
-            system=system,
+            episode_id=stream.episode_id,
+            council=stream.council,
+            system=stream.system,
             seq=seq,
             status="pending",
             priority=PRIORITY[risk],
             idempotency_key=uuid.UUID(delivery_id).hex,
             created_at=now,
-            deadline_at=now + deadlines.for_risk(risk),
+            deadline_at=now + stream.deadlines.for_risk(risk),
             next_attempt_at=now,
             attempts=0,
             attempt_floor=0,

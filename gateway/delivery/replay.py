@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Select, func, select, update
 
 from gateway import audit
-from gateway.canonical import RiskLevel
-from gateway.delivery.enqueue import enqueue
+from gateway.delivery.enqueue import route_unroutable
 from gateway.routing import RoutingTable
 from gateway.store.schema import deliveries, events, unroutable
 
@@ -112,7 +111,7 @@ def _routable(
             unroutable.c.event_id,
             unroutable.c.episode_id,
             unroutable.c.council,
-            events.c.canonical,
+            events.c.seq.label("event_seq"),
         )
         .join(events, events.c.id == unroutable.c.event_id)
         .where(
@@ -153,9 +152,11 @@ def replay_unroutable(
 ) -> list[str]:
     """Deliver unroutable events to the councils onboarded since; returns the new delivery ids.
 
-    Rows are taken in event order, so each (episode, council) gets its deliveries numbered in
-    the order its events happened. Each row is resolved once: a row another transaction
-    resolved first is skipped. `limit` bounds one call (callers loop for batches).
+    Rows are taken in event order, each with any earlier row of its (episode, council) that
+    `since` left out (`route_unroutable`), so each council gets its deliveries numbered in the
+    order its events happened. Each row is resolved once: a row another transaction (or an
+    ingest for the same episode and council) resolved first is skipped. `limit` bounds the rows
+    one call selects (callers loop for batches).
     """
     audit.serialise(connection)  # before any row lock (see audit.serialise)
     query = _routable(routing_table, council, since)
@@ -163,40 +164,17 @@ def replay_unroutable(
         query = query.limit(limit)
     created: list[str] = []
     for row in connection.execute(query).all():
-        claimed = connection.execute(
-            update(unroutable)
-            .where(unroutable.c.id == row.id, unroutable.c.resolved_at.is_(None))
-            .values(resolved_at=now)
-        ).rowcount
         route = routing_table.route(row.council)
-        if claimed != 1 or route is None:
+        if route is None:
             continue
-        delivery_id = enqueue(
+        created += route_unroutable(
             connection,
             episode_id=row.episode_id,
-            event_id=row.event_id,
             council=row.council,
             system=route.system,
-            risk=RiskLevel(row.canonical["episode"]["risk_level"]),
+            through=row.event_seq,
+            actor=actor,
             now=now,
             deadlines=deadlines,
         )
-        details = {"event_id": row.event_id, "council": row.council, "system": route.system}
-        audit.append(
-            connection,
-            actor=actor,
-            action=audit.Action.ROUTED,
-            subject=delivery_id,
-            details=details,
-            at=now,
-        )
-        audit.append(
-            connection,
-            actor=actor,
-            action=audit.Action.REPLAYED,
-            subject=delivery_id,
-            details={**details, "previous_status": "unroutable", "unroutable_id": row.id},
-            at=now,
-        )
-        created.append(delivery_id)
     return created

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from adapters.base import Alert, DeliveryRequest
@@ -11,8 +12,13 @@ from gateway.delivery.outbox import Claim
 from gateway.episodes import RETURN_INTERVIEW_DUE, cin_factors
 
 
-def build(claimed: Claim) -> DeliveryRequest:
+def build(
+    claimed: Claim, *, return_interview_due: timedelta = RETURN_INTERVIEW_DUE
+) -> DeliveryRequest:
     """The renderer's input for one delivery.
+
+    `return_interview_due` is how long after the child is found the council's pack gives for
+    the return home interview (72 hours in every pack of councils.md).
 
     The event and its snapshot are as stored at ingest; the per-child counts are the episode's
     latest (so a late delivery carries what the gateway knows now); `first_for_target` holds
@@ -28,7 +34,7 @@ def build(claimed: Claim) -> DeliveryRequest:
         episode_id=claimed.episode_id,
         first_for_target=claimed.seq == 1,
         event=event,
-        return_interview_due_by=found.at + RETURN_INTERVIEW_DUE if found else None,
+        return_interview_due_by=found.at + return_interview_due if found else None,
         cin_factors=cin_factors(event.episode),
         episodes_last_28_days=int(state.get("episodes_last_28_days", 1)),
         episodes_last_90_days=int(state.get("episodes_last_90_days", 1)),

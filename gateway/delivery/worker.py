@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlalchemy.exc import DBAPIError
@@ -33,7 +33,11 @@ from gateway.delivery.breaker import CircuitBreakers
 from gateway.delivery.retry import RetryPolicy
 from gateway.errors import DeliveryError, PermanentDelivery, RetryableDelivery
 from gateway.logs import get_logger
+from gateway.policy import packs
 from gateway.routing import RoutingTable
+
+if TYPE_CHECKING:  # the timer imports ingest, which imports this package
+    from gateway.policy.timer import PolicyTimer
 
 log = get_logger(__name__)
 ACK_PAGES = 10  # at most this many pages of acks per council per poll
@@ -115,11 +119,21 @@ class Worker:
         """Claim now rather than at the next poll (called after a commit that queued work)."""
         self._wakeup.set()
 
+    # Called every round with the time; decides itself whether it is due and must not block
+    # (the retention purge, gateway/retention.py Scheduler, set by build_worker).
+    housekeeping: Callable[[datetime], object] | None = None
+    # Raises time-based council policy flags (gateway/policy/timer.py), set by build_worker.
+    policy_timer: PolicyTimer | None = None
+
     def _loop(self) -> None:
         while not self._stopping.is_set():
             try:
                 claimed = self._dispatch()
                 self._maybe_poll_acks(background=True)
+                if self.policy_timer is not None:
+                    self.policy_timer.maybe_run()
+                if self.housekeeping is not None:
+                    self.housekeeping(self.clock())
             except DBAPIError as exc:  # a busy or restarting database: try again shortly
                 log.warning("worker_database_error", error=type(exc).__name__)
                 claimed = 0
@@ -153,6 +167,8 @@ class Worker:
 
     def run_once(self) -> int:
         """Claim what is due now and deliver it here, one by one; returns how many attempts."""
+        if self.policy_timer is not None:
+            self.policy_timer.run()
         claims = self._claim(self.config.concurrency)
         for claimed in claims:
             try:
@@ -198,7 +214,7 @@ class Worker:
         outcome: SendResult | DeliveryError
         try:
             adapter, target = self._target(claimed)
-            built = request.build(claimed)
+            built = request.build(claimed, return_interview_due=self._interview_due(claimed))
             payload = adapter.render(built)
             outcome = self._short_retry(adapter.send, built, payload, target, self.http)
         except DeliveryError as exc:
@@ -241,6 +257,11 @@ class Worker:
                 "replay the delivery after checking the routing file"
             )
         return registry.OUTBOUND[claimed.system], self.routing.targets[claimed.council]
+
+    def _interview_due(self, claimed: outbox.Claim) -> timedelta:
+        route = self.routing.route(claimed.council)
+        hours = packs.load(route.policy).return_interview_due_hours if route else 72
+        return timedelta(hours=hours)
 
     def _tell_breaker(self, council: str, outcome: SendResult | DeliveryError) -> None:
         if isinstance(outcome, RetryableDelivery):

@@ -100,3 +100,32 @@ def test_control_routes_switch_faults_show_records_and_reset():
     assert http.post("/_control/reset").status_code == 204
     assert http.get("/_control/records").json() == {}
     assert cleared == [True]
+
+
+def test_guard_answers_a_rejection_only_where_the_call_has_one():
+    """A drawn rejection answers the call's permanent refusal; a call without one is handled."""
+    handled: list[str] = []
+
+    async def handle() -> Response:
+        handled.append("yes")
+        return Response("done")
+
+    async def refuse() -> Response:
+        return Response("refused", status_code=422)
+
+    sim = Simulation("x", FaultConfig(reject_rate=1.0))
+    assert asyncio.run(sim.guard(Answers(), handle, reject=refuse)).status_code == 422
+    assert handled == []
+    assert asyncio.run(sim.guard(Answers(), handle)).body == b"done"
+    assert handled == ["yes"]
+
+
+def test_a_reject_rate_leaves_the_other_faults_draws_unchanged():
+    """Rejection is drawn last: with the same seed, the other faults fall where they did."""
+    rates = {"error_rate": 0.2, "rate_limit_rate": 0.1, "timeout_rate": 0.1, "seed": 3}
+    before, after = Simulation("x", FaultConfig(**rates)), Simulation("x", FaultConfig(**rates))
+    after.set_faults(FaultConfig(**rates, reject_rate=0.3))
+    pairs = [(before.draw(), after.draw()) for _ in range(500)]
+    assert all(b == a for b, a in pairs if b is not Fault.NONE)
+    rejected = [a for b, a in pairs if a is Fault.REJECT]
+    assert rejected and all(b is Fault.NONE for b, a in pairs if a is Fault.REJECT)

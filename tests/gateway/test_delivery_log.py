@@ -99,7 +99,10 @@ def test_list_is_newest_first_with_the_documented_fields(
     assert (first["council"], first["system"], first["status"]) == ("830", "fwi", "pending")
     assert (first["risk"], first["priority"], first["event_type"]) == ("high", 0, "reported")
     assert first["episode_id"] == examples["compact"]["episode_id"]
-    assert first["seq"] == 1 and first["attempt_count"] == 0 and first["flags"] == []
+    assert first["seq"] == 1 and first["attempt_count"] == 0
+    # The 2024 example arrives years after its report: Derbyshire's pack flags it at once.
+    assert {f["rule"] for f in first["flags"]} >= {"missing_3_days_review_5_days"}
+    assert all(f["council"] == "830" and f["reason"] for f in first["flags"])
     assert first["overdue"] is False and first["ack_overdue"] is False
     assert first["created_at"].endswith("Z") and first["deadline_at"].endswith("Z")
     created = datetime.fromisoformat(first["created_at"])
@@ -299,6 +302,7 @@ def test_detail_has_attempts_payload_and_idempotency_key(
         "media_type": "application/json",
         "encoding": "utf-8",
         "body": sent.decode(),
+        "purged": False,
     }
     assert detail["attempt_count"] == 2 and detail["target_reference"] == "M-1"
 
@@ -313,7 +317,12 @@ def test_detail_before_rendering_has_no_payload_and_binary_is_base64(
     merlin_ids = ids_of(examples["merlin"])
     fresh = client.get(f"/v1/deliveries/{merlin_ids['304']}", headers=operator).json()
     assert fresh["attempts"] == []
-    assert fresh["payload"] == {"media_type": None, "encoding": None, "body": None}
+    assert fresh["payload"] == {
+        "media_type": None,
+        "encoding": None,
+        "body": None,
+        "purged": False,
+    }
     set_delivery(engine, merlin_ids["830"], payload=b"\xff\xfe<x/>", payload_media_type="text/xml")
     odd = client.get(f"/v1/deliveries/{merlin_ids['830']}", headers=operator).json()
     assert odd["payload"]["encoding"] == "base64"

@@ -178,6 +178,8 @@ def test_child_is_matched_across_reports_by_nhs_number(
     ).json()
     episode = client.get(f"/v1/episodes/{second['episode_id']}", headers=operator).json()
     assert episode["episodes_last_28_days"] == 2 and episode["episodes_last_90_days"] == 2
+    assert episode["episodes_last_30_days"] == 2 and episode["episodes_last_60_days"] == 2
+    assert episode["episodes_total"] == 2
 
 
 def test_child_without_nhs_number_is_matched_by_name_and_birth_date(

@@ -1,0 +1,1 @@
+"""Statutory returns built from the gateway's episodes (the DfE SSDA903 "Missing" table)."""

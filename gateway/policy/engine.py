@@ -1,0 +1,285 @@
+"""Raising policy flags in the database: on every event and on the timer.
+
+Each flag is a `policy_flags` row whose unique key (episode, council, rule, period) makes
+"once per episode and rule, once per period for a repeating rule" hold across restarts and
+workers. `episodes.policy_due_at` is the timer: when the next time-based rule falls due, so
+the timer reads only episodes that need it. Everything happens inside the caller's
+transaction, after `audit.serialise`, so a crash loses or repeats nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, or_, select, update
+
+from gateway import audit
+from gateway.canonical import EpisodeEvent, EpisodeStatus, EventType, RiskLevel
+from gateway.logs import get_logger
+from gateway.policy import packs
+from gateway.policy.rules import Due, Facts, PastEpisode, evaluate
+from gateway.routing import RoutingTable
+from gateway.store.events import append_event
+from gateway.store.schema import episodes, events, policy_flags
+
+log = get_logger(__name__)
+Flag = dict[str, Any]
+# Told of a flag raised by the timer: (connection, episode id, event id, council, flags) -> None
+Deliver = Callable[[Connection, str, str, str, list[Flag]], None]
+ENDED = {EpisodeStatus.CLOSED, EpisodeStatus.CANCELLED}
+
+
+@dataclass(frozen=True, slots=True)
+class Raised:
+    """The flags newly raised for an episode, per council, and when to look again."""
+
+    by_council: dict[str, list[Flag]]
+    next_at: datetime | None
+
+
+def councils_with_packs(routing: RoutingTable, councils: Iterable[str]) -> list[tuple[str, str]]:
+    """(council, pack name) for each onboarded council of `councils`; others have no pack."""
+    return [(c, route.policy) for c in councils if (route := routing.route(c)) is not None]
+
+
+def evaluate_episode(
+    connection: Connection,
+    episode_id: str,
+    councils: Iterable[tuple[str, str]],
+    *,
+    now: datetime,
+    event_id: str | None,
+    actor: str,
+) -> Raised:
+    """Raise what is due for each council's pack; record flags, the timer and the episode state.
+
+    `event_id` is the event the flags travel with, when known (ingest); the timer passes None
+    and links the flags to the `updated` event it creates.
+    """
+    row = connection.execute(select(episodes).where(episodes.c.id == episode_id)).one()
+    facts = _facts(connection, row)
+    raised_before = _raised(connection, episode_id)
+    by_council: dict[str, list[Flag]] = {}
+    upcoming: list[datetime] = []
+    for council, pack_name in councils:
+        evaluation = evaluate(packs.load(pack_name), facts, now)
+        if evaluation.next_at is not None:
+            upcoming.append(evaluation.next_at)
+        fresh = [d for d in evaluation.due if (council, d.rule, d.period) not in raised_before]
+        if fresh:
+            by_council[council] = [_flag(council, d, now) for d in fresh]
+    next_at = min(upcoming, default=None)
+    for flags in by_council.values():
+        for flag in flags:
+            _record(connection, episode_id, flag, event_id=event_id, now=now, actor=actor)
+    state = dict(row.state)
+    state["flags"] = [*state.get("flags", []), *(f for fs in by_council.values() for f in fs)]
+    connection.execute(
+        update(episodes)
+        .where(episodes.c.id == episode_id)
+        .values(policy_due_at=next_at, state=state)
+    )
+    return Raised(by_council=by_council, next_at=next_at)
+
+
+def run_due(
+    engine: Engine,
+    routing: RoutingTable,
+    deliver: Deliver,
+    *,
+    now: datetime,
+    actor: str,
+    batch: int = 100,
+) -> int:
+    """Evaluate every episode whose timer has passed; returns how many flags were raised.
+
+    A flag raised here reaches its council as an `updated` event carrying the alert; only the
+    councils with a new flag are told. Runs in batches of `batch` episodes per transaction;
+    on PostgreSQL several workers share the work (`FOR UPDATE SKIP LOCKED`).
+    """
+    total = 0
+    while True:
+        with engine.begin() as connection:
+            audit.serialise(connection)  # before any row lock, as every audited writer does
+            due = _due_episodes(connection, now, batch)
+            for episode_id in due:
+                total += _timer_one(connection, routing, deliver, episode_id, now=now, actor=actor)
+        if len(due) < batch:
+            return total
+
+
+def rearm_open(engine: Engine, *, now: datetime) -> int:
+    """Make every open episode due now, so the next run re-reads it against today's packs."""
+    with engine.begin() as connection:
+        return connection.execute(
+            update(episodes)
+            .where(
+                episodes.c.status == str(EpisodeStatus.OPEN),
+                or_(episodes.c.policy_due_at.is_(None), episodes.c.policy_due_at > now),
+            )
+            .values(policy_due_at=now)
+        ).rowcount
+
+
+def _due_episodes(connection: Connection, now: datetime, batch: int) -> list[str]:
+    stmt = (
+        select(episodes.c.id)
+        .where(episodes.c.policy_due_at <= now)
+        .order_by(episodes.c.policy_due_at)
+        .limit(batch)
+    )
+    if connection.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return [str(r.id) for r in connection.execute(stmt)]
+
+
+def _timer_one(
+    connection: Connection,
+    routing: RoutingTable,
+    deliver: Deliver,
+    episode_id: str,
+    *,
+    now: datetime,
+    actor: str,
+) -> int:
+    row = connection.execute(select(episodes.c.state).where(episodes.c.id == episode_id)).one()
+    councils = councils_with_packs(routing, _told(row.state))
+    raised = evaluate_episode(connection, episode_id, councils, now=now, event_id=None, actor=actor)
+    if not raised.by_council:
+        return 0
+    event_id = _updated_event(connection, episode_id, now)
+    connection.execute(
+        update(policy_flags)
+        .where(policy_flags.c.episode_id == episode_id, policy_flags.c.event_id.is_(None))
+        .values(event_id=event_id)
+    )
+    for council, flags in raised.by_council.items():
+        deliver(connection, episode_id, event_id, council, flags)
+    log.info(
+        "policy_flags_raised",
+        episode_id=episode_id,
+        flags=sum(map(len, raised.by_council.values())),
+    )
+    return sum(len(flags) for flags in raised.by_council.values())
+
+
+def _told(state: Mapping[str, Any]) -> list[str]:
+    """The councils told of the episode: home or host, and a looked-after child's placing one."""
+    councils = [str(state["home_council"])]
+    responsible = state.get("responsible_council")
+    if state.get("looked_after") and responsible and responsible not in councils:
+        councils.append(str(responsible))
+    return councils
+
+
+def _updated_event(connection: Connection, episode_id: str, now: datetime) -> str:
+    """An `updated` event repeating the latest snapshot: the carrier of a timer's alert."""
+    latest = connection.execute(
+        select(events.c.canonical)
+        .where(events.c.episode_id == episode_id)
+        .order_by(events.c.seq.desc())
+        .limit(1)
+    ).scalar_one()
+    event = EpisodeEvent.model_validate(latest).model_copy(
+        update={"type": EventType.UPDATED, "at": now}
+    )
+    event_id, _ = append_event(
+        connection, episode_id=episode_id, event=event, message_row_id=None, now=now
+    )
+    return event_id
+
+
+# --- facts and flags -----------------------------------------------------------------------
+
+
+def _facts(connection: Connection, row: Any) -> Facts:
+    state = row.state
+    status = EpisodeStatus(row.status)
+    ended = row.found_at or (row.updated_at if status in ENDED else None)
+    history = connection.execute(
+        select(episodes.c.reported_at, episodes.c.dfe_missing_type, episodes.c.looked_after).where(
+            episodes.c.child_id == row.child_id,
+            episodes.c.status != str(EpisodeStatus.CANCELLED),
+        )
+    ).all()
+    return Facts(
+        reported_at=row.reported_at,
+        ended_at=ended,
+        cancelled=status is EpisodeStatus.CANCELLED,
+        looked_after=bool(row.looked_after),
+        child_protection_plan=bool(state.get("child_protection_plan"))
+        or "child_protection_plan" in state.get("vulnerabilities", []),
+        date_of_birth=date.fromisoformat(state["child"]["date_of_birth"]),
+        risk_history=[
+            (RiskLevel(h["level"]), datetime.fromisoformat(h["at"]))
+            for h in state.get("risk_history", [])
+        ],
+        history=[
+            PastEpisode(
+                reported_at=h.reported_at,
+                away=h.dfe_missing_type == "A",
+                from_home=not h.looked_after,
+            )
+            for h in history
+        ],
+        away=row.dfe_missing_type == "A",
+    )
+
+
+def _raised(connection: Connection, episode_id: str) -> set[tuple[str, str, int]]:
+    rows = connection.execute(
+        select(policy_flags.c.council, policy_flags.c.rule, policy_flags.c.period).where(
+            policy_flags.c.episode_id == episode_id
+        )
+    )
+    return {(r.council, r.rule, r.period) for r in rows}
+
+
+def _flag(council: str, due: Due, now: datetime) -> Flag:
+    return {
+        "code": due.code,
+        "rule": due.rule,
+        "council": council,
+        "period": due.period,
+        "reason": due.reason,
+        "due_at": _iso(due.due_at),
+        "raised_at": _iso(now),
+    }
+
+
+def _record(
+    connection: Connection,
+    episode_id: str,
+    flag: Flag,
+    *,
+    event_id: str | None,
+    now: datetime,
+    actor: str,
+) -> None:
+    connection.execute(
+        insert(policy_flags).values(
+            episode_id=episode_id,
+            council=flag["council"],
+            rule=flag["rule"],
+            period=flag["period"],
+            code=flag["code"],
+            reason=flag["reason"],
+            due_at=datetime.fromisoformat(flag["due_at"]),
+            raised_at=now,
+            event_id=event_id,
+        )
+    )
+    audit.append(
+        connection,
+        actor=actor,
+        action=audit.Action.FLAGGED,
+        subject=episode_id,
+        details={k: flag[k] for k in ("council", "rule", "period", "code", "due_at")},
+    )
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")

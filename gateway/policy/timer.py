@@ -1,0 +1,98 @@
+"""The policy timer: raises time-based flags when police send nothing new.
+
+The worker calls `PolicyTimer.run` every `interval`; each run evaluates the episodes whose
+`policy_due_at` has passed and queues an `updated` delivery carrying the new alerts to each
+council whose pack raised one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Engine, select
+
+from gateway import audit
+from gateway.canonical import RiskLevel, utc_now
+from gateway.delivery.enqueue import enqueue
+from gateway.ingest import Deadlines
+from gateway.policy import engine as policy
+from gateway.routing import RoutingTable
+from gateway.store.schema import episodes
+
+
+class PolicyTimer:
+    """Runs the policy timer at most once per `interval`."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        routing: RoutingTable,
+        *,
+        deadlines: Deadlines | None = None,
+        interval: timedelta = timedelta(seconds=15),
+        clock: Callable[[], datetime] = utc_now,
+        actor: str = "policy-timer",
+    ) -> None:
+        self.engine = engine
+        self.routing = routing
+        self.deadlines = deadlines or Deadlines()
+        self.interval = interval
+        self.clock = clock
+        self.actor = actor
+        self._next_run: datetime | None = None
+        self._armed = False
+
+    def maybe_run(self) -> int:
+        """Run if `interval` has passed since the last run; returns flags raised."""
+        now = self.clock()
+        if self._next_run is not None and now < self._next_run:
+            return 0
+        self._next_run = now + self.interval
+        return self.run()
+
+    def run(self) -> int:
+        """Evaluate every episode whose timer has passed, now; returns flags raised.
+
+        The first run of a process also looks at every open episode once: the routing file or
+        a pack may have changed since the timers were set (a council onboarded, a rule added).
+        """
+        if not self._armed:
+            policy.rearm_open(self.engine, now=self.clock())
+            self._armed = True
+        return policy.run_due(
+            self.engine, self.routing, self._deliver, now=self.clock(), actor=self.actor
+        )
+
+    def _deliver(
+        self,
+        connection: Connection,
+        episode_id: str,
+        event_id: str,
+        council: str,
+        flags: list[policy.Flag],
+    ) -> None:
+        route = self.routing.route(council)
+        assert route is not None  # only onboarded councils have packs
+        risk = connection.execute(
+            select(episodes.c.risk_level).where(episodes.c.id == episode_id)
+        ).scalar_one()
+        delivery_id = enqueue(
+            connection,
+            episode_id=episode_id,
+            event_id=event_id,
+            council=council,
+            system=route.system,
+            risk=RiskLevel(risk),
+            now=self.clock(),
+            deadlines=self.deadlines,
+            actor=self.actor,
+            flags=flags,
+        )
+        audit.append(
+            connection,
+            actor=self.actor,
+            action=audit.Action.ROUTED,
+            subject=delivery_id,
+            details={"event_id": event_id, "council": council, "system": route.system},
+        )

@@ -1,0 +1,43 @@
+"""Appending an event to an episode: shared by ingest and the policy timer."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Connection, func, insert, select
+
+from gateway.canonical import EpisodeEvent
+from gateway.store.schema import events
+
+
+def append_event(
+    connection: Connection,
+    *,
+    episode_id: str,
+    event: EpisodeEvent,
+    message_row_id: str | None,
+    now: datetime,
+) -> tuple[str, int]:
+    """Store `event` as the episode's next in order; returns its id and sequence number.
+
+    `message_row_id` is None for an event the gateway raised itself (a policy timer).
+    The (episode, seq) unique key turns a concurrent writer into an IntegrityError.
+    """
+    last = connection.execute(
+        select(func.coalesce(func.max(events.c.seq), 0)).where(events.c.episode_id == episode_id)
+    ).scalar_one()
+    event_id = str(uuid.uuid4())
+    connection.execute(
+        insert(events).values(
+            id=event_id,
+            episode_id=episode_id,
+            seq=last + 1,
+            message_row_id=message_row_id,
+            type=str(event.type),
+            at=event.at,
+            created_at=now,
+            canonical=event.model_dump(mode="json"),
+        )
+    )
+    return event_id, last + 1

@@ -1,0 +1,293 @@
+"""The `/ui` routes: sign-in, the delivery log, a delivery, replay, and the open episodes.
+
+Plain HTML forms and links, so every page works without JavaScript: filters are a GET form,
+changes (sign-in, sign-out, replay) are POST forms answered with a redirect (303). The
+routes are left out of the OpenAPI document, which describes the JSON API only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from gateway import keys
+from gateway.api.deps import Services, ServicesDep
+from gateway.canonical import utc_now
+from gateway.delivery import log
+from gateway.delivery import replay as replays
+from gateway.keys import Principal, Role
+from gateway.logs import get_logger
+from gateway.ui import episodes, filters, session
+from gateway.ui.pages import render
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+logger = get_logger(__name__)
+FormField = Annotated[str, Form()]
+
+
+class SignInRequired(Exception):
+    """No valid session (none, expired, forged, or its key revoked): go to the sign-in page."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """The caller behind a valid session."""
+
+    principal: Principal
+    csrf: str
+    who: str
+
+
+def _sessions(request: Request) -> session.Sessions:
+    sessions: session.Sessions = request.app.state.ui_sessions
+    return sessions
+
+
+def _who(services: Services, principal: Principal) -> str:
+    """How the page names the signed-in caller: the council's name, or 'an operator'."""
+    if principal.role is Role.OPERATOR:
+        return "an operator (all councils)"
+    route = services.routing.route(principal.council or "")
+    return f"{route.name} ({principal.council})" if route else f"council {principal.council}"
+
+
+def _signed_in(request: Request, services: ServicesDep) -> SignedIn:
+    current = _sessions(request).current(request)
+    if current is None:
+        raise SignInRequired
+    with services.engine.connect() as connection:
+        principal = session.principal_of(connection, current)
+    if principal is None:
+        raise SignInRequired
+    return SignedIn(principal=principal, csrf=current.csrf, who=_who(services, principal))
+
+
+SignedInDep = Annotated[SignedIn, Depends(_signed_in)]
+
+
+def _ack_after(services: Services) -> timedelta:
+    return timedelta(seconds=services.settings.ack_overdue_s)
+
+
+def message(
+    request: Request, status_code: int, title: str, *paragraphs: str, signed_in: Any = None
+) -> HTMLResponse:
+    """A page that only says something (not found, refused), with a way back."""
+    back = ("/ui/deliveries", "Go to your deliveries") if signed_in else ("/ui/sign-in", "Sign in")
+    context = {"title": title, "paragraphs": paragraphs, "signed_in": signed_in}
+    context |= {"back_href": back[0], "back_text": back[1]}
+    return render(request, "message.html", context, status_code=status_code)
+
+
+def _csrf_refused(request: Request, signed_in: SignedIn) -> HTMLResponse:
+    return message(
+        request,
+        403,
+        "This form has expired",
+        "Nothing was changed. Go back, reload the page and try again.",
+        signed_in=signed_in,
+    )
+
+
+@router.get("")
+def home() -> RedirectResponse:
+    """The log is the home page (the sign-in page when not signed in)."""
+    return RedirectResponse("/ui/deliveries", status_code=303)
+
+
+def _sign_in_page(
+    request: Request, *, key_error: str | None = None, status_code: int = 200
+) -> HTMLResponse:
+    token = session.sign_in_token(request)
+    errors = [{"text": key_error, "href": "#api-key"}] if key_error else []
+    context = {"title": "Sign in", "errors": errors, "key_error": key_error, "csrf_token": token}
+    response = render(
+        request, "sign_in.html", context | {"signed_in": None}, status_code=status_code
+    )
+    session.keep_sign_in_token(request, response, token)
+    return response
+
+
+@router.get("/sign-in")
+def sign_in_form(request: Request) -> HTMLResponse:
+    """The sign-in form: one field, the council's API key."""
+    return _sign_in_page(request)
+
+
+@router.post("/sign-in", response_model=None)
+def sign_in(
+    request: Request,
+    services: ServicesDep,
+    api_key: FormField = "",
+    csrf_token: FormField = "",
+) -> Response:
+    """Check the key; a council or operator key gets a session, anything else an error."""
+    expected = request.cookies.get(session.SIGN_IN_COOKIE, "")
+    if not session.csrf_matches(expected, csrf_token):
+        text = "Your sign-in form had expired. Enter the key again (cookies must be allowed)."
+        return _sign_in_page(request, key_error=text, status_code=403)
+    if not api_key.strip():
+        return _sign_in_page(request, key_error="Enter your council's API key", status_code=400)
+    with services.engine.connect() as connection:
+        principal = keys.authenticate(connection, api_key.strip())
+    if principal is None:
+        text = "That API key is not recognised, or it has been revoked"
+        return _sign_in_page(request, key_error=text, status_code=401)
+    if principal.role not in session.UI_ROLES:
+        text = "Police keys cannot sign in here: this page is for council IT with a council key"
+        return _sign_in_page(request, key_error=text, status_code=403)
+    response = RedirectResponse("/ui/deliveries", status_code=303)
+    _sessions(request).start(request, response, principal.key_id)
+    session.end_sign_in(response)
+    logger.info("ui_signed_in", key_id=principal.key_id, role=str(principal.role))
+    return response
+
+
+@router.post("/sign-out", response_model=None)
+def sign_out(request: Request, signed_in: SignedInDep, csrf_token: FormField = "") -> Response:
+    """End the session (the form carries the CSRF token)."""
+    if not session.csrf_matches(signed_in.csrf, csrf_token):
+        return _csrf_refused(request, signed_in)
+    response = RedirectResponse("/ui/sign-in", status_code=303)
+    session.end(response)
+    logger.info("ui_signed_out", key_id=signed_in.principal.key_id)
+    return response
+
+
+@router.get("/deliveries")
+def deliveries_page(
+    request: Request, services: ServicesDep, signed_in: SignedInDep
+) -> HTMLResponse:
+    """The delivery log with its filter form, newest first, a page at a time."""
+    operator = signed_in.principal.role is Role.OPERATOR
+    form = filters.parse(request.query_params, council_filter=operator)
+    page = log.Page(items=[], next_cursor=None)
+    if form.filters is not None:
+        with services.engine.connect() as connection:
+            try:
+                page = log.list_page(
+                    connection,
+                    signed_in.principal,
+                    form.filters,
+                    now=utc_now(),
+                    ack_after=_ack_after(services),
+                )
+            except ValueError:
+                form.errors["cursor"] = filters.MESSAGES["cursor"]
+    context = {
+        "title": "Deliveries",
+        "section": "deliveries",
+        "signed_in": signed_in,
+        "form": form.values,
+        "errors": form.error_list(),
+        "field_errors": form.errors,
+        "show_council": operator,
+        "status_items": filters.select_items(filters.STATUSES, form.values["status"], "Any"),
+        "system_items": filters.select_items(filters.SYSTEMS, form.values["system"], "Any"),
+        "items": page.items,
+        "next_href": f"/ui/deliveries?{form.query(cursor=page.next_cursor)}"
+        if page.next_cursor
+        else None,
+        "first_href": f"/ui/deliveries?{form.query(cursor=None)}"
+        if form.values["cursor"]
+        else None,
+    }
+    status_code = 400 if form.errors else 200
+    return render(request, "deliveries.html", context, status_code=status_code)
+
+
+@router.get("/deliveries/{delivery_id}")
+def delivery_page(
+    request: Request,
+    delivery_id: str,
+    services: ServicesDep,
+    signed_in: SignedInDep,
+    replayed: bool = False,
+) -> HTMLResponse:
+    """A delivery: its facts, its timeline of attempts and its payload as sent (audited)."""
+    with services.engine.begin() as connection:
+        try:
+            detail = log.read(
+                connection,
+                signed_in.principal,
+                delivery_id,
+                now=utc_now(),
+                ack_after=_ack_after(services),
+                via="ui",
+            )
+        except LookupError:
+            return _not_found(request, signed_in)
+    context = {
+        "title": f"Delivery {delivery_id}",
+        "section": "deliveries",
+        "signed_in": signed_in,
+        "d": detail,
+        "replayed": replayed,
+    }
+    return render(request, "delivery.html", context)
+
+
+def _not_found(request: Request, signed_in: SignedIn) -> HTMLResponse:
+    return message(
+        request,
+        404,
+        "Delivery not found",
+        "There is no delivery with that id for your council. Check the link, or find it in "
+        "your delivery log.",
+        signed_in=signed_in,
+    )
+
+
+@router.post("/deliveries/{delivery_id}/replay", response_model=None)
+def replay(
+    request: Request,
+    delivery_id: str,
+    services: ServicesDep,
+    signed_in: SignedInDep,
+    csrf_token: FormField = "",
+) -> Response:
+    """Queue a dead letter again (same idempotency key), then show the delivery."""
+    if not session.csrf_matches(signed_in.csrf, csrf_token):
+        return _csrf_refused(request, signed_in)
+    with services.engine.begin() as connection:
+        try:
+            log.replay_visible(
+                connection,
+                signed_in.principal,
+                delivery_id,
+                now=utc_now(),
+                ack_after=_ack_after(services),
+                via="ui",
+            )
+        except LookupError:
+            return _not_found(request, signed_in)
+        except replays.NotReplayable as exc:
+            return message(
+                request,
+                409,
+                "This delivery cannot be replayed",
+                f"It is {exc.status.replace('_', ' ')}: only a dead letter (or a delivered "
+                "delivery) can be replayed. Nothing was changed.",
+                signed_in=signed_in,
+            )
+    services.wake()
+    return RedirectResponse(f"/ui/deliveries/{delivery_id}?replayed=true", status_code=303)
+
+
+@router.get("/episodes")
+def episodes_page(request: Request, services: ServicesDep, signed_in: SignedInDep) -> HTMLResponse:
+    """The council's open episodes with its flags, soonest return-interview deadline first."""
+    with services.engine.begin() as connection:
+        shown = episodes.open_episodes(connection, signed_in.principal, now=utc_now())
+    context = {
+        "title": "Open episodes",
+        "section": "episodes",
+        "signed_in": signed_in,
+        "episodes": shown,
+        "show_council": signed_in.principal.role is Role.OPERATOR,
+    }
+    return render(request, "episodes.html", context)

@@ -1,0 +1,322 @@
+"""Scale-out: three `gateway serve` processes on one PostgreSQL share ingest and delivery.
+
+Police IT post round-robin to the three (as a load balancer without sticky sessions would), so
+one episode's messages reach different processes; one process is killed with SIGKILL mid-run and
+started again. Every accepted message is stored, every event reaches each council it is for
+exactly once, and in order per (episode, council).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, create_engine, func, select, text
+
+from gateway import audit, keys
+from gateway.store import migrate
+from gateway.store.engine import make_engine
+from gateway.store.schema import audit_log, deliveries, events, messages
+from tests.acceptance.process import GATEWAY, GatewayProcess, free_port
+from tests.acceptance.test_chaos import DEMO, ENTRY, ROUTING, SYSTEMS, XML
+from tests.conftest import POSTGRES_URL
+from tests.messages import MERLIN_FOUND, compact, merlin
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+PROCESSES = 3
+EPISODES_PER_KIND = 12  # six kinds x 12 episodes x 3 messages = 216 events
+FAULTS = {"error_rate": 0.05, "rate_limit_rate": 0.05, "retry_after_s": 1}
+SETTLE_S = 90
+
+
+def _merlin_episode(n: int, borough: str) -> list[bytes]:
+    """A MERLIN report, its update and its finding (to the borough and Derbyshire, 830)."""
+    ref = f"24MIS{int(borough) * 1000 + n:06d}"
+    place = (
+        ("<HomeBorough>304<", f"<HomeBorough>{borough}<"),
+        ("<PlacementBorough>304<", f"<PlacementBorough>{borough}<"),
+    )
+    return [
+        merlin(*place, message_id=str(uuid.uuid4()), ref=ref),
+        merlin(*place, message_id=str(uuid.uuid4()), ref=ref, version=2, notification="UPDATE"),
+        merlin(
+            *place,
+            MERLIN_FOUND,
+            message_id=str(uuid.uuid4()),
+            ref=ref,
+            version=3,
+            notification="FOUND",
+        ),
+    ]
+
+
+def _compact_episode(number: int, force: str, council: str) -> list[bytes]:
+    """A COMPACT case opened, then updated twice (to the one council named)."""
+    case = f"MP/{force}/2024/{number:06d}"
+    swaps = (
+        ("<ForceCode>30<", f"<ForceCode>{force}<"),
+        ("<LocalAuthority>Derbyshire County Council<", f"<LocalAuthority>{council}<"),
+    )
+    opened = compact(*swaps, export_id=str(uuid.uuid4()).upper(), case=case)
+    updates = [
+        compact(*swaps, export_id=str(uuid.uuid4()).upper(), case=case, sequence=s, event="UPDATE")
+        for s in (2, 3)
+    ]
+    return [opened, *updates]
+
+
+def _episodes() -> list[tuple[str, str, list[bytes]]]:
+    """(source, force, messages in order) for episodes spread across the six demo councils."""
+    found: list[tuple[str, str, list[bytes]]] = []
+    for n in range(EPISODES_PER_KIND):
+        found += [("merlin", "01", _merlin_episode(n, borough)) for borough in ("304", "317")]
+        for force, council in (
+            ("30", "Derbyshire County Council"),
+            ("30", "Derby City"),
+            ("13", "Wakefield"),
+            ("43", "Slough"),
+        ):
+            found.append(("compact", force, _compact_episode(len(found), force, council)))
+    return found
+
+
+@pytest.fixture
+def database_url(postgres_schema: str) -> Iterator[str]:
+    """A private, empty PostgreSQL schema for the three processes; dropped afterwards."""
+    schema = f"gw_scale_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def simulators(tmp_path: Path) -> Iterator[str]:
+    """`gateway simulators` in its own process with light faults; yields its base URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with (tmp_path / "simulators.log").open("wb") as log:
+        process = subprocess.Popen(
+            [*GATEWAY, "simulators", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=os.environ.copy(),
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    httpx.get(f"{url}/sim/mosaic/_control/faults", timeout=1).raise_for_status()
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, "gateway simulators did not come up"
+                    time.sleep(0.1)
+            for seed, system in enumerate(SYSTEMS):
+                httpx.put(
+                    f"{url}/sim/{system}/_control/faults", json={**FAULTS, "seed": seed}
+                ).raise_for_status()
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
+
+
+@pytest.fixture
+def gateways(tmp_path: Path, database_url: str, simulators: str) -> Iterator[list[GatewayProcess]]:
+    """Three `gateway serve` processes (each with its worker) on one database, migrated once."""
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(
+        ROUTING.format(
+            entries="".join(ENTRY.format(code=c, name=n, system=s, policy=p) for c, n, s, p in DEMO)
+        )
+    )
+    processes = [GatewayProcess(tmp_path / f"gw{i}", database_url) for i in range(PROCESSES)]
+    for process in processes:
+        process.env |= {
+            "GATEWAY_ROUTING_FILE": str(routing),
+            "GATEWAY_PUBLIC_URL": simulators,
+            "GATEWAY_SIMULATORS": "0",
+            "GATEWAY_RETRY_BASE_S": "0.05",
+            "GATEWAY_RETRY_CAP_S": "1",
+            "GATEWAY_BREAKER_COOLDOWN_S": "0.5",
+            "GATEWAY_ACK_POLL_S": "0.5",
+            "GATEWAY_WORKER_POLL_S": "0.1",
+        }
+    engine = make_engine(database_url)
+    migrate.upgrade(engine)  # once, before any process serves (`gateway db upgrade`, README)
+    engine.dispose()
+    try:
+        starting = [threading.Thread(target=process.start) for process in processes]
+        for thread in starting:
+            thread.start()
+        for thread in starting:
+            thread.join()
+        assert all(p.process is not None and p.process.poll() is None for p in processes)
+        yield processes
+    finally:
+        for process in processes:
+            process.stop()
+
+
+class Police:
+    """Police IT behind a round-robin balancer: each message is resent until one answers."""
+
+    def __init__(self, gateways: list[GatewayProcess], headers: dict[str, dict[str, str]]) -> None:
+        self.gateways = gateways
+        self.headers = headers
+        self.turn = itertools.count()
+        self.answers: list[tuple[int, int, dict[str, Any]]] = []  # (process, status, receipt)
+        self.failures: list[str] = []
+
+    def post_episodes(self, episodes: list[tuple[str, str, list[bytes]]]) -> None:
+        """Post each episode's messages in order, each only after the previous was answered."""
+        with httpx.Client(timeout=10) as http:
+            for source, force, bodies in episodes:
+                for body in bodies:
+                    if not self._post(http, source, body, self.headers[force]):
+                        return
+
+    def _post(self, http: httpx.Client, source: str, body: bytes, key: dict[str, str]) -> bool:
+        for _ in range(600):
+            which = next(self.turn) % len(self.gateways)
+            try:
+                answer = http.post(
+                    f"{self.gateways[which].url}/v1/inbound/{source}",
+                    content=body,
+                    headers={**XML, **key},
+                )
+            except httpx.TransportError:
+                time.sleep(0.05)  # that process is down: the balancer tries the next one
+                continue
+            if answer.status_code in (200, 202):
+                self.answers.append((which, answer.status_code, answer.json()))
+                return True
+            self.failures.append(f"{answer.status_code}: {answer.text[:300]}")
+            return False
+        self.failures.append("no gateway answered")
+        return False
+
+
+def _police_keys(database_url: str, forces: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """Authorization headers of a police key per force (what `gateway keys create` issues)."""
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            issued = {f: keys.create(connection, keys.Role.POLICE, force=f) for f in forces}
+    finally:
+        engine.dispose()
+    return {f: {"Authorization": f"Bearer {key}"} for f, key in issued.items()}
+
+
+def _unsettled(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                select(func.count()).where(deliveries.c.status != "delivered")
+            ).scalar_one()
+        )
+
+
+def test_three_processes_share_the_work_once_and_in_order_through_a_kill(
+    gateways: list[GatewayProcess], database_url: str, simulators: str
+) -> None:
+    """216 events posted round-robin to three processes, one killed: all stored, once, in order."""
+    headers = _police_keys(database_url, ("01", "30", "13", "43"))
+    episodes = _episodes()
+    police = Police(gateways, headers)
+    posters = [
+        threading.Thread(target=police.post_episodes, args=(episodes[i::6],)) for i in range(6)
+    ]
+    for poster in posters:
+        poster.start()
+    total = sum(len(bodies) for _, _, bodies in episodes)
+    while len(police.answers) < total * 0.4 and any(p.is_alive() for p in posters):
+        time.sleep(0.05)
+    gateways[1].kill9()  # mid-ingest, with deliveries claimed and in flight
+    time.sleep(2)
+    gateways[1].start()
+    for poster in posters:
+        poster.join(timeout=120)
+    assert not police.failures, police.failures[:3]
+    assert len(police.answers) == total
+    assert {which for which, status, _ in police.answers if status == 202} == {0, 1, 2}
+    engine = create_engine(database_url)
+    try:
+        deadline = time.monotonic() + SETTLE_S
+        while _unsettled(engine) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert _unsettled(engine) == 0, "deliveries left unsettled"
+        _assert_stored(engine, police.answers, total)
+        _assert_shared(engine)
+        _assert_exactly_once_in_order(engine, simulators)
+    finally:
+        engine.dispose()
+
+
+def _assert_stored(
+    engine: Engine, answers: list[tuple[int, int, dict[str, Any]]], total: int
+) -> None:
+    """Every receipt police IT were given names a stored message; nothing was lost or doubled."""
+    with engine.connect() as connection:
+        stored = set(connection.execute(select(messages.c.id)).scalars())
+        # Events from police messages; the policy timer may add events of its own.
+        from_police = select(func.count()).where(events.c.message_row_id.is_not(None))
+        assert connection.execute(from_police).scalar_one() == total
+        assert audit.verify(connection).entries > 0
+    assert {receipt["receipt_id"] for _, _, receipt in answers} == stored
+    assert len(stored) == total
+
+
+def _assert_shared(engine: Engine) -> None:
+    """Deliveries were attempted by workers in every process (the restarted one counts anew)."""
+    with engine.connect() as connection:
+        actors = set(
+            connection.execute(
+                select(audit_log.c.actor)
+                .where(audit_log.c.action == str(audit.Action.ATTEMPTED))
+                .distinct()
+            ).scalars()
+        )
+    assert len({a for a in actors if a.startswith("worker:")}) >= PROCESSES, actors
+
+
+def _assert_exactly_once_in_order(engine: Engine, simulators: str) -> None:
+    """Each delivery recorded once by its council's simulator, in seq order per episode."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                deliveries.c.idempotency_key,
+                deliveries.c.council,
+                deliveries.c.episode_id,
+                deliveries.c.seq,
+            )
+        ).all()
+    expected = {r.idempotency_key: r for r in rows}
+    seen: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for system in SYSTEMS:
+        book = httpx.get(f"{simulators}/sim/{system}/_control/records", timeout=10).json()
+        for council, records in book.items():
+            seen[council].extend(records)
+    recorded = [r for records in seen.values() for r in records]
+    assert sorted(r["idempotency_key"] for r in recorded) == sorted(expected)
+    assert all(r["times_recorded"] == 1 for r in recorded), "a simulator recorded one twice"
+    for council, records in seen.items():
+        order: dict[str, list[int]] = defaultdict(list)
+        for record in records:  # arrival order at the council's case system
+            row = expected[record["idempotency_key"]]
+            assert row.council == council
+            order[row.episode_id].append(row.seq)
+        assert all(seqs == sorted(seqs) for seqs in order.values()), f"out of order at {council}"
