@@ -71,7 +71,13 @@ class Tally:
 
 
 async def _client(
-    host: str, port: int, path: str, key: str, numbers: Iterator[int], window: tuple[float, float]
+    host: str,
+    port: int,
+    path: str,
+    *,
+    key: str,
+    numbers: Iterator[int],
+    window: tuple[float, float],
 ) -> Tally:
     tally = Tally()
     reader, writer = await asyncio.open_connection(host, port)
@@ -110,10 +116,15 @@ async def run(
     start = time.perf_counter() + warmup
     window = (start, start + seconds)
     tallies = await asyncio.gather(
-        *(_client(host, int(port), path, key, numbers, window) for _ in range(clients))
+        *(
+            _client(host, int(port), path, key=key, numbers=numbers, window=window)
+            for _ in range(clients)
+        )
     )
     latencies = sorted(lat for t in tallies for lat in t.latencies)
     statuses: Counter[int] = sum((t.statuses for t in tallies), Counter())
+    if len(latencies) < 2:
+        raise SystemExit(f"only {len(latencies)} answers inside the window: run it longer")
     cuts = statistics.quantiles(latencies, n=100, method="inclusive")
     return {
         "requests": len(latencies),

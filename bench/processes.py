@@ -25,7 +25,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from gateway.store import migrate
 from gateway.store.engine import make_engine
-from tests.acceptance.process import GatewayProcess, free_port
+from tests.acceptance.process import GatewayProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_ADMIN = os.environ.get(

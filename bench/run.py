@@ -17,7 +17,6 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from pathlib import Path
 
 from bench import scenarios
 from bench.processes import ROOT, Simulators, backend

@@ -30,7 +30,9 @@ def bench_app() -> FastAPI:
     app = create_app(build_services(settings))
 
     @app.post("/bench/noop", status_code=202, include_in_schema=False)
-    async def noop(request: Request, services: ServicesDep, principal: PrincipalDep) -> JSONResponse:
+    async def noop(
+        request: Request, services: ServicesDep, principal: PrincipalDep
+    ) -> JSONResponse:
         require(principal, Role.POLICE, Role.OPERATOR)
         body = await read_bounded_body(request, services.settings.max_body_bytes)
         size = await run_in_threadpool(len, body)  # the same thread hop ingest makes

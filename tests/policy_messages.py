@@ -12,14 +12,13 @@ from zoneinfo import ZoneInfo
 UK = ZoneInfo("Europe/London")
 _serial = itertools.count(1)
 
-# The demo councils (councils.md): COMPACT name and force, or MERLIN borough.
+# The demo's COMPACT councils (councils.md): name and force; any other code goes by MERLIN.
 COMPACT_COUNCILS = {
     "830": ("Derbyshire County Council", "30"),
     "831": ("Derby City Council", "30"),
     "384": ("Wakefield Council", "13"),
     "871": ("Slough Borough Council", "43"),
 }
-MERLIN_COUNCILS = {"304", "317"}
 
 
 def _letters(number: int) -> str:
@@ -68,9 +67,9 @@ class Report:
 
     def message(self, version: int, event: str) -> tuple[str, bytes]:
         """(source, body) for this report's `version`th message of type `event` (COMPACT names)."""
-        if self.council in MERLIN_COUNCILS:
-            return "merlin", _merlin(self, version, event)
-        return "compact", _compact(self, version, event)
+        if self.council in COMPACT_COUNCILS:
+            return "compact", _compact(self, version, event)
+        return "merlin", _merlin(self, version, event)  # the Met: any council by its code
 
 
 def _local(moment: datetime) -> str:

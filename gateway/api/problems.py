@@ -79,8 +79,10 @@ def describe_problems(spec: dict[str, Any]) -> dict[str, Any]:
     replaced = {ref, "#/components/schemas/HTTPValidationError"}
     for path_item in spec.get("paths", {}).values():
         for operation in path_item.values():
-            for status, response in operation.get("responses", {}).items():
-                refs = {m.get("schema", {}).get("$ref") for m in response.get("content", {}).values()}
+            for response in operation.get("responses", {}).values():
+                refs = {
+                    m.get("schema", {}).get("$ref") for m in response.get("content", {}).values()
+                }
                 if refs & replaced:
                     response["content"] = {MEDIA_TYPE: {"schema": {"$ref": ref}}}
                     if response.get("description") == "Validation Error":

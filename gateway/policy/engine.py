@@ -9,6 +9,8 @@ transaction, after `audit.serialise`, so a crash loses or repeats nothing.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -23,13 +25,14 @@ from gateway.policy import packs
 from gateway.policy.rules import Due, Facts, PastEpisode, evaluate
 from gateway.routing import RoutingTable
 from gateway.store.events import append_event
-from gateway.store.schema import episodes, events, policy_flags
+from gateway.store.schema import audit_log, episodes, events, policy_flags
 
 log = get_logger(__name__)
 Flag = dict[str, Any]
 # Told of a flag raised by the timer: (connection, episode id, event id, council, flags) -> None
 Deliver = Callable[[Connection, str, str, str, list[Flag]], None]
 ENDED = {EpisodeStatus.CLOSED, EpisodeStatus.CANCELLED}
+CONFIG_SUBJECT = "policy-packs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +78,18 @@ def evaluate_episode(
     for flags in by_council.values():
         for flag in flags:
             _record(connection, episode_id, flag, event_id=event_id, now=now, actor=actor)
-    state = dict(row.state)
-    state["flags"] = [*state.get("flags", []), *(f for fs in by_council.values() for f in fs)]
-    connection.execute(
-        update(episodes)
-        .where(episodes.c.id == episode_id)
-        .values(policy_due_at=next_at, state=state)
-    )
+    if by_council:
+        state = dict(row.state)
+        state["flags"] = [*state.get("flags", []), *(f for fs in by_council.values() for f in fs)]
+        connection.execute(
+            update(episodes)
+            .where(episodes.c.id == episode_id)
+            .values(policy_due_at=next_at, state=state)
+        )
+    elif next_at != row.policy_due_at:  # most events change neither: spare the row a write
+        connection.execute(
+            update(episodes).where(episodes.c.id == episode_id).values(policy_due_at=next_at)
+        )
     return Raised(by_council=by_council, next_at=next_at)
 
 
@@ -111,10 +119,27 @@ def run_due(
             return total
 
 
-def rearm_open(engine: Engine, *, now: datetime) -> int:
-    """Make every open episode due now, so the next run re-reads it against today's packs."""
+def arm(engine: Engine, routing: RoutingTable, *, now: datetime, actor: str) -> bool:
+    """Re-read every open episode once when the policy configuration has changed.
+
+    The configuration is which pack each onboarded council has and what the packs say; its
+    fingerprint is kept in the audit log (`config_changed`, subject `policy-packs`). When it
+    differs from the last one recorded (a council onboarded, a rule added), every open
+    episode is made due now, so the timer's next run evaluates it against the new packs.
+
+    Returns:
+        Whether the configuration had changed.
+    """
+    assigned = {code: route.policy for code, route in sorted(routing.councils.items())}
+    rules = {name: packs.load(name).model_dump(mode="json") for name in set(assigned.values())}
+    fingerprint = hashlib.sha256(
+        audit.canonical_json({"councils": assigned, "packs": rules}).encode()
+    ).hexdigest()
     with engine.begin() as connection:
-        return connection.execute(
+        audit.serialise(connection)
+        if _last_fingerprint(connection) == fingerprint:
+            return False
+        rearmed = connection.execute(
             update(episodes)
             .where(
                 episodes.c.status == str(EpisodeStatus.OPEN),
@@ -122,6 +147,28 @@ def rearm_open(engine: Engine, *, now: datetime) -> int:
             )
             .values(policy_due_at=now)
         ).rowcount
+        audit.append(
+            connection,
+            actor=actor,
+            action=audit.Action.CONFIG_CHANGED,
+            subject=CONFIG_SUBJECT,
+            details={"fingerprint": fingerprint, "councils": assigned, "rearmed": rearmed},
+        )
+    log.info("policy_configuration_changed", rearmed=rearmed)
+    return True
+
+
+def _last_fingerprint(connection: Connection) -> str | None:
+    entry = connection.execute(
+        select(audit_log.c.entry)
+        .where(
+            audit_log.c.action == str(audit.Action.CONFIG_CHANGED),
+            audit_log.c.subject == CONFIG_SUBJECT,
+        )
+        .order_by(audit_log.c.seq.desc())
+        .limit(1)
+    ).scalar()
+    return None if entry is None else str(json.loads(entry)["details"]["fingerprint"])
 
 
 def _due_episodes(connection: Connection, now: datetime, batch: int) -> list[str]:

@@ -54,11 +54,12 @@ class PolicyTimer:
     def run(self) -> int:
         """Evaluate every episode whose timer has passed, now; returns flags raised.
 
-        The first run of a process also looks at every open episode once: the routing file or
-        a pack may have changed since the timers were set (a council onboarded, a rule added).
+        The first run of a process first checks whether the routing file or a pack has changed
+        since the timers were set (a council onboarded, a rule added): if so, every open
+        episode is evaluated again (`engine.arm`).
         """
         if not self._armed:
-            policy.rearm_open(self.engine, now=self.clock())
+            policy.arm(self.engine, self.routing, now=self.clock(), actor=self.actor)
             self._armed = True
         return policy.run_due(
             self.engine, self.routing, self._deliver, now=self.clock(), actor=self.actor

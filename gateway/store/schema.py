@@ -271,3 +271,5 @@ audit_log = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False, unique=True),
 )
+# The latest entry of an action for a subject (e.g. the policy configuration's fingerprint).
+Index("ix_audit_log_action_subject", audit_log.c.action, audit_log.c.subject)

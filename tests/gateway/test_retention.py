@@ -225,6 +225,8 @@ def test_resends_are_still_recognised_after_the_body_is_purged(
     message_id = new_id()
     body = merlin(message_id=message_id, ref="24MIS077001")
     receipt = post(client, "merlin", body, met)
+    for delivery_id in ids_of(receipt).values():
+        settle(engine, delivery_id)
     backdate(engine, T0)
     assert retention.purge(engine, T0 + 91 * DAY, settings).messages == 1
     again = client.post("/v1/inbound/merlin", content=body, headers={**XML, **met})

@@ -24,10 +24,12 @@ SECOND = timedelta(seconds=1)
 class Gateway:
     """Ingestor and policy timer over one database, both reading `now`."""
 
-    def __init__(self, engine: Engine, now: datetime) -> None:
+    def __init__(
+        self, engine: Engine, now: datetime, table: routing.RoutingTable | None = None
+    ) -> None:
         migrate.upgrade(engine)
         self.engine = engine
-        self.routing = routing.load(DEMO_ROUTING)
+        self.routing = table or routing.load(DEMO_ROUTING)
         self.now = now
         self.versions: dict[str, int] = {}
         self.restart()
