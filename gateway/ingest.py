@@ -342,13 +342,6 @@ class Ingestor:
                 actor=principal.actor,
                 flags=flags.get(council, []),
             )
-            audit.append(
-                connection,
-                actor=principal.actor,
-                action=audit.Action.ROUTED,
-                subject=delivery_id,
-                details={"event_id": event_id, "council": council, "system": route.system},
-            )
             receipt["deliveries"].append(
                 {
                     "delivery_id": delivery_id,

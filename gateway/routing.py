@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 import mappings
 from adapters.base import TargetConfig
+from gateway import yamlconfig
 from gateway.errors import ConfigurationError
 from gateway.policy import packs
 
@@ -93,24 +93,6 @@ class RoutingTable:
         return self.councils.get(council)
 
 
-class _LineLoader(yaml.SafeLoader):
-    """A safe loader that remembers the line of every mapping (for error messages)."""
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    constructed = loader.construct_mapping(node, deep=True)
-    mapping: dict[str, Any] = {str(k): v for k, v in constructed.items()}
-    mapping["__line__"] = node.start_mark.line + 1
-    keys = [k.value for k, _ in node.value]
-    duplicate = next((k for k in keys if keys.count(k) > 1), None)
-    if duplicate is not None:
-        raise ConfigurationError(f"duplicate key {duplicate!r}", line=node.start_mark.line + 1)
-    return mapping
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def load(
     path: Path,
     *,
@@ -123,28 +105,12 @@ def load(
         ConfigurationError: naming the file and line of the first problem.
     """
     env = os.environ if environ is None else environ
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigurationError(
-            f"cannot read routing file: {exc.strerror}", file=str(path)
-        ) from exc
-    try:
-        document = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - _LineLoader is a SafeLoader
-    except ConfigurationError as exc:
-        raise ConfigurationError(exc.problem, file=str(path), line=exc.line) from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigurationError(
-            f"not valid YAML: {getattr(exc, 'problem', exc)}",
-            file=str(path),
-            line=mark.line + 1 if mark else None,
-        ) from exc
+    document = yamlconfig.read(path, "routing file")
     entries = _entries(document, path)
     councils: dict[str, CouncilRoute] = {}
     targets: dict[str, TargetConfig] = {}
     for entry in entries:
-        line = entry.pop("__line__", None)
+        line = entry.pop(yamlconfig.LINE, None)
         route = _validate(entry, path, line, simulators_url)
         if route.code in councils:
             raise ConfigurationError(
@@ -166,12 +132,12 @@ def _entries(document: Any, path: Path) -> list[dict[str, Any]]:
         raise ConfigurationError(
             "expected a mapping with a 'councils' list", file=str(path), line=1
         )
-    unknown = set(document) - {"councils", "__line__"}
+    unknown = set(document) - {"councils", yamlconfig.LINE}
     if unknown:
         raise ConfigurationError(
             f"unknown top-level key(s): {', '.join(sorted(unknown))}",
             file=str(path),
-            line=document.get("__line__"),
+            line=document.get(yamlconfig.LINE),
         )
     entries: list[dict[str, Any]] = document["councils"]
     for index, entry in enumerate(entries):

@@ -59,12 +59,21 @@ def enqueue(
     from its id and never changes, whatever retries and replays follow. `flags` are the council
     policy flags this delivery raises with the council (gateway/policy). Earlier events of the
     episode still waiting on the unroutable list for this council are queued first (see
-    `route_unroutable`, audited as `actor`), so they keep their place before this one.
+    `route_unroutable`), so they keep their place before this one. Audited as routed by `actor`.
     """
     stream = _Stream(episode_id, council, system, now, deadlines)
     event_seq = connection.execute(select(events.c.seq).where(events.c.id == event_id)).scalar_one()
     _route_waiting(connection, stream, before=event_seq, actor=actor)
-    return _insert(connection, stream, event_id, risk, flags)
+    delivery_id = _insert(connection, stream, event_id, risk, flags)
+    audit.append(
+        connection,
+        actor=actor,
+        action=audit.Action.ROUTED,
+        subject=delivery_id,
+        details={"event_id": event_id, "council": council, "system": system},
+        at=now,
+    )
+    return delivery_id
 
 
 def route_unroutable(

@@ -200,6 +200,8 @@ def _one(connection: Connection, principal: Principal, delivery_id: str, *extra:
     Raises:
         LookupError: no such delivery, or one the caller may not see (indistinguishable).
     """
+    if "\x00" in delivery_id:  # PostgreSQL refuses NUL in text: no delivery has one
+        raise LookupError("no delivery with that id")
     query = (
         select(*_COLUMNS, *extra)
         .join(events, events.c.id == deliveries.c.event_id)

@@ -11,10 +11,10 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 import mappings
+from gateway import yamlconfig
 from gateway.canonical import RiskLevel
 from gateway.errors import ConfigurationError
 
@@ -135,19 +135,6 @@ class Pack(BaseModel):
     rules: tuple[OpenFor | EpisodeCount | RiskLevelIs | RiskHeldFor | Overnight, ...]
 
 
-class _LineLoader(yaml.SafeLoader):
-    """Remembers the line of every mapping, so an error can point at the rule."""
-
-
-def _mapping_with_line(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    mapping: dict[str, Any] = {str(k): v for k, v in loader.construct_mapping(node).items()}
-    mapping["__line__"] = node.start_mark.line + 1
-    return mapping
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_with_line)
-
-
 def pack_path(name: str) -> Path:
     """Where the pack called `name` lives."""
     return mappings.path(f"policies/{name}.yaml")
@@ -184,15 +171,7 @@ def _load(name: str, seen: tuple[str, ...]) -> Pack:
 
 
 def _read(path: Path) -> PackFile:
-    try:
-        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigurationError(
-            f"not valid YAML: {getattr(exc, 'problem', exc)}",
-            file=str(path),
-            line=mark.line + 1 if mark else None,
-        ) from exc
+    document = yamlconfig.read(path, "policy pack")
     if not isinstance(document, dict):
         raise ConfigurationError("expected a mapping with pack and rules", file=str(path), line=1)
     lines = _strip_lines(document)
@@ -208,10 +187,10 @@ def _read(path: Path) -> PackFile:
 
 def _strip_lines(document: dict[str, Any]) -> dict[tuple[Any, ...], int]:
     """Remove the `__line__` markers, keeping the line of the file and of each rule."""
-    lines: dict[tuple[Any, ...], int] = {(): document.pop("__line__", 1)}
+    lines: dict[tuple[Any, ...], int] = {(): document.pop(yamlconfig.LINE, 1)}
     for index, rule in enumerate(document.get("rules") or []):
         if isinstance(rule, dict):
-            lines[("rules", index)] = rule.pop("__line__", lines[()])
+            lines[("rules", index)] = rule.pop(yamlconfig.LINE, lines[()])
     return lines
 
 

@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, select
 
-from gateway import audit
 from gateway.canonical import RiskLevel, utc_now
 from gateway.delivery.enqueue import enqueue
 from gateway.ingest import Deadlines
@@ -78,7 +77,7 @@ class PolicyTimer:
         risk = connection.execute(
             select(episodes.c.risk_level).where(episodes.c.id == episode_id)
         ).scalar_one()
-        delivery_id = enqueue(
+        enqueue(
             connection,
             episode_id=episode_id,
             event_id=event_id,
@@ -89,11 +88,4 @@ class PolicyTimer:
             deadlines=self.deadlines,
             actor=self.actor,
             flags=flags,
-        )
-        audit.append(
-            connection,
-            actor=self.actor,
-            action=audit.Action.ROUTED,
-            subject=delivery_id,
-            details={"event_id": event_id, "council": council, "system": route.system},
         )

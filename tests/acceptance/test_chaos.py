@@ -7,28 +7,28 @@ moments while police IT post and while it delivers, then started again.
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
 import threading
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, func, select
 
-from gateway.store.schema import deliveries, events
-from tests.acceptance.process import GATEWAY, GatewayProcess, free_port
+from gateway.store.schema import events
+from tests.acceptance.delivery_checks import (
+    assert_exactly_once_in_order,
+    simulators_process,
+    unsettled,
+)
+from tests.acceptance.process import GatewayProcess
 from tests.messages import MERLIN_FOUND, compact, merlin
 
 pytestmark = pytest.mark.slow
 XML = {"Content-Type": "application/xml"}
-SYSTEMS = ("mosaic", "fwi", "protocol")
 EPISODES_PER_KIND = 84  # six kinds x 84 episodes x 2 messages = 1008 events
 KILLS = 20
 # 30 % of calls fail: errors, timeouts (answered after the client gave up) and 429s.
@@ -119,31 +119,8 @@ def _episodes() -> list[tuple[str, str, list[bytes]]]:
 @pytest.fixture
 def simulators(tmp_path: Path) -> Iterator[str]:
     """`gateway simulators` in its own process, faults on; yields its base URL."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "simulators.log").open("wb")
-    process = subprocess.Popen(
-        [*GATEWAY, "simulators", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=os.environ.copy(),
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(f"{url}/sim/mosaic/_control/faults", timeout=1).raise_for_status()
-            break
-        except httpx.TransportError:
-            assert time.monotonic() < deadline, "gateway simulators did not come up"
-            time.sleep(0.1)
-    for seed, system in enumerate(SYSTEMS):
-        httpx.put(
-            f"{url}/sim/{system}/_control/faults", json={**FAULTS, "seed": seed}
-        ).raise_for_status()
-    yield url
-    process.terminate()
-    process.wait(timeout=15)
-    log.close()
+    with simulators_process(tmp_path, FAULTS) as url:
+        yield url
 
 
 def _post_in_order(
@@ -175,19 +152,6 @@ def _post_in_order(
 
 def _engine_url(gw: GatewayProcess) -> str:
     return gw.env.get("GATEWAY_DATABASE_URL") or f"sqlite:///{gw.data_dir / 'gateway.db'}"
-
-
-def _unsettled(url: str) -> int:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as connection:
-            return len(
-                connection.execute(
-                    select(deliveries.c.id).where(deliveries.c.status != "delivered")
-                ).all()
-            )
-    finally:
-        engine.dispose()
 
 
 def test_every_event_is_delivered_exactly_once_in_order_through_faults_and_kills(
@@ -231,41 +195,17 @@ def test_every_event_is_delivered_exactly_once_in_order_through_faults_and_kills
     for poster in posters:
         poster.join(timeout=600)
     assert not failures, failures[:3]
-    url = _engine_url(gateway)
-    deadline = time.monotonic() + 600
-    while _unsettled(url) and time.monotonic() < deadline:
-        time.sleep(1)
-    assert _unsettled(url) == 0, "deliveries left unsettled"
-    _assert_exactly_once_in_order(url, simulators)
-
-
-def _assert_exactly_once_in_order(url: str, simulators: str) -> None:
-    engine = create_engine(url)
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(
-                deliveries.c.idempotency_key,
-                deliveries.c.council,
-                deliveries.c.episode_id,
-                deliveries.c.seq,
-                events.c.type,
-            ).join(events, events.c.id == deliveries.c.event_id)
-        ).all()
-        assert connection.execute(text("SELECT count(*) FROM events")).scalar_one() == 1008
-    engine.dispose()
-    expected = {r.idempotency_key: r for r in rows}
-    seen: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for system in SYSTEMS:
-        book = httpx.get(f"{simulators}/sim/{system}/_control/records", timeout=10).json()
-        for council, records in book.items():
-            seen[council].extend(records)
-    recorded = [r for records in seen.values() for r in records]
-    assert sorted(r["idempotency_key"] for r in recorded) == sorted(expected)
-    assert all(r["times_recorded"] == 1 for r in recorded), "a simulator recorded one twice"
-    for council, records in seen.items():
-        order: dict[str, list[int]] = defaultdict(list)
-        for record in records:  # arrival order at the council's case system
-            row = expected[record["idempotency_key"]]
-            assert row.council == council
-            order[row.episode_id].append(row.seq)
-        assert all(seqs == sorted(seqs) for seqs in order.values()), f"out of order at {council}"
+    engine = create_engine(_engine_url(gateway))
+    try:
+        deadline = time.monotonic() + 600
+        while unsettled(engine) and time.monotonic() < deadline:
+            time.sleep(1)
+        assert unsettled(engine) == 0, "deliveries left unsettled"
+        with engine.connect() as connection:  # every message's events (the policy timer's aside)
+            stored = connection.execute(
+                select(func.count()).where(events.c.message_row_id.is_not(None))
+            ).scalar_one()
+        assert stored == 1008
+        assert_exactly_once_in_order(engine, simulators)
+    finally:
+        engine.dispose()

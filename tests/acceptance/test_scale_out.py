@@ -9,12 +9,9 @@ exactly once, and in order per (episode, council).
 from __future__ import annotations
 
 import itertools
-import os
-import subprocess
 import threading
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,9 +23,14 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from gateway import audit, keys
 from gateway.store import migrate
 from gateway.store.engine import make_engine
-from gateway.store.schema import audit_log, deliveries, events, messages
-from tests.acceptance.process import GATEWAY, GatewayProcess, free_port
-from tests.acceptance.test_chaos import DEMO, ENTRY, ROUTING, SYSTEMS, XML
+from gateway.store.schema import audit_log, events, messages
+from tests.acceptance.delivery_checks import (
+    assert_exactly_once_in_order,
+    simulators_process,
+    unsettled,
+)
+from tests.acceptance.process import GatewayProcess
+from tests.acceptance.test_chaos import DEMO, ENTRY, ROUTING, XML
 from tests.conftest import POSTGRES_URL
 from tests.messages import MERLIN_FOUND, compact, merlin
 
@@ -106,32 +108,8 @@ def database_url(postgres_schema: str) -> Iterator[str]:
 @pytest.fixture
 def simulators(tmp_path: Path) -> Iterator[str]:
     """`gateway simulators` in its own process with light faults; yields its base URL."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with (tmp_path / "simulators.log").open("wb") as log:
-        process = subprocess.Popen(
-            [*GATEWAY, "simulators", "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=os.environ.copy(),
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(f"{url}/sim/mosaic/_control/faults", timeout=1).raise_for_status()
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline, "gateway simulators did not come up"
-                    time.sleep(0.1)
-            for seed, system in enumerate(SYSTEMS):
-                httpx.put(
-                    f"{url}/sim/{system}/_control/faults", json={**FAULTS, "seed": seed}
-                ).raise_for_status()
-            yield url
-        finally:
-            process.terminate()
-            process.wait(timeout=15)
+    with simulators_process(tmp_path, FAULTS) as url:
+        yield url
 
 
 @pytest.fixture
@@ -221,15 +199,6 @@ def _police_keys(database_url: str, forces: tuple[str, ...]) -> dict[str, dict[s
     return {f: {"Authorization": f"Bearer {key}"} for f, key in issued.items()}
 
 
-def _unsettled(engine: Engine) -> int:
-    with engine.connect() as connection:
-        return int(
-            connection.execute(
-                select(func.count()).where(deliveries.c.status != "delivered")
-            ).scalar_one()
-        )
-
-
 def test_three_processes_share_the_work_once_and_in_order_through_a_kill(
     gateways: list[GatewayProcess], database_url: str, simulators: str
 ) -> None:
@@ -256,12 +225,12 @@ def test_three_processes_share_the_work_once_and_in_order_through_a_kill(
     engine = create_engine(database_url)
     try:
         deadline = time.monotonic() + SETTLE_S
-        while _unsettled(engine) and time.monotonic() < deadline:
+        while unsettled(engine) and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert _unsettled(engine) == 0, "deliveries left unsettled"
+        assert unsettled(engine) == 0, "deliveries left unsettled"
         _assert_stored(engine, police.answers, total)
         _assert_shared(engine)
-        _assert_exactly_once_in_order(engine, simulators)
+        assert_exactly_once_in_order(engine, simulators)
     finally:
         engine.dispose()
 
@@ -291,32 +260,3 @@ def _assert_shared(engine: Engine) -> None:
             ).scalars()
         )
     assert len({a for a in actors if a.startswith("worker:")}) >= PROCESSES, actors
-
-
-def _assert_exactly_once_in_order(engine: Engine, simulators: str) -> None:
-    """Each delivery recorded once by its council's simulator, in seq order per episode."""
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(
-                deliveries.c.idempotency_key,
-                deliveries.c.council,
-                deliveries.c.episode_id,
-                deliveries.c.seq,
-            )
-        ).all()
-    expected = {r.idempotency_key: r for r in rows}
-    seen: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for system in SYSTEMS:
-        book = httpx.get(f"{simulators}/sim/{system}/_control/records", timeout=10).json()
-        for council, records in book.items():
-            seen[council].extend(records)
-    recorded = [r for records in seen.values() for r in records]
-    assert sorted(r["idempotency_key"] for r in recorded) == sorted(expected)
-    assert all(r["times_recorded"] == 1 for r in recorded), "a simulator recorded one twice"
-    for council, records in seen.items():
-        order: dict[str, list[int]] = defaultdict(list)
-        for record in records:  # arrival order at the council's case system
-            row = expected[record["idempotency_key"]]
-            assert row.council == council
-            order[row.episode_id].append(row.seq)
-        assert all(seqs == sorted(seqs) for seqs in order.values()), f"out of order at {council}"

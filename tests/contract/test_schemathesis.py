@@ -1,11 +1,12 @@
 """The running app honours its published contract, `openapi.yaml`, for every role.
 
 Schemathesis reads the committed file (not the app's live schema) and drives every operation
-in process, once per role: police, council, operator and no key at all. Each test case is checked for: no server error, a status code the contract lists for the
-operation, a content type it lists for that status, and a body matching the listed schema.
-The app runs on SQLite and on PostgreSQL, seeded with one MERLIN and one COMPACT message so
-that reads of real episodes, deliveries and receipts (and a replay) are exercised, not only
-404s. `ST_EXAMPLES` raises the number of generated cases per operation and role.
+in process, once per role: police, council, operator and no key at all. Each case is checked
+for no server error, a status code the contract lists for the operation, a content type it
+lists for that status, and a body matching the listed schema. The app runs on SQLite and on
+PostgreSQL, seeded with one MERLIN and one COMPACT message so that reads of real episodes,
+deliveries and receipts (and a replay) are exercised, not only 404s. `ST_EXAMPLES` raises the
+number of generated cases per operation and role.
 """
 
 from __future__ import annotations
@@ -146,9 +147,8 @@ def _xml_bodies(path: str, generated: object) -> st.SearchStrategy[object]:
     """A body for an inbound endpoint: mostly the spec example, sometimes the generator's.
 
     The example goes under a fresh id (202), again (200), altered (409), or to the wrong
-    endpoint (422).
-    The generator's body for `format: binary` is random bytes, which never get past the XML
-    parser; the examples reach the schema, the semantic checks and the database.
+    endpoint (422). The generator's body for `format: binary` is random bytes, which never
+    get past the XML parser; the examples reach the schema, the rules and the database.
     """
     if path.endswith("/merlin"):
         fresh = st.builds(lambda: merlin(message_id=new_id()))

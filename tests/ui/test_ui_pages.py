@@ -443,3 +443,8 @@ def test_the_stylesheet_is_served_and_the_pages_are_not_in_the_openapi_document(
     assert not [
         path for path in client.get("/openapi.json").json()["paths"] if path.startswith("/ui")
     ]
+
+
+def test_an_id_with_a_nul_is_not_found_not_a_server_error(brent: TestClient) -> None:
+    """PostgreSQL refuses NUL in text; the page answers 404 like any unknown id."""
+    assert brent.get("/ui/deliveries/%00").status_code == 404
