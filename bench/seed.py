@@ -229,6 +229,11 @@ class _Writer:
             for row in rows:
                 copy.write_row(row)
 
+    def analyse(self) -> None:
+        """Fresh planner statistics, as a production database's autovacuum keeps them."""
+        self.cursor.execute("ANALYZE")
+        self.raw.commit()
+
     def commit(self) -> None:
         """Commit the chunk."""
         self.raw.commit()
@@ -285,6 +290,7 @@ def seed(
             if len(receipts) >= chunk:
                 head = _flush(writer, columns, batch, receipts, head)
         head = _flush(writer, columns, batch, receipts, head)
+        writer.analyse()
     finally:
         writer.close()
 

@@ -101,22 +101,27 @@ def run_due(
     now: datetime,
     actor: str,
     batch: int = 100,
-) -> int:
-    """Evaluate every episode whose timer has passed; returns how many flags were raised.
+    max_batches: int | None = None,
+) -> tuple[int, bool]:
+    """Evaluate the episodes whose timer has passed; returns (flags raised, whether all done).
 
     A flag raised here reaches its council as an `updated` event carrying the alert; only the
-    councils with a new flag are told. Runs in batches of `batch` episodes per transaction;
-    on PostgreSQL several workers share the work (`FOR UPDATE SKIP LOCKED`).
+    councils with a new flag are told. Runs in batches of `batch` episodes per transaction,
+    at most `max_batches` of them (None: until none is due), so a worker's dispatcher can go
+    on claiming between batches; on PostgreSQL several workers share the work
+    (`FOR UPDATE SKIP LOCKED`).
     """
-    total = 0
-    while True:
+    total, batches = 0, 0
+    while max_batches is None or batches < max_batches:
+        batches += 1
         with engine.begin() as connection:
             audit.serialise(connection)  # before any row lock, as every audited writer does
             due = _due_episodes(connection, now, batch)
             for episode_id in due:
                 total += _timer_one(connection, routing, deliver, episode_id, now=now, actor=actor)
         if len(due) < batch:
-            return total
+            return total, True
+    return total, False
 
 
 def arm(engine: Engine, routing: RoutingTable, *, now: datetime, actor: str) -> bool:

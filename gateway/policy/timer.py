@@ -43,25 +43,40 @@ class PolicyTimer:
         self._armed = False
 
     def maybe_run(self) -> int:
-        """Run if `interval` has passed since the last run; returns flags raised."""
+        """One batch if `interval` has passed (or the last run left work); returns flags raised.
+
+        Bounded, because the worker's dispatcher calls it between claims: a backlog of due
+        episodes (after an outage, or a configuration change) is worked through a batch a round.
+        """
         now = self.clock()
         if self._next_run is not None and now < self._next_run:
             return 0
-        self._next_run = now + self.interval
-        return self.run()
+        raised, done = self._run(max_batches=1)
+        self._next_run = now + self.interval if done else now
+        return raised
 
     def run(self) -> int:
-        """Evaluate every episode whose timer has passed, now; returns flags raised.
+        """Evaluate every episode whose timer has passed, now; returns flags raised."""
+        raised, _ = self._run(max_batches=None)
+        return raised
 
-        The first run of a process first checks whether the routing file or a pack has changed
-        since the timers were set (a council onboarded, a rule added): if so, every open
-        episode is evaluated again (`engine.arm`).
+    def _run(self, *, max_batches: int | None) -> tuple[int, bool]:
+        """Arm on the first run of the process, then evaluate what is due.
+
+        The first run first checks whether the routing file or a pack has changed since the
+        timers were set (a council onboarded, a rule added): if so, every open episode is
+        evaluated again (`engine.arm`).
         """
         if not self._armed:
             policy.arm(self.engine, self.routing, now=self.clock(), actor=self.actor)
             self._armed = True
         return policy.run_due(
-            self.engine, self.routing, self._deliver, now=self.clock(), actor=self.actor
+            self.engine,
+            self.routing,
+            self._deliver,
+            now=self.clock(),
+            actor=self.actor,
+            max_batches=max_batches,
         )
 
     def _deliver(

@@ -190,6 +190,13 @@ deliveries = Table(
     UniqueConstraint("episode_id", "council", "seq"),
 )
 Index("ix_deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)
+# The claim reads one (status, priority) range in due order (gateway/delivery/outbox.py).
+Index(
+    "ix_deliveries_claim",
+    deliveries.c.status,
+    deliveries.c.priority,
+    deliveries.c.next_attempt_at,
+)
 Index("ix_deliveries_council_created", deliveries.c.council, deliveries.c.created_at)
 Index("ix_deliveries_created", deliveries.c.created_at)
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, select
 
+from gateway.policy import engine as policy_engine
 from gateway.store.schema import deliveries, events
 from tests.policy.harness import SECOND, Gateway
 from tests.policy_messages import Child, Report
@@ -369,3 +370,18 @@ def test_two_timers_at_once_raise_a_flag_once(gw: Gateway) -> None:
     gw.tick(T + 24 * HOUR)
     other.tick(T + 24 * HOUR)
     assert len(gw.flags(episode, "missing_open_24h")) == 1
+
+
+def test_the_workers_timer_takes_one_batch_a_round(gw: Gateway) -> None:
+    """A backlog of due episodes is worked through a batch per dispatcher round, not at once."""
+    episodes = [gw.send(Report(council="384", reported=T)) for _ in range(3)]
+    gw.timer.run()  # arm, and nothing due yet
+    gw.now = T + 24 * HOUR
+    with_batches = gw.timer
+    raised, done = policy_engine.run_due(
+        gw.engine, gw.routing, with_batches._deliver, now=gw.now, actor="t", batch=2, max_batches=1
+    )
+    assert (raised, done) == (2, False)
+    assert sum(bool(gw.flags(e)) for e in episodes) == 2
+    assert with_batches.maybe_run() == 1  # the next round takes the rest
+    assert all(gw.flags(e, "missing_open_24h") for e in episodes)

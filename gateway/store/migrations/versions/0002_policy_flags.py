@@ -1,4 +1,4 @@
-"""policy flags, the policy timer, and an audit index by action
+"""policy flags, the policy timer, an audit index by action, the claim index
 
 Revision ID: 0002
 Revises: 0001
@@ -50,9 +50,13 @@ def upgrade() -> None:
     with op.batch_alter_table("policy_flags", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_policy_flags_episode_id"), ["episode_id"])
     op.create_index("ix_audit_log_action_subject", "audit_log", ["action", "subject"])
+    op.create_index(
+        "ix_deliveries_claim", "deliveries", ["status", "priority", "next_attempt_at"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_deliveries_claim", table_name="deliveries")
     op.drop_index("ix_audit_log_action_subject", table_name="audit_log")
     with op.batch_alter_table("policy_flags", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_policy_flags_episode_id"))
