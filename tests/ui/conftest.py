@@ -9,29 +9,17 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, update
 
-from gateway.store.schema import deliveries, episodes
+from gateway.store.schema import episodes
+from tests.gateway.test_delivery_log import post
 from tests.messages import compact, merlin, new_id
 
 XML = {"Content-Type": "application/xml"}
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def post(client: TestClient, source: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
-    """POST a police message and return its receipt."""
-    response = client.post(f"/v1/inbound/{source}", content=body, headers={**XML, **headers})
-    assert response.status_code == 202, response.text
-    receipt: dict[str, Any] = response.json()
-    return receipt
-
-
 def another_report(client: TestClient, headers: dict[str, str], n: int) -> dict[str, Any]:
     """A MERLIN report of a new episode of its own (Brent, 304, and Derbyshire, 830, told)."""
     return post(client, "merlin", merlin(message_id=new_id(), ref=f"24MIS9{n:05d}"), headers)
-
-
-def ids_of(receipt: dict[str, Any]) -> dict[str, str]:
-    """The receipt's delivery ids by council."""
-    return {d["council"]: d["delivery_id"] for d in receipt["deliveries"]}
 
 
 def csrf_of(html: str) -> str:
@@ -47,14 +35,6 @@ def sign_in(client: TestClient, key: str) -> Any:
     assert form.status_code == 200
     data = {"api_key": key, "csrf_token": csrf_of(form.text)}
     return client.post("/ui/sign-in", data=data, follow_redirects=False)
-
-
-def set_delivery(engine: Engine, delivery_id: str, **values: Any) -> None:
-    """Put a delivery in a state directly (what the worker would have done)."""
-    with engine.begin() as connection:
-        connection.execute(
-            update(deliveries).where(deliveries.c.id == delivery_id).values(**values)
-        )
 
 
 def set_episode_state(engine: Engine, episode_id: str, **changes: Any) -> None:

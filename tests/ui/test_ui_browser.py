@@ -28,8 +28,8 @@ from gateway.settings import Settings
 from gateway.store import migrate
 from gateway.store.engine import make_engine
 from gateway.store.schema import attempts, deliveries
+from tests.gateway.test_delivery_log import set_delivery
 from tests.messages import compact, merlin, new_id
-from tests.ui.conftest import set_delivery
 
 pytestmark = pytest.mark.slow
 

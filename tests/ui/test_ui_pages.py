@@ -17,14 +17,8 @@ from gateway import keys
 from gateway.canonical import utc_now
 from gateway.store.schema import attempts, audit_log, deliveries, policy_flags
 from gateway.ui import filters, session
-from tests.ui.conftest import (
-    another_report,
-    csrf_of,
-    ids_of,
-    set_delivery,
-    set_episode_state,
-    sign_in,
-)
+from tests.gateway.test_delivery_log import ids_of, set_delivery
+from tests.ui.conftest import another_report, csrf_of, set_episode_state, sign_in
 
 ROW = re.compile(r'data-delivery-id="([^"]+)"')
 EPISODE_ROW = re.compile(r'data-episode-id="([^"]+)"')
