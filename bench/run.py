@@ -27,13 +27,18 @@ README = ROOT / "README.md"
 MARKERS = ("<!-- bench:start -->", "<!-- bench:end -->")
 
 
-def measure(name: str, sizes: Sizes, log: Callable[[str], None]) -> list[Figure]:
-    """All four measurements on one backend."""
+def measure(
+    name: str, sizes: Sizes, log: Callable[[str], None], *, drain_only: bool = False
+) -> list[Figure]:
+    """All four measurements on one backend (or only the backlog drain and priority)."""
     figures: list[Figure] = []
     with backend(name) as scratch:
         sims = Simulators(scratch.root / "simulators")
         sims.start()
         try:
+            if drain_only:
+                log(f"{name}: backlog drain and priority")
+                return scenarios.drain_and_priority(scratch, sims, sizes)
             log(f"{name}: ingest against the no-op route")
             figures += scenarios.ingest_vs_noop(scratch, sims, sizes)
             log(f"{name}: end to end")
@@ -95,6 +100,9 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("--readme", action="store_true", help="write the table into README.md")
+    parser.add_argument(
+        "--drain-only", action="store_true", help="only the backlog drain and priority figures"
+    )
     args = parser.parse_args()
     sizes = QUICK if args.quick else Sizes()
     configure("warning")  # the template ingest of bench/seed.py would log to this terminal
@@ -105,10 +113,10 @@ def main() -> None:
 
     figures: list[Figure] = []
     for name in ("sqlite", "postgres") if args.backend == "both" else (args.backend,):
-        figures += measure(name, sizes, log)
+        figures += measure(name, sizes, log, drain_only=args.drain_only)
     text = table(figures) + "\n\n" + caption(sizes, args.quick, time.monotonic() - began)
     print("\n" + text)
-    if args.readme:
+    if args.readme and not args.drain_only:  # the README's table is the whole run's
         update_readme(text)
 
 
