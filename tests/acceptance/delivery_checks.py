@@ -23,6 +23,39 @@ from gateway.store.schema import deliveries
 from tests.acceptance.process import GATEWAY, free_port
 
 SYSTEMS = ("mosaic", "fwi", "protocol")
+# The demo's six councils, pointed at the simulators with a 1 s timeout so faults cost little.
+DEMO = [
+    ("304", "Brent", "mosaic", "brent"),
+    ("317", "Redbridge", "protocol", "redbridge"),
+    ("830", "Derbyshire", "fwi", "derbyshire"),
+    ("831", "Derby", "mosaic", "derby"),
+    ("384", "Wakefield", "mosaic", "wakefield"),
+    ("871", "Slough", "protocol", "slough"),
+]
+ENTRY = """  - code: "{code}"
+    name: {name}
+    system: {system}
+    base_url: "{{simulators}}/sim/{system}/{code}"
+    policy: {policy}
+    timeout_s: 1
+"""
+
+
+def fast_delivery_env(folder: Path, simulators: str) -> dict[str, str]:
+    """Settings for a gateway delivering to `simulators` with short retries (writes its routing)."""
+    routing = folder / "routing.yaml"
+    entries = "".join(ENTRY.format(code=c, name=n, system=s, policy=p) for c, n, s, p in DEMO)
+    routing.write_text(f"councils:\n{entries}")
+    return {
+        "GATEWAY_ROUTING_FILE": str(routing),
+        "GATEWAY_PUBLIC_URL": simulators,
+        "GATEWAY_SIMULATORS": "0",
+        "GATEWAY_RETRY_BASE_S": "0.05",
+        "GATEWAY_RETRY_CAP_S": "1",
+        "GATEWAY_BREAKER_COOLDOWN_S": "0.5",
+        "GATEWAY_ACK_POLL_S": "0.5",
+        "GATEWAY_WORKER_POLL_S": "0.1",
+    }
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, func, select
 from gateway.store.schema import events
 from tests.acceptance.delivery_checks import (
     assert_exactly_once_in_order,
+    fast_delivery_env,
     simulators_process,
     unsettled,
 )
@@ -39,24 +40,6 @@ FAULTS = {
     "retry_after_s": 1,
     "timeout_delay_s": 1.5,
 }
-ROUTING = """councils:
-{entries}
-"""
-ENTRY = """  - code: "{code}"
-    name: {name}
-    system: {system}
-    base_url: "{{simulators}}/sim/{system}/{code}"
-    policy: {policy}
-    timeout_s: 1
-"""
-DEMO = [
-    ("304", "Brent", "mosaic", "brent"),
-    ("317", "Redbridge", "protocol", "redbridge"),
-    ("830", "Derbyshire", "fwi", "derbyshire"),
-    ("831", "Derby", "mosaic", "derby"),
-    ("384", "Wakefield", "mosaic", "wakefield"),
-    ("871", "Slough", "protocol", "slough"),
-]
 
 
 def _episodes() -> list[tuple[str, str, list[bytes]]]:
@@ -160,22 +143,7 @@ def test_every_event_is_delivered_exactly_once_in_order_through_faults_and_kills
     tmp_path: Path,
 ) -> None:
     """1 008 events to six councils, 30 % faults, 20 kill -9s: all delivered once, in order."""
-    routing = tmp_path / "routing.yaml"
-    routing.write_text(
-        ROUTING.format(
-            entries="".join(ENTRY.format(code=c, name=n, system=s, policy=p) for c, n, s, p in DEMO)
-        )
-    )
-    gateway.env |= {
-        "GATEWAY_ROUTING_FILE": str(routing),
-        "GATEWAY_PUBLIC_URL": simulators,
-        "GATEWAY_SIMULATORS": "0",
-        "GATEWAY_RETRY_BASE_S": "0.05",
-        "GATEWAY_RETRY_CAP_S": "1",
-        "GATEWAY_BREAKER_COOLDOWN_S": "0.5",
-        "GATEWAY_ACK_POLL_S": "0.5",
-        "GATEWAY_WORKER_POLL_S": "0.1",
-    }
+    gateway.env |= fast_delivery_env(tmp_path, simulators)
     keys = {f: gateway.key("--role", "police", "--force", f) for f in ("01", "30", "13", "43")}
     episodes = _episodes()
     random.Random(7).shuffle(episodes)

@@ -26,11 +26,12 @@ from gateway.store.engine import make_engine
 from gateway.store.schema import audit_log, events, messages
 from tests.acceptance.delivery_checks import (
     assert_exactly_once_in_order,
+    fast_delivery_env,
     simulators_process,
     unsettled,
 )
 from tests.acceptance.process import GatewayProcess
-from tests.acceptance.test_chaos import DEMO, ENTRY, ROUTING, XML
+from tests.acceptance.test_chaos import XML
 from tests.conftest import POSTGRES_URL
 from tests.messages import MERLIN_FOUND, compact, merlin
 
@@ -115,24 +116,10 @@ def simulators(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def gateways(tmp_path: Path, database_url: str, simulators: str) -> Iterator[list[GatewayProcess]]:
     """Three `gateway serve` processes (each with its worker) on one database, migrated once."""
-    routing = tmp_path / "routing.yaml"
-    routing.write_text(
-        ROUTING.format(
-            entries="".join(ENTRY.format(code=c, name=n, system=s, policy=p) for c, n, s, p in DEMO)
-        )
-    )
+    env = fast_delivery_env(tmp_path, simulators)
     processes = [GatewayProcess(tmp_path / f"gw{i}", database_url) for i in range(PROCESSES)]
     for process in processes:
-        process.env |= {
-            "GATEWAY_ROUTING_FILE": str(routing),
-            "GATEWAY_PUBLIC_URL": simulators,
-            "GATEWAY_SIMULATORS": "0",
-            "GATEWAY_RETRY_BASE_S": "0.05",
-            "GATEWAY_RETRY_CAP_S": "1",
-            "GATEWAY_BREAKER_COOLDOWN_S": "0.5",
-            "GATEWAY_ACK_POLL_S": "0.5",
-            "GATEWAY_WORKER_POLL_S": "0.1",
-        }
+        process.env |= env
     engine = make_engine(database_url)
     migrate.upgrade(engine)  # once, before any process serves (`gateway db upgrade`, README)
     engine.dispose()
