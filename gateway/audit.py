@@ -5,8 +5,11 @@ time, actor, action, subject, ids-only details and the previous entry's hash; it
 SHA-256 of that text. Storing the exact hashed text makes verification independent of code
 changes. Entries carry ids, never personal data, so purging content leaves the chain whole.
 
-Appends are serialised: PostgreSQL takes a transaction-scoped advisory lock, SQLite already
-has a single writer (`BEGIN IMMEDIATE`).
+An append joins the caller's transaction and is written when it commits: the entries of one
+transaction get consecutive numbers, chained after the newest entry then. Only that write is
+serialised (PostgreSQL: a transaction-scoped advisory lock; SQLite already has one writer), so
+the chain orders entries by commit, and `at` (when the action happened) may run a few
+milliseconds backwards between transactions that committed close together.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, Engine, event, func, select, text
 
 from gateway.canonical import utc_now
 from gateway.errors import AuditChainBroken
@@ -27,6 +30,12 @@ from gateway.store.schema import audit_log
 
 GENESIS = "0" * 64
 _LOCK_KEY = 0x6D69_7373  # arbitrary, fixed: "miss"
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+# Connection.info key: (the open transaction, its entries). `info` outlives the transaction
+# (it belongs to the pooled DBAPI connection), hence the owner.
+_PENDING = "gateway.audit.pending"
+_HEAD = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+_INSERT = audit_log.insert()
 
 
 class Action(StrEnum):
@@ -63,13 +72,25 @@ def _digest(entry: str) -> str:
 def serialise(connection: Connection) -> None:
     """Take the audit chain's lock for the rest of the transaction (PostgreSQL).
 
-    Every transaction that writes rows and appends to the chain takes it FIRST, before any row
-    lock: a transaction holding row locks while waiting here, against one holding this lock and
-    waiting for those rows, would deadlock. SQLite's BEGIN IMMEDIATE already serialises writers.
-    Re-entrant within a transaction.
+    Only the commit-time write below calls this, so a transaction holds the lock for three
+    statements and its commit, and while holding it waits for nothing but the chain itself:
+    a transaction waiting here may hold row locks, but no holder ever waits for row locks,
+    so the lock cannot take part in a deadlock. SQLite's BEGIN IMMEDIATE already serialises
+    writers. Re-entrant within a transaction.
     """
     if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+        connection.execute(_LOCK, {"key": _LOCK_KEY})
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """An entry waiting for its transaction to commit; numbered and chained then."""
+
+    at: datetime
+    actor: str
+    action: str
+    subject: str | None
+    details: dict[str, Any]
 
 
 def append(
@@ -80,39 +101,76 @@ def append(
     subject: str | None = None,
     details: Mapping[str, Any] | None = None,
     at: datetime | None = None,
-) -> int:
-    """Append one entry inside the caller's transaction; returns its sequence number."""
+) -> None:
+    """Add an entry to the chain as part of the caller's transaction.
+
+    The entry is written when the transaction commits, after every entry appended before it
+    (see `_write_pending`): the chain is taken once per transaction, at its end, instead of
+    for the whole of it. A transaction that rolls back leaves no entry.
+
+    Raises:
+        RuntimeError: the connection has no transaction open.
+    """
+    transaction = connection.get_transaction()
+    if transaction is None:
+        raise RuntimeError("audit.append needs a transaction (engine.begin())")
+    owner, entries = connection.info.get(_PENDING, (None, []))
+    if owner is not transaction:  # left by a transaction that ended without commit or rollback
+        entries = []
+        connection.info[_PENDING] = (transaction, entries)
+    entries.append(_Pending(at or utc_now(), actor, str(action), subject, dict(details or {})))
+
+
+def _take_pending(connection: Connection) -> list[_Pending]:
+    """The open transaction's entries, removed from the connection."""
+    owner, entries = connection.info.pop(_PENDING, (None, []))
+    return list(entries) if owner is connection.get_transaction() else []
+
+
+@event.listens_for(Engine, "commit")
+def _write_pending(connection: Connection) -> None:
+    """Number, chain and insert the transaction's entries, just before it commits."""
+    entries = _take_pending(connection)
+    if not entries:
+        return
     serialise(connection)
-    last = connection.execute(
-        select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
-    ).first()
-    seq, prev_hash = (last.seq + 1, last.hash) if last else (1, GENESIS)
-    at = at or utc_now()  # one instant for the column and the hashed entry
-    when = at.isoformat().replace("+00:00", "Z")
-    entry = canonical_json(
-        {
-            "seq": seq,
-            "at": when,
-            "actor": actor,
-            "action": str(action),
-            "subject": subject,
-            "details": dict(details or {}),
-            "prev_hash": prev_hash,
-        }
-    )
-    connection.execute(
-        audit_log.insert().values(
-            seq=seq,
-            at=at,
-            actor=actor,
-            action=str(action),
-            subject=subject,
-            entry=entry,
-            prev_hash=prev_hash,
-            hash=_digest(entry),
+    last = connection.execute(_HEAD).first()
+    seq, prev_hash = (last.seq, last.hash) if last else (0, GENESIS)
+    rows = []
+    for item in entries:
+        seq += 1
+        entry = canonical_json(
+            {
+                "seq": seq,
+                "at": item.at.isoformat().replace("+00:00", "Z"),
+                "actor": item.actor,
+                "action": item.action,
+                "subject": item.subject,
+                "details": item.details,
+                "prev_hash": prev_hash,
+            }
         )
-    )
-    return int(seq)
+        digest = _digest(entry)
+        rows.append(
+            {
+                "seq": seq,
+                "at": item.at,
+                "actor": item.actor,
+                "action": item.action,
+                "subject": item.subject,
+                "entry": entry,
+                "prev_hash": prev_hash,
+                "hash": digest,
+            }
+        )
+        prev_hash = digest
+    connection.execute(_INSERT, rows)
+
+
+@event.listens_for(Engine, "rollback")
+def _drop_pending(connection: Connection) -> None:
+    """A transaction that rolls back leaves no entry (nor any for the next one to write)."""
+    connection.info.pop(_PENDING, None)
 
 
 @dataclass(frozen=True, slots=True)
