@@ -1,12 +1,15 @@
 """The gateway's performance, on SQLite and PostgreSQL, in one command.
 
-Usage: `.venv/bin/python -m bench.run [--backend sqlite|postgres|both] [--quick] [--readme]`.
+Usage: `.venv/bin/python -m bench.run [--backend sqlite|postgres|both] [--quick] [--readme]
+[--only ingest|drain|growth ...]`.
 
 Every figure is printed beside a reference measured in the same run on the same machine (the
 no-op route of the same server, an idle queue, a small store), so the ratios hold on a loaded
 or a different machine even where the absolute numbers do not. `--quick` runs tiny sizes (a
 smoke test, not a measurement); `--readme` writes the table into README.md's Performance
-section. PostgreSQL runs use a scratch database `bench_gateway`, dropped afterwards.
+section; `--only` runs some of the scenarios (ingest: ingest against the no-op route, then end
+to end; drain: backlog drain and priority; growth). PostgreSQL runs use a scratch database
+`bench_gateway`, dropped afterwards.
 """
 
 from __future__ import annotations
@@ -27,26 +30,29 @@ README = ROOT / "README.md"
 MARKERS = ("<!-- bench:start -->", "<!-- bench:end -->")
 
 
+SCENARIOS = ("ingest", "drain", "growth")
+
+
 def measure(
-    name: str, sizes: Sizes, log: Callable[[str], None], *, drain_only: bool = False
+    name: str, sizes: Sizes, log: Callable[[str], None], only: tuple[str, ...] = SCENARIOS
 ) -> list[Figure]:
-    """All four measurements on one backend (or only the backlog drain and priority)."""
+    """The chosen measurements (all four by default) on one backend."""
     figures: list[Figure] = []
     with backend(name) as scratch:
         sims = Simulators(scratch.root / "simulators")
         sims.start()
         try:
-            if drain_only:
+            if "ingest" in only:
+                log(f"{name}: ingest against the no-op route")
+                ingest = scenarios.ingest_vs_noop(scratch, sims, sizes)
+                log(f"{name}: end to end")
+                figures += ingest + scenarios.end_to_end(scratch, sims, sizes, ingest)
+            if "drain" in only:
                 log(f"{name}: backlog drain and priority")
-                return scenarios.drain_and_priority(scratch, sims, sizes)
-            log(f"{name}: ingest against the no-op route")
-            figures += scenarios.ingest_vs_noop(scratch, sims, sizes)
-            log(f"{name}: end to end")
-            figures += scenarios.end_to_end(scratch, sims, sizes, figures[-3:])
-            log(f"{name}: backlog drain and priority")
-            figures += scenarios.drain_and_priority(scratch, sims, sizes)
-            log(f"{name}: growth")
-            figures += scenarios.growth(scratch, sims, sizes)
+                figures += scenarios.drain_and_priority(scratch, sims, sizes)
+            if "growth" in only:
+                log(f"{name}: growth")
+                figures += scenarios.growth(scratch, sims, sizes)
         finally:
             sims.stop()
     return figures
@@ -101,7 +107,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("--readme", action="store_true", help="write the table into README.md")
     parser.add_argument(
-        "--drain-only", action="store_true", help="only the backlog drain and priority figures"
+        "--only", choices=SCENARIOS, action="append", help="run this scenario (repeatable)"
     )
     args = parser.parse_args()
     sizes = QUICK if args.quick else Sizes()
@@ -113,10 +119,10 @@ def main() -> None:
 
     figures: list[Figure] = []
     for name in ("sqlite", "postgres") if args.backend == "both" else (args.backend,):
-        figures += measure(name, sizes, log, drain_only=args.drain_only)
+        figures += measure(name, sizes, log, tuple(args.only or SCENARIOS))
     text = table(figures) + "\n\n" + caption(sizes, args.quick, time.monotonic() - began)
     print("\n" + text)
-    if args.readme and not args.drain_only:  # the README's table is the whole run's
+    if args.readme and not args.only:  # the README's table is the whole run's
         update_readme(text)
 
 

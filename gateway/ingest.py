@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from adapters.base import InboundAdapter, SourceMessage
@@ -37,6 +37,37 @@ from gateway.store.schema import (
 )
 
 log = get_logger(__name__)
+
+# Built once: on the hot path, building a statement costs more than running it on SQLite.
+_MESSAGE = select(messages.c.c14n_sha256, messages.c.receipt).where(
+    messages.c.source == bindparam("source"),
+    messages.c.force == bindparam("force"),
+    messages.c.message_id == bindparam("message_id"),
+)
+_LINK = select(episode_sources).where(
+    episode_sources.c.source == bindparam("source"),
+    episode_sources.c.force == bindparam("force"),
+    episode_sources.c.reference == bindparam("reference"),
+)
+_SOURCES = (
+    select(episode_sources.c.source, episode_sources.c.force, episode_sources.c.reference)
+    .where(episode_sources.c.episode_id == bindparam("episode"))
+    .order_by(episode_sources.c.id)
+)
+_EPISODE = select(episodes).where(episodes.c.id == bindparam("row_id"))
+_CHILD_BY_NHS = select(children.c.id).where(children.c.nhs_number == bindparam("nhs"))
+_CHILD_BY_KEY = (
+    select(children.c.id)
+    .where(children.c.match_key == bindparam("key"))
+    .order_by(children.c.created_at)
+    .limit(1)
+)
+_CHILD_BY_KEY_WITHOUT_NHS = _CHILD_BY_KEY.where(children.c.nhs_number.is_(None))
+# Updates take their SET columns from the parameters' keys; `row_id` picks the row.
+_UPDATE_MESSAGE = update(messages).where(messages.c.id == bindparam("row_id"))
+_UPDATE_SOURCE = update(episode_sources).where(episode_sources.c.id == bindparam("row_id"))
+_UPDATE_EPISODE = update(episodes).where(episodes.c.id == bindparam("row_id"))
+_UPDATE_CHILD = update(children).where(children.c.id == bindparam("row_id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,11 +161,8 @@ class Ingestor:
         now = self.clock()
         receipt_id = str(uuid.uuid4())
         link = connection.execute(
-            select(episode_sources).where(
-                episode_sources.c.source == str(message.source),
-                episode_sources.c.force == message.force,
-                episode_sources.c.reference == message.reference,
-            )
+            _LINK,
+            {"source": str(message.source), "force": message.force, "reference": message.reference},
         ).first()
         stale = link is not None and message.version <= link.last_version
         episode_id = link.episode_id if link is not None else None
@@ -151,20 +179,21 @@ class Ingestor:
             "received_at": _iso(now),
         }
         connection.execute(
-            insert(messages).values(
-                id=receipt_id,
-                source=str(message.source),
-                force=message.force,
-                message_id=message.message_id,
-                reference=message.reference,
-                version=message.version,
-                received_at=now,
-                c14n_sha256=message.c14n_sha256,
-                body=body,
-                episode_id=episode_id,
-                stale=stale,
-                receipt=receipt,
-            )
+            insert(messages),
+            {
+                "id": receipt_id,
+                "source": str(message.source),
+                "force": message.force,
+                "message_id": message.message_id,
+                "reference": message.reference,
+                "version": message.version,
+                "received_at": now,
+                "c14n_sha256": message.c14n_sha256,
+                "body": body,
+                "episode_id": episode_id,
+                "stale": stale,
+                "receipt": receipt,
+            },
         )
         audit.append(
             connection,
@@ -182,12 +211,11 @@ class Ingestor:
             episode_id = self._link(connection, message, mapped, link, now)
             txn = _Txn(connection, receipt_id, receipt, now, principal)
             for event in mapped:
-                self._record_event(txn, episode_id, event)
+                self._record_event(txn, episode_id, event, new_episode=link is None)
             receipt["episode_id"] = episode_id
             connection.execute(
-                update(messages)
-                .where(messages.c.id == receipt_id)
-                .values(episode_id=episode_id, receipt=receipt)
+                _UPDATE_MESSAGE,
+                {"row_id": receipt_id, "episode_id": episode_id, "receipt": receipt},
             )
         log.info(
             "message_accepted",
@@ -208,47 +236,38 @@ class Ingestor:
         now: datetime,
     ) -> str:
         if link is not None:
-            connection.execute(
-                update(episode_sources)
-                .where(episode_sources.c.id == link.id)
-                .values(last_version=message.version)
-            )
+            connection.execute(_UPDATE_SOURCE, {"row_id": link.id, "last_version": message.version})
             return str(link.episode_id)
         first = mapped[0]
         child_id = _match_child(connection, first, now)
         episode_id = str(uuid.uuid4())
-        snap = first.episode
         connection.execute(
-            insert(episodes).values(
-                id=episode_id,
-                child_id=child_id,
-                status=str(snap.status),
-                risk_level=str(snap.risk_level),
-                looked_after=snap.looked_after,
-                dfe_missing_type=_dfe(first),
-                home_council=snap.home_council,
-                responsible_council=snap.responsible_council,
-                reported_at=snap.reported_at,
-                found_at=None,
-                created_at=now,
-                updated_at=now,
-                state={},
-            )
+            insert(episodes),
+            {
+                **_columns(first, now),
+                "id": episode_id,
+                "child_id": child_id,
+                "created_at": now,
+                "state": {},
+            },
         )
         connection.execute(
-            insert(episode_sources).values(
-                episode_id=episode_id,
-                source=str(message.source),
-                force=message.force,
-                reference=message.reference,
-                last_version=message.version,
-            )
+            insert(episode_sources),
+            {
+                "episode_id": episode_id,
+                "source": str(message.source),
+                "force": message.force,
+                "reference": message.reference,
+                "last_version": message.version,
+            },
         )
         return episode_id
 
-    def _record_event(self, txn: _Txn, episode_id: str, event: EpisodeEvent) -> None:
+    def _record_event(
+        self, txn: _Txn, episode_id: str, event: EpisodeEvent, *, new_episode: bool
+    ) -> None:
         connection, now = txn.connection, txn.now
-        row = connection.execute(select(episodes).where(episodes.c.id == episode_id)).one()
+        row = connection.execute(_EPISODE, {"row_id": episode_id}).one()
         event_id, seq = append_event(
             connection,
             episode_id=episode_id,
@@ -257,29 +276,15 @@ class Ingestor:
             now=now,
         )
         snap = event.episode
+        stored = policy.history(connection, row.child_id)
         state = build_state(
             row.state or None,
             event,
             episode_id=episode_id,
-            counts=_counts(connection, row.child_id, snap.reported_at, episode_id, snap.status),
+            counts=_counts(stored, snap.reported_at, episode_id, snap.status),
             sources=_sources(connection, episode_id),
         )
-        connection.execute(
-            update(episodes)
-            .where(episodes.c.id == episode_id)
-            .values(
-                status=str(snap.status),
-                risk_level=str(snap.risk_level),
-                looked_after=snap.looked_after,
-                dfe_missing_type=_dfe(event),
-                home_council=snap.home_council,
-                responsible_council=snap.responsible_council,
-                reported_at=snap.reported_at,
-                found_at=snap.found.at if snap.found else None,
-                updated_at=now,
-                state=state,
-            )
-        )
+        columns = _columns(event, now)
         audit.append(
             connection,
             actor=txn.principal.actor,
@@ -287,38 +292,63 @@ class Ingestor:
             subject=event_id,
             details={"episode_id": episode_id, "type": str(event.type), "seq": seq},
         )
-        txn.receipt["event_types"].append(str(event.type))
         raised = policy.evaluate_episode(
             connection,
-            episode_id,
+            policy.Standing(
+                id=episode_id,
+                status=columns["status"],
+                reported_at=snap.reported_at,
+                found_at=columns["found_at"],
+                updated_at=now,
+                looked_after=snap.looked_after,
+                dfe_missing_type=columns["dfe_missing_type"],
+                state=state,
+            ),
             policy.councils_with_packs(self.routing, snap.councils_to_tell()),
+            history=stored,
             now=now,
             event_id=event_id,
             actor=txn.principal.actor,
         )
-        self._route(txn, episode_id, event_id, event, raised.by_council)
+        connection.execute(
+            _UPDATE_EPISODE,
+            {
+                **columns,
+                "row_id": episode_id,
+                "state": policy.with_flags(state, raised),
+                "policy_due_at": raised.next_at,
+            },
+        )
+        txn.receipt["event_types"].append(str(event.type))
+        self._route(txn, episode_id, (event_id, seq, new_episode), event, raised.by_council)
 
     def _route(
         self,
         txn: _Txn,
         episode_id: str,
-        event_id: str,
+        stored: tuple[str, int, bool],
         event: EpisodeEvent,
         flags: dict[str, list[policy.Flag]],
     ) -> None:
-        """Queue a delivery per council told, with the flags its pack just raised."""
+        """Queue a delivery per council told, with the flags its pack just raised.
+
+        `stored` is the event's id and number, and whether its episode is new in this
+        transaction.
+        """
         connection, receipt, principal = txn.connection, txn.receipt, txn.principal
+        event_id, seq, new_episode = stored
         for council in event.episode.councils_to_tell():
             route = self.routing.route(council)
             if route is None:
                 connection.execute(
-                    insert(unroutable).values(
-                        event_id=event_id,
-                        episode_id=episode_id,
-                        message_row_id=txn.receipt_id,
-                        council=council,
-                        created_at=txn.now,
-                    )
+                    insert(unroutable),
+                    {
+                        "event_id": event_id,
+                        "episode_id": episode_id,
+                        "message_row_id": txn.receipt_id,
+                        "council": council,
+                        "created_at": txn.now,
+                    },
                 )
                 audit.append(
                     connection,
@@ -341,6 +371,8 @@ class Ingestor:
                 deadlines=self.deadlines,
                 actor=principal.actor,
                 flags=flags.get(council, []),
+                event_seq=seq,
+                new_episode=new_episode,
             )
             receipt["deliveries"].append(
                 {
@@ -356,18 +388,27 @@ def _iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def _dfe(event: EpisodeEvent) -> str | None:
-    kind = event.episode.dfe_missing_type
-    return str(kind) if kind else None
+def _columns(event: EpisodeEvent, now: datetime) -> dict[str, Any]:
+    """The `episodes` columns an event sets (its state and timer apart)."""
+    snap = event.episode
+    kind = snap.dfe_missing_type
+    return {
+        "status": str(snap.status),
+        "risk_level": str(snap.risk_level),
+        "looked_after": snap.looked_after,
+        "dfe_missing_type": str(kind) if kind else None,
+        "home_council": snap.home_council,
+        "responsible_council": snap.responsible_council,
+        "reported_at": snap.reported_at,
+        "found_at": snap.found.at if snap.found else None,
+        "updated_at": now,
+    }
 
 
 def _find_message(connection: Connection, message: SourceMessage) -> Any:
     return connection.execute(
-        select(messages.c.c14n_sha256, messages.c.receipt).where(
-            messages.c.source == str(message.source),
-            messages.c.force == message.force,
-            messages.c.message_id == message.message_id,
-        )
+        _MESSAGE,
+        {"source": str(message.source), "force": message.force, "message_id": message.message_id},
     ).first()
 
 
@@ -387,50 +428,32 @@ def _match_child(connection: Connection, event: EpisodeEvent, now: datetime) -> 
     nhs = event.child.nhs_number
     key = match_key(event)
     if nhs:
-        found = connection.execute(
-            select(children.c.id).where(children.c.nhs_number == nhs)
-        ).first()
+        found = connection.execute(_CHILD_BY_NHS, {"nhs": nhs}).first()
         if found is not None:
             return str(found.id)
-    query = select(children.c.id).where(children.c.match_key == key)
-    if nhs:
-        query = query.where(children.c.nhs_number.is_(None))
-    found = connection.execute(query.order_by(children.c.created_at).limit(1)).first()
+    query = _CHILD_BY_KEY_WITHOUT_NHS if nhs else _CHILD_BY_KEY
+    found = connection.execute(query, {"key": key}).first()
     if found is not None:
         if nhs:
-            connection.execute(
-                update(children).where(children.c.id == found.id).values(nhs_number=nhs)
-            )
+            connection.execute(_UPDATE_CHILD, {"row_id": found.id, "nhs_number": nhs})
         return str(found.id)
     child_id = str(uuid.uuid4())
     connection.execute(
-        insert(children).values(id=child_id, nhs_number=nhs, match_key=key, created_at=now)
+        insert(children), {"id": child_id, "nhs_number": nhs, "match_key": key, "created_at": now}
     )
     return child_id
 
 
 def _counts(
-    connection: Connection,
-    child_id: str,
-    reported_at: datetime,
-    episode_id: str,
-    status: EpisodeStatus,
+    stored: list[Any], reported_at: datetime, episode_id: str, status: EpisodeStatus
 ) -> ChildCounts:
-    rows = connection.execute(
-        select(episodes.c.id, episodes.c.reported_at).where(
-            episodes.c.child_id == child_id, episodes.c.status != str(EpisodeStatus.CANCELLED)
-        )
-    ).all()
-    starts = [r.reported_at for r in rows if r.id != episode_id]
+    """The child's episode counts, with this one as the event leaves it (`stored`: history)."""
+    starts = [r.reported_at for r in stored if r.id != episode_id]
     if status is not EpisodeStatus.CANCELLED:
         starts.append(reported_at)
     return count_episodes(reported_at, starts)
 
 
 def _sources(connection: Connection, episode_id: str) -> list[dict[str, str]]:
-    rows = connection.execute(
-        select(episode_sources)
-        .where(episode_sources.c.episode_id == episode_id)
-        .order_by(episode_sources.c.id)
-    ).all()
+    rows = connection.execute(_SOURCES, {"episode": episode_id})
     return [{"source": r.source, "force": r.force, "reference": r.reference} for r in rows]

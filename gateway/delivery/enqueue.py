@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from gateway import audit
 from gateway.canonical import RiskLevel
@@ -27,6 +27,29 @@ if TYPE_CHECKING:  # ingest imports this module; the type alone is needed here
 
 PRIORITY = {RiskLevel.HIGH: 0, RiskLevel.MEDIUM: 1, RiskLevel.LOW: 2, RiskLevel.NO_APPARENT_RISK: 3}
 RISK_BY_PRIORITY = {priority: risk for risk, priority in PRIORITY.items()}
+
+# Built once: on the ingest hot path, building a statement costs more than running it.
+_EVENT_SEQ = select(events.c.seq).where(events.c.id == bindparam("event"))
+_WAITING = (
+    select(unroutable.c.id, unroutable.c.event_id, events.c.canonical)
+    .join(events, events.c.id == unroutable.c.event_id)
+    .where(
+        unroutable.c.episode_id == bindparam("episode"),
+        unroutable.c.council == bindparam("council"),
+        unroutable.c.resolved_at.is_(None),
+        events.c.seq < bindparam("before"),
+    )
+    .order_by(events.c.seq, unroutable.c.id)
+)
+_RESOLVE = (
+    update(unroutable)
+    .where(unroutable.c.id == bindparam("row"), unroutable.c.resolved_at.is_(None))
+    .values(resolved_at=bindparam("now"))
+)
+_LAST_SEQ = select(func.coalesce(func.max(deliveries.c.seq), 0)).where(
+    deliveries.c.episode_id == bindparam("episode"), deliveries.c.council == bindparam("council")
+)
+_INSERT = insert(deliveries)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +75,8 @@ def enqueue(
     deadlines: Deadlines,
     actor: str,
     flags: Sequence[Mapping[str, Any]] = (),
+    event_seq: int | None = None,
+    new_episode: bool = False,
 ) -> str:
     """Insert a pending delivery, due now, inside the caller's transaction; returns its id.
 
@@ -60,10 +85,14 @@ def enqueue(
     policy flags this delivery raises with the council (gateway/policy). Earlier events of the
     episode still waiting on the unroutable list for this council are queued first (see
     `route_unroutable`), so they keep their place before this one. Audited as routed by `actor`.
+    `event_seq` is the event's number in its episode (read when not given); `new_episode` says
+    the episode was created in this transaction, so nothing of it can be waiting.
     """
     stream = _Stream(episode_id, council, system, now, deadlines)
-    event_seq = connection.execute(select(events.c.seq).where(events.c.id == event_id)).scalar_one()
-    _route_waiting(connection, stream, before=event_seq, actor=actor)
+    if not new_episode:
+        if event_seq is None:
+            event_seq = connection.execute(_EVENT_SEQ, {"event": event_id}).scalar_one()
+        _route_waiting(connection, stream, before=event_seq, actor=actor)
     delivery_id = _insert(connection, stream, event_id, risk, flags)
     audit.append(
         connection,
@@ -106,23 +135,11 @@ def _route_waiting(
 ) -> list[str]:
     audit.serialise(connection)  # before any row lock (see audit.serialise)
     waiting = connection.execute(
-        select(unroutable.c.id, unroutable.c.event_id, events.c.canonical)
-        .join(events, events.c.id == unroutable.c.event_id)
-        .where(
-            unroutable.c.episode_id == stream.episode_id,
-            unroutable.c.council == stream.council,
-            unroutable.c.resolved_at.is_(None),
-            events.c.seq < before,
-        )
-        .order_by(events.c.seq, unroutable.c.id)
+        _WAITING, {"episode": stream.episode_id, "council": stream.council, "before": before}
     ).all()
     created: list[str] = []
     for row in waiting:
-        claimed = connection.execute(
-            update(unroutable)
-            .where(unroutable.c.id == row.id, unroutable.c.resolved_at.is_(None))
-            .values(resolved_at=stream.now)
-        ).rowcount
+        claimed = connection.execute(_RESOLVE, {"row": row.id, "now": stream.now}).rowcount
         if claimed != 1:
             continue
         risk = RiskLevel(row.canonical["episode"]["risk_level"])
@@ -174,35 +191,30 @@ def _insert(
     risk: RiskLevel,
     flags: Sequence[Mapping[str, Any]],
 ) -> str:
-    seq = (
-        connection.execute(
-            select(func.coalesce(func.max(deliveries.c.seq), 0)).where(
-                deliveries.c.episode_id == stream.episode_id,
-                deliveries.c.council == stream.council,
-            )
-        ).scalar_one()
-        + 1
-    )
+    seq = connection.execute(
+        _LAST_SEQ, {"episode": stream.episode_id, "council": stream.council}
+    ).scalar_one()
     delivery_id = str(uuid.uuid4())
     now = stream.now
     connection.execute(
-        insert(deliveries).values(
-            id=delivery_id,
-            event_id=event_id,
-            episode_id=stream.episode_id,
-            council=stream.council,
-            system=stream.system,
-            seq=seq,
-            status="pending",
-            priority=PRIORITY[risk],
-            idempotency_key=uuid.UUID(delivery_id).hex,
-            created_at=now,
-            deadline_at=now + stream.deadlines.for_risk(risk),
-            next_attempt_at=now,
-            attempts=0,
-            attempt_floor=0,
-            updated_at=now,
-            flags=[dict(flag) for flag in flags],
-        )
+        _INSERT,
+        {
+            "id": delivery_id,
+            "event_id": event_id,
+            "episode_id": stream.episode_id,
+            "council": stream.council,
+            "system": stream.system,
+            "seq": seq + 1,
+            "status": "pending",
+            "priority": PRIORITY[risk],
+            "idempotency_key": uuid.UUID(delivery_id).hex,
+            "created_at": now,
+            "deadline_at": now + stream.deadlines.for_risk(risk),
+            "next_attempt_at": now,
+            "attempts": 0,
+            "attempt_floor": 0,
+            "updated_at": now,
+            "flags": [dict(flag) for flag in flags],
+        },
     )
     return delivery_id

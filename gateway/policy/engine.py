@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, or_, select, update
 
 from gateway import audit
 from gateway.canonical import EpisodeEvent, EpisodeStatus, EventType, RiskLevel
@@ -33,6 +33,31 @@ Flag = dict[str, Any]
 Deliver = Callable[[Connection, str, str, str, list[Flag]], None]
 ENDED = {EpisodeStatus.CLOSED, EpisodeStatus.CANCELLED}
 CONFIG_SUBJECT = "policy-packs"
+# The hot path's statements, built once (building one costs more than running it on SQLite).
+_HISTORY = select(
+    episodes.c.id, episodes.c.reported_at, episodes.c.dfe_missing_type, episodes.c.looked_after
+).where(
+    episodes.c.child_id == bindparam("child"),
+    episodes.c.status != str(EpisodeStatus.CANCELLED),
+)
+_RAISED = select(policy_flags.c.council, policy_flags.c.rule, policy_flags.c.period).where(
+    policy_flags.c.episode_id == bindparam("e")
+)
+_INSERT_FLAG = insert(policy_flags)
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """An episode as an event leaves it, before it is written: what `evaluate_episode` reads."""
+
+    id: str
+    status: str
+    reported_at: datetime
+    found_at: datetime | None
+    updated_at: datetime
+    looked_after: bool
+    dfe_missing_type: str | None
+    state: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,21 +75,27 @@ def councils_with_packs(routing: RoutingTable, councils: Iterable[str]) -> list[
 
 def evaluate_episode(
     connection: Connection,
-    episode_id: str,
+    episode: Any,
     councils: Iterable[tuple[str, str]],
     *,
+    history: Iterable[Any],
     now: datetime,
     event_id: str | None,
     actor: str,
 ) -> Raised:
-    """Raise what is due for each council's pack; record flags, the timer and the episode state.
+    """Raise what is due for each council's pack on `episode`, recording the new flags.
 
-    `event_id` is the event the flags travel with, when known (ingest); the timer passes None
-    and links the flags to the `updated` event it creates.
+    `episode` is the episode as it now stands (an `episodes` row, or the `Standing` the caller
+    is about to write) and `history` the child's episodes as stored (the rows `history` reads);
+    this one's stored entry is replaced by `episode`. The caller writes `next_at` to
+    `policy_due_at` and the flags into the episode's state (`with_flags`). `event_id` is the
+    event the flags travel with, when known (ingest); the timer passes None and links the flags
+    to the `updated` event it creates.
     """
-    row = connection.execute(select(episodes).where(episodes.c.id == episode_id)).one()
-    facts = _facts(connection, row)
-    raised_before = _raised(connection, episode_id)
+    facts = _facts(episode, history)
+    raised_before = {
+        (r.council, r.rule, r.period) for r in connection.execute(_RAISED, {"e": episode.id})
+    }
     by_council: dict[str, list[Flag]] = {}
     upcoming: list[datetime] = []
     for council, pack_name in councils:
@@ -74,23 +105,47 @@ def evaluate_episode(
         fresh = [d for d in evaluation.due if (council, d.rule, d.period) not in raised_before]
         if fresh:
             by_council[council] = [_flag(council, d, now) for d in fresh]
-    next_at = min(upcoming, default=None)
-    for flags in by_council.values():
-        for flag in flags:
-            _record(connection, episode_id, flag, event_id=event_id, now=now, actor=actor)
-    if by_council:
-        state = dict(row.state)
-        state["flags"] = [*state.get("flags", []), *(f for fs in by_council.values() for f in fs)]
+    _record(connection, episode.id, by_council, event_id=event_id, now=now, actor=actor)
+    return Raised(by_council=by_council, next_at=min(upcoming, default=None))
+
+
+def with_flags(state: Mapping[str, Any], raised: Raised) -> dict[str, Any]:
+    """The episode state with the newly raised flags added to its list."""
+    new = [flag for flags in raised.by_council.values() for flag in flags]
+    return {**state, "flags": [*state.get("flags", []), *new]} if new else dict(state)
+
+
+def history(connection: Connection, child_id: str) -> list[Any]:
+    """The child's episodes that counting rules and counts read (cancelled ones left out)."""
+    return list(connection.execute(_HISTORY, {"child": child_id}))
+
+
+def _evaluate_stored(
+    connection: Connection,
+    episode_id: str,
+    councils: Iterable[tuple[str, str]],
+    *,
+    now: datetime,
+    actor: str,
+) -> Raised:
+    """`evaluate_episode` on the stored episode, writing back its timer and flags."""
+    row = connection.execute(select(episodes).where(episodes.c.id == episode_id)).one()
+    raised = evaluate_episode(
+        connection,
+        row,
+        councils,
+        history=history(connection, row.child_id),
+        now=now,
+        event_id=None,
+        actor=actor,
+    )
+    if raised.by_council or raised.next_at != row.policy_due_at:
         connection.execute(
             update(episodes)
             .where(episodes.c.id == episode_id)
-            .values(policy_due_at=next_at, state=state)
+            .values(policy_due_at=raised.next_at, state=with_flags(row.state, raised))
         )
-    elif next_at != row.policy_due_at:  # most events change neither: spare the row a write
-        connection.execute(
-            update(episodes).where(episodes.c.id == episode_id).values(policy_due_at=next_at)
-        )
-    return Raised(by_council=by_council, next_at=next_at)
+    return raised
 
 
 def run_due(
@@ -199,7 +254,7 @@ def _timer_one(
 ) -> int:
     row = connection.execute(select(episodes.c.state).where(episodes.c.id == episode_id)).one()
     councils = councils_with_packs(routing, _told(row.state))
-    raised = evaluate_episode(connection, episode_id, councils, now=now, event_id=None, actor=actor)
+    raised = _evaluate_stored(connection, episode_id, councils, now=now, actor=actor)
     if not raised.by_council:
         return 0
     event_id = _updated_event(connection, episode_id, now)
@@ -247,16 +302,13 @@ def _updated_event(connection: Connection, episode_id: str, now: datetime) -> st
 # --- facts and flags -----------------------------------------------------------------------
 
 
-def _facts(connection: Connection, row: Any) -> Facts:
+def _facts(row: Any, stored: Iterable[Any]) -> Facts:
     state = row.state
     status = EpisodeStatus(row.status)
     ended = row.found_at or (row.updated_at if status in ENDED else None)
-    history = connection.execute(
-        select(episodes.c.reported_at, episodes.c.dfe_missing_type, episodes.c.looked_after).where(
-            episodes.c.child_id == row.child_id,
-            episodes.c.status != str(EpisodeStatus.CANCELLED),
-        )
-    ).all()
+    history = [h for h in stored if h.id != row.id]
+    if status is not EpisodeStatus.CANCELLED:
+        history.append(row)
     return Facts(
         reported_at=row.reported_at,
         ended_at=ended,
@@ -281,15 +333,6 @@ def _facts(connection: Connection, row: Any) -> Facts:
     )
 
 
-def _raised(connection: Connection, episode_id: str) -> set[tuple[str, str, int]]:
-    rows = connection.execute(
-        select(policy_flags.c.council, policy_flags.c.rule, policy_flags.c.period).where(
-            policy_flags.c.episode_id == episode_id
-        )
-    )
-    return {(r.council, r.rule, r.period) for r in rows}
-
-
 def _flag(council: str, due: Due, now: datetime) -> Flag:
     return {
         "code": due.code,
@@ -305,32 +348,40 @@ def _flag(council: str, due: Due, now: datetime) -> Flag:
 def _record(
     connection: Connection,
     episode_id: str,
-    flag: Flag,
+    by_council: Mapping[str, list[Flag]],
     *,
     event_id: str | None,
     now: datetime,
     actor: str,
 ) -> None:
+    flags = [flag for council_flags in by_council.values() for flag in council_flags]
+    if not flags:
+        return
     connection.execute(
-        insert(policy_flags).values(
-            episode_id=episode_id,
-            council=flag["council"],
-            rule=flag["rule"],
-            period=flag["period"],
-            code=flag["code"],
-            reason=flag["reason"],
-            due_at=datetime.fromisoformat(flag["due_at"]),
-            raised_at=now,
-            event_id=event_id,
+        _INSERT_FLAG,
+        [
+            {
+                "episode_id": episode_id,
+                "council": flag["council"],
+                "rule": flag["rule"],
+                "period": flag["period"],
+                "code": flag["code"],
+                "reason": flag["reason"],
+                "due_at": datetime.fromisoformat(flag["due_at"]),
+                "raised_at": now,
+                "event_id": event_id,
+            }
+            for flag in flags
+        ],
+    )
+    for flag in flags:
+        audit.append(
+            connection,
+            actor=actor,
+            action=audit.Action.FLAGGED,
+            subject=episode_id,
+            details={k: flag[k] for k in ("council", "rule", "period", "code", "due_at")},
         )
-    )
-    audit.append(
-        connection,
-        actor=actor,
-        action=audit.Action.FLAGGED,
-        subject=episode_id,
-        details={k: flag[k] for k in ("council", "rule", "period", "code", "due_at")},
-    )
 
 
 def _iso(value: datetime) -> str:

@@ -5,10 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 
 from gateway.canonical import EpisodeEvent
 from gateway.store.schema import events
+
+_LAST_SEQ = select(func.coalesce(func.max(events.c.seq), 0)).where(
+    events.c.episode_id == bindparam("episode")
+)
+_INSERT = insert(events)
 
 
 def append_event(
@@ -24,20 +29,19 @@ def append_event(
     `message_row_id` is None for an event the gateway raised itself (a policy timer).
     The (episode, seq) unique key turns a concurrent writer into an IntegrityError.
     """
-    last = connection.execute(
-        select(func.coalesce(func.max(events.c.seq), 0)).where(events.c.episode_id == episode_id)
-    ).scalar_one()
+    last = connection.execute(_LAST_SEQ, {"episode": episode_id}).scalar_one()
     event_id = str(uuid.uuid4())
     connection.execute(
-        insert(events).values(
-            id=event_id,
-            episode_id=episode_id,
-            seq=last + 1,
-            message_row_id=message_row_id,
-            type=str(event.type),
-            at=event.at,
-            created_at=now,
-            canonical=event.model_dump(mode="json"),
-        )
+        _INSERT,
+        {
+            "id": event_id,
+            "episode_id": episode_id,
+            "seq": last + 1,
+            "message_row_id": message_row_id,
+            "type": str(event.type),
+            "at": event.at,
+            "created_at": now,
+            "canonical": event.model_dump(mode="json"),
+        },
     )
     return event_id, last + 1
