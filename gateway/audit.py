@@ -69,7 +69,7 @@ def _digest(entry: str) -> str:
     return hashlib.sha256(entry.encode("utf-8")).hexdigest()
 
 
-def serialise(connection: Connection) -> None:
+def _serialise(connection: Connection) -> None:
     """Take the audit chain's lock for the rest of the transaction (PostgreSQL).
 
     Only the commit-time write below calls this, so a transaction holds the lock for three
@@ -133,7 +133,7 @@ def _write_pending(connection: Connection) -> None:
     entries = _take_pending(connection)
     if not entries:
         return
-    serialise(connection)
+    _serialise(connection)
     last = connection.execute(_HEAD).first()
     seq, prev_hash = (last.seq, last.hash) if last else (0, GENESIS)
     rows = []

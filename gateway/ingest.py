@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from adapters.base import InboundAdapter, SourceMessage
 from gateway import audit
@@ -27,6 +27,7 @@ from gateway.keys import Principal, Role
 from gateway.logs import get_logger
 from gateway.policy import engine as policy
 from gateway.routing import RoutingTable
+from gateway.store import locks
 from gateway.store.events import append_event
 from gateway.store.schema import (
     children,
@@ -44,17 +45,22 @@ _MESSAGE = select(messages.c.c14n_sha256, messages.c.receipt).where(
     messages.c.force == bindparam("force"),
     messages.c.message_id == bindparam("message_id"),
 )
-_LINK = select(episode_sources).where(
-    episode_sources.c.source == bindparam("source"),
-    episode_sources.c.force == bindparam("force"),
-    episode_sources.c.reference == bindparam("reference"),
+# An existing report's link and episode are read FOR UPDATE: one writer per episode at a time.
+_LINK = (
+    select(episode_sources)
+    .where(
+        episode_sources.c.source == bindparam("source"),
+        episode_sources.c.force == bindparam("force"),
+        episode_sources.c.reference == bindparam("reference"),
+    )
+    .with_for_update()
 )
 _SOURCES = (
     select(episode_sources.c.source, episode_sources.c.force, episode_sources.c.reference)
     .where(episode_sources.c.episode_id == bindparam("episode"))
     .order_by(episode_sources.c.id)
 )
-_EPISODE = select(episodes).where(episodes.c.id == bindparam("row_id"))
+_EPISODE = select(episodes).where(episodes.c.id == bindparam("row_id")).with_for_update()
 _CHILD_BY_NHS = select(children.c.id).where(children.c.nhs_number == bindparam("nhs"))
 _CHILD_BY_KEY = (
     select(children.c.id)
@@ -141,7 +147,9 @@ class Ingestor:
             try:
                 with self.engine.begin() as connection:
                     return self._store(connection, message, mapped, body, principal)
-            except IntegrityError:
+            except (IntegrityError, OperationalError) as error:
+                if isinstance(error, OperationalError) and not _transient(error):
+                    raise
                 # Another request stored this message or this report first: look again.
                 with self.engine.connect() as connection:
                     earlier = _find_message(connection, message)
@@ -157,7 +165,6 @@ class Ingestor:
         body: bytes,
         principal: Principal,
     ) -> Outcome:
-        audit.serialise(connection)  # before any row lock (see audit.serialise)
         now = self.clock()
         receipt_id = str(uuid.uuid4())
         link = connection.execute(
@@ -405,6 +412,11 @@ def _columns(event: EpisodeEvent, now: datetime) -> dict[str, Any]:
     }
 
 
+def _transient(error: OperationalError) -> bool:
+    """A deadlock or serialisation failure that PostgreSQL resolved by aborting this attempt."""
+    return getattr(error.orig, "sqlstate", None) in {"40P01", "40001"}
+
+
 def _find_message(connection: Connection, message: SourceMessage) -> Any:
     return connection.execute(
         _MESSAGE,
@@ -427,6 +439,8 @@ def _match_child(connection: Connection, event: EpisodeEvent, now: datetime) -> 
     """The child's id: by NHS number when both records have one, else by name and birth date."""
     nhs = event.child.nhs_number
     key = match_key(event)
+    # Two first reports of one child at once must find one child, not create two.
+    locks.hold(connection, locks.Space.CHILD, key, *([f"nhs:{nhs}"] if nhs else []))
     if nhs:
         found = connection.execute(_CHILD_BY_NHS, {"nhs": nhs}).first()
         if found is not None:

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from gateway import audit
 from gateway.canonical import RiskLevel
-from gateway.store.schema import deliveries, events, unroutable
+from gateway.store.schema import deliveries, episodes, events, unroutable
 
 if TYPE_CHECKING:  # ingest imports this module; the type alone is needed here
     from gateway.ingest import Deadlines
@@ -46,6 +46,7 @@ _RESOLVE = (
     .where(unroutable.c.id == bindparam("row"), unroutable.c.resolved_at.is_(None))
     .values(resolved_at=bindparam("now"))
 )
+_LOCK_EPISODE = select(episodes.c.id).where(episodes.c.id == bindparam("episode")).with_for_update()
 _LAST_SEQ = select(func.coalesce(func.max(deliveries.c.seq), 0)).where(
     deliveries.c.episode_id == bindparam("episode"), deliveries.c.council == bindparam("council")
 )
@@ -127,13 +128,14 @@ def route_unroutable(
         The new delivery ids, oldest event first.
     """
     stream = _Stream(episode_id, council, system, now, deadlines)
+    # The episode's lock, as ingest takes it: one writer numbers its deliveries at a time.
+    connection.execute(_LOCK_EPISODE, {"episode": episode_id})
     return _route_waiting(connection, stream, before=through + 1, actor=actor)
 
 
 def _route_waiting(
     connection: Connection, stream: _Stream, *, before: int, actor: str
 ) -> list[str]:
-    audit.serialise(connection)  # before any row lock (see audit.serialise)
     waiting = connection.execute(
         _WAITING, {"episode": stream.episode_id, "council": stream.council, "before": before}
     ).all()

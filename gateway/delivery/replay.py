@@ -45,7 +45,6 @@ def replay(connection: Connection, delivery_id: str, *, actor: str, now: datetim
         LookupError: there is no such delivery.
         NotReplayable: its status is not one of `REPLAYABLE` (nothing is changed).
     """
-    audit.serialise(connection)  # before any row lock (see audit.serialise)
     row = connection.execute(
         select(deliveries.c.status, deliveries.c.council).where(deliveries.c.id == delivery_id)
     ).first()
@@ -158,7 +157,6 @@ def replay_unroutable(
     ingest for the same episode and council) resolved first is skipped. `limit` bounds the rows
     one call selects (callers loop for batches).
     """
-    audit.serialise(connection)  # before any row lock (see audit.serialise)
     query = _routable(routing_table, council, since)
     if limit is not None:
         query = query.limit(limit)

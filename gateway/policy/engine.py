@@ -4,7 +4,8 @@ Each flag is a `policy_flags` row whose unique key (episode, council, rule, peri
 "once per episode and rule, once per period for a repeating rule" hold across restarts and
 workers. `episodes.policy_due_at` is the timer: when the next time-based rule falls due, so
 the timer reads only episodes that need it. Everything happens inside the caller's
-transaction, after `audit.serialise`, so a crash loses or repeats nothing.
+transaction, on an episode it has locked (ingest and the timer alike), so a crash loses or
+repeats nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from gateway.logs import get_logger
 from gateway.policy import packs
 from gateway.policy.rules import Due, Facts, PastEpisode, evaluate
 from gateway.routing import RoutingTable
+from gateway.store import locks
 from gateway.store.events import append_event
 from gateway.store.schema import audit_log, episodes, events, policy_flags
 
@@ -170,7 +172,6 @@ def run_due(
     while max_batches is None or batches < max_batches:
         batches += 1
         with engine.begin() as connection:
-            audit.serialise(connection)  # before any row lock, as every audited writer does
             due = _due_episodes(connection, now, batch)
             for episode_id in due:
                 total += _timer_one(connection, routing, deliver, episode_id, now=now, actor=actor)
@@ -196,7 +197,7 @@ def arm(engine: Engine, routing: RoutingTable, *, now: datetime, actor: str) -> 
         audit.canonical_json({"councils": assigned, "packs": rules}).encode()
     ).hexdigest()
     with engine.begin() as connection:
-        audit.serialise(connection)
+        locks.hold(connection, locks.Space.POLICY_CONFIG, CONFIG_SUBJECT)  # one process re-arms
         if _last_fingerprint(connection) == fingerprint:
             return False
         rearmed = connection.execute(

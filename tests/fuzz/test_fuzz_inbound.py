@@ -211,8 +211,9 @@ def _mutate_bytes(draw: st.DrawFn, body: bytes) -> bytes:
         return draw(st.sampled_from(BOMS)) + body
     encoding = draw(st.sampled_from(ENCODINGS))
     text = body.decode("utf-8", "replace")
-    if text.startswith("<?xml"):
-        text = text[text.index("?>") + 2 :]
+    if text.startswith("<?xml"):  # drop the old declaration, or what a truncation left of it
+        end = text.find("?>")
+        text = text[end + 2 :] if end >= 0 else ""
     declared = f'<?xml version="1.0" encoding="{encoding}"?>{text}'
     try:  # encoded as declared when Python knows the codec; otherwise a lie about the bytes
         return declared.encode(encoding, "xmlcharrefreplace")
