@@ -69,14 +69,17 @@ def _digest(entry: str) -> str:
     return hashlib.sha256(entry.encode("utf-8")).hexdigest()
 
 
-def _serialise(connection: Connection) -> None:
-    """Take the audit chain's lock for the rest of the transaction (PostgreSQL).
+def serialise(connection: Connection) -> None:
+    """Take the audit chain's lock now, for the rest of the transaction (PostgreSQL).
 
-    Only the commit-time write below calls this, so a transaction holds the lock for three
-    statements and its commit, and while holding it waits for nothing but the chain itself:
-    a transaction waiting here may hold row locks, but no holder ever waits for row locks,
-    so the lock cannot take part in a deadlock. SQLite's BEGIN IMMEDIATE already serialises
-    writers. Re-entrant within a transaction.
+    Every transaction that appends takes it at commit (`_write_pending`), and while holding it
+    there waits for nothing but the chain. Ingest, unroutable replay and the policy re-arm take
+    it only then, so two ingests run side by side, each on the rows it locks. The worker's
+    steps, delivery replay, retention and the policy timer take it first, as they always have,
+    which keeps them one at a time; they may, because none of them ever waits for a row lock
+    that an ingest, an unroutable replay or a re-arm can hold (deliveries and attempts are
+    theirs alone; the timer skips locked episodes), so the lock cannot close a cycle.
+    SQLite's BEGIN IMMEDIATE already serialises writers. Re-entrant within a transaction.
     """
     if connection.dialect.name == "postgresql":
         connection.execute(_LOCK, {"key": _LOCK_KEY})
@@ -133,7 +136,7 @@ def _write_pending(connection: Connection) -> None:
     entries = _take_pending(connection)
     if not entries:
         return
-    _serialise(connection)
+    serialise(connection)
     last = connection.execute(_HEAD).first()
     seq, prev_hash = (last.seq, last.hash) if last else (0, GENESIS)
     rows = []

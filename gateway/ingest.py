@@ -1,7 +1,8 @@
 """Ingest: from accepted bytes to a committed message, episode, events, deliveries and audit.
 
-`Ingestor.ingest` parses and maps outside the transaction (pure, may reject with 4xx), then
-does everything that must be durable in ONE transaction before the caller answers `202`.
+`Ingestor.ingest` parses outside the transaction (pure, may reject with 4xx), then in ONE
+transaction looks for an earlier copy, maps (pure, may reject) and stores everything that must
+be durable before the caller answers `202`.
 A race between two copies of one message, or two first messages of one report, ends in a
 unique-key violation; the loser retries and finds the winner's rows.
 """
@@ -138,23 +139,19 @@ class Ingestor:
                 f"the message is for force {message.force}; this key may submit "
                 f"for force {principal.force} only"
             )
-        with self.engine.connect() as connection:
-            earlier = _find_message(connection, message)
-        if earlier is not None:
-            return _resend(earlier, message)
-        mapped = adapter.to_events(message)
         for _ in range(3):
             try:
                 with self.engine.begin() as connection:
+                    earlier = _find_message(connection, message)
+                    if earlier is not None:
+                        return _resend(earlier, message)
+                    mapped = adapter.to_events(message)
                     return self._store(connection, message, mapped, body, principal)
             except (IntegrityError, OperationalError) as error:
                 if isinstance(error, OperationalError) and not _transient(error):
                     raise
-                # Another request stored this message or this report first: look again.
-                with self.engine.connect() as connection:
-                    earlier = _find_message(connection, message)
-                if earlier is not None:
-                    return _resend(earlier, message)
+                # Another request stored this message or this report first: the next attempt
+                # finds it (a copy of this message) or links to it (another of its report).
         raise RuntimeError("ingest kept colliding with concurrent writers")  # pragma: no cover
 
     def _store(

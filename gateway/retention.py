@@ -181,12 +181,12 @@ def _purge_batch(
     """Blank one batch in one transaction and audit it; how many were purged."""
     table, key = kind.table, kind.table.c.id
     with engine.begin() as connection:
-        # Re-checked with the rows locked: a delivery replayed meanwhile is no longer final.
+        audit.serialise(connection)  # before any row lock (see audit.serialise)
+        # Re-checked under the lock: a delivery replayed meanwhile is no longer final.
         rows = connection.execute(
             select(key, table.c[kind.hashed].label("hashed"))
             .where(key.in_(ids), kind.rule(cutoff))
             .order_by(key)
-            .with_for_update()
         ).all()
         if not rows:
             return 0

@@ -8,8 +8,8 @@ deliveries, higher risk goes first. PostgreSQL workers claim with `FOR UPDATE SK
 SQLite transactions are `BEGIN IMMEDIATE`, one writer at a time.
 
 Each step is its own short transaction, so nothing is held open while a case system answers.
-A step that reads a delivery to decide how to change it reads it FOR UPDATE (PostgreSQL), so
-two workers, or a worker and a replay, settle it one after the other.
+Every transaction takes the audit chain's lock before any row lock (`audit.serialise`), so the
+worker's steps run one at a time, and none of them waits for a row an ingest holds.
 """
 
 from __future__ import annotations
@@ -91,6 +91,7 @@ def claim(
     if not wanted or limit <= 0:
         return []
     with engine.begin() as connection:
+        audit.serialise(connection)  # a claim may audit an abandoned attempt: lock order first
         rows = _claimable(connection, list(wanted), min(limit, sum(wanted.values())), now)
         chosen: list[Any] = []
         for row in rows:
@@ -237,10 +238,11 @@ def finish(
     attempt is recorded ("superseded"); the other worker's attempt decides, with the same key.
     """
     with engine.begin() as connection:
+        audit.serialise(connection)
         current = connection.execute(
-            select(deliveries.c.status, deliveries.c.attempts)
-            .where(deliveries.c.id == claimed.delivery_id)
-            .with_for_update()
+            select(deliveries.c.status, deliveries.c.attempts).where(
+                deliveries.c.id == claimed.delivery_id
+            )
         ).one()
         ours = current.status == "in_flight" and current.attempts == claimed.attempt
         finished = (
@@ -465,6 +467,7 @@ def apply_acks(
     """Settle the sent deliveries the acks are about, and move the council's cursor on."""
     counts = {"delivered": 0, "dead": 0, "unknown": 0}
     with engine.begin() as connection:
+        audit.serialise(connection)
         for ack in acks:
             counts[_apply_ack(connection, council, system, ack, now=now, actor=actor)] += 1
         _save_cursor(connection, council, system, cursor, now)
@@ -482,13 +485,11 @@ def _apply_ack(
         else deliveries.c.target_reference == ack.target_reference
     )
     row = connection.execute(
-        select(deliveries.c.id, deliveries.c.episode_id)
-        .where(
+        select(deliveries.c.id, deliveries.c.episode_id).where(
             deliveries.c.council == council,
             which,
             deliveries.c.status.not_in(("delivered", "cancelled")),
         )
-        .with_for_update()
     ).first()
     if row is None:
         return "unknown"  # an ack already applied, or about a file the gateway never sent

@@ -45,6 +45,7 @@ def replay(connection: Connection, delivery_id: str, *, actor: str, now: datetim
         LookupError: there is no such delivery.
         NotReplayable: its status is not one of `REPLAYABLE` (nothing is changed).
     """
+    audit.serialise(connection)  # before any row lock (see audit.serialise)
     row = connection.execute(
         select(deliveries.c.status, deliveries.c.council).where(deliveries.c.id == delivery_id)
     ).first()

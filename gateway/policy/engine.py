@@ -172,6 +172,7 @@ def run_due(
     while max_batches is None or batches < max_batches:
         batches += 1
         with engine.begin() as connection:
+            audit.serialise(connection)  # waits on no row lock: episodes are SKIP LOCKED
             due = _due_episodes(connection, now, batch)
             for episode_id in due:
                 total += _timer_one(connection, routing, deliver, episode_id, now=now, actor=actor)
