@@ -78,7 +78,9 @@ def serialise(connection: Connection) -> None:
     steps, delivery replay, retention and the policy timer take it first, as they always have,
     which keeps them one at a time; they may, because none of them ever waits for a row lock
     that an ingest, an unroutable replay or a re-arm can hold (deliveries and attempts are
-    theirs alone; the timer skips locked episodes), so the lock cannot close a cycle.
+    theirs alone; the timer skips locked episodes; ingest locks an episode FOR NO KEY UPDATE,
+    which the foreign-key checks of the worker's inserts, FOR KEY SHARE, pass), so the lock
+    cannot close a cycle (tests/gateway/test_lock_order.py).
     SQLite's BEGIN IMMEDIATE already serialises writers. Re-entrant within a transaction.
     """
     if connection.dialect.name == "postgresql":

@@ -46,7 +46,10 @@ _MESSAGE = select(messages.c.c14n_sha256, messages.c.receipt).where(
     messages.c.force == bindparam("force"),
     messages.c.message_id == bindparam("message_id"),
 )
-# An existing report's link and episode are read FOR UPDATE: one writer per episode at a time.
+# An existing report's link and episode are locked: one writer per episode at a time. FOR NO KEY
+# UPDATE (key_share), not FOR UPDATE: the worker's inserts that reference an episode (case
+# records) take FOR KEY SHARE on it while holding the audit chain's lock, which this ingest
+# waits for at commit; FOR UPDATE would close that cycle (a deadlock, seen in the scale-out test).
 _LINK = (
     select(episode_sources)
     .where(
@@ -54,14 +57,16 @@ _LINK = (
         episode_sources.c.force == bindparam("force"),
         episode_sources.c.reference == bindparam("reference"),
     )
-    .with_for_update()
+    .with_for_update(key_share=True)
 )
 _SOURCES = (
     select(episode_sources.c.source, episode_sources.c.force, episode_sources.c.reference)
     .where(episode_sources.c.episode_id == bindparam("episode"))
     .order_by(episode_sources.c.id)
 )
-_EPISODE = select(episodes).where(episodes.c.id == bindparam("row_id")).with_for_update()
+_EPISODE = (
+    select(episodes).where(episodes.c.id == bindparam("row_id")).with_for_update(key_share=True)
+)
 _CHILD_BY_NHS = select(children.c.id).where(children.c.nhs_number == bindparam("nhs"))
 _CHILD_BY_KEY = (
     select(children.c.id)

@@ -46,7 +46,12 @@ _RESOLVE = (
     .where(unroutable.c.id == bindparam("row"), unroutable.c.resolved_at.is_(None))
     .values(resolved_at=bindparam("now"))
 )
-_LOCK_EPISODE = select(episodes.c.id).where(episodes.c.id == bindparam("episode")).with_for_update()
+# FOR NO KEY UPDATE, as ingest locks an episode (see gateway/ingest.py: _LINK).
+_LOCK_EPISODE = (
+    select(episodes.c.id)
+    .where(episodes.c.id == bindparam("episode"))
+    .with_for_update(key_share=True)
+)
 _LAST_SEQ = select(func.coalesce(func.max(deliveries.c.seq), 0)).where(
     deliveries.c.episode_id == bindparam("episode"), deliveries.c.council == bindparam("council")
 )
