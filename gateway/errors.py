@@ -11,6 +11,7 @@ GatewayError
 │   ├── ForceMismatch            403  force code in the message is not the caller's
 │   └── ConflictingResend        409  same message id, different content
 ├── ConfigurationError       bad routing/policy/settings; exit 2 naming file and line
+├── StoreBusy                the database kept aborting the transaction; 503, send it again
 ├── DeliveryError            an outbound attempt failed
 │   ├── RetryableDelivery        try again (after `retry_after` seconds when the target said so)
 │   └── PermanentDelivery        dead-letter with `reason`; retrying cannot help
@@ -150,6 +151,20 @@ class ConfigurationError(GatewayError):
         self.file = file
         self.line = line
         self.problem = problem
+
+
+class StoreBusy(GatewayError):
+    """The database aborted the request's transaction each time it was tried; nothing is stored.
+
+    Deadlocks and serialisation failures under heavy concurrent load end this way once the
+    gateway's own retries are spent. The sender should send the same message again after
+    `retry_after` seconds: a resend of a message that did get in is answered with its receipt.
+    """
+
+    def __init__(self, detail: str, *, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retry_after = retry_after
 
 
 class DeliveryError(GatewayError):

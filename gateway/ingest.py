@@ -9,6 +9,8 @@ unique-key violation; the loser retries and finds the winner's rows.
 
 from __future__ import annotations
 
+import random
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ from gateway import audit
 from gateway.canonical import EpisodeEvent, EpisodeStatus, RiskLevel, utc_now
 from gateway.delivery.enqueue import enqueue
 from gateway.episodes import ChildCounts, build_state, count_episodes, match_key
-from gateway.errors import ConflictingResend, ForceMismatch
+from gateway.errors import ConflictingResend, ForceMismatch, StoreBusy
 from gateway.keys import Principal, Role
 from gateway.logs import get_logger
 from gateway.policy import engine as policy
@@ -39,6 +41,7 @@ from gateway.store.schema import (
 )
 
 log = get_logger(__name__)
+_ATTEMPTS = 5  # transactions tried per message before answering 503 (StoreBusy)
 
 # Built once: on the hot path, building a statement costs more than running it on SQLite.
 _MESSAGE = select(messages.c.c14n_sha256, messages.c.receipt).where(
@@ -144,7 +147,8 @@ class Ingestor:
                 f"the message is for force {message.force}; this key may submit "
                 f"for force {principal.force} only"
             )
-        for _ in range(3):
+        last: Exception | None = None
+        for attempt in range(_ATTEMPTS):
             try:
                 with self.engine.begin() as connection:
                     earlier = _find_message(connection, message)
@@ -157,7 +161,14 @@ class Ingestor:
                     raise
                 # Another request stored this message or this report first: the next attempt
                 # finds it (a copy of this message) or links to it (another of its report).
-        raise RuntimeError("ingest kept colliding with concurrent writers")  # pragma: no cover
+                # A deadlock's other side is let finish first (a short, jittered pause).
+                log.info("ingest_retried", attempt=attempt + 1, error=type(error).__name__)
+                last = error
+                time.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter, not a secret
+        raise StoreBusy(
+            f"the database aborted this message's transaction {_ATTEMPTS} times under "
+            "concurrent load; nothing was stored: send it again"
+        ) from last
 
     def _store(
         self,

@@ -29,6 +29,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         413: "Body over the size limit",
         415: "Not application/xml, or a compressed body",
         422: "Well-formed but invalid: schema or semantic rule (with located errors)",
+        503: "The database kept aborting the transaction under load; nothing stored, resend",
     }.items()
 }
 _XML_BODY = {

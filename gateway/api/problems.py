@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.errors import ErrorLocation, InboundRejected
+from gateway.errors import ErrorLocation, InboundRejected, StoreBusy
 from gateway.logs import get_logger
 
 log = get_logger(__name__)
@@ -113,6 +113,17 @@ def install(app: FastAPI) -> None:
             title=exc.title,
             errors=exc.errors,
             instance=request.url.path,
+        )
+
+    @app.exception_handler(StoreBusy)
+    async def _busy(request: Request, exc: StoreBusy) -> JSONResponse:
+        log.warning("store_busy", path=request.url.path)
+        return problem(
+            503,
+            "store-busy",
+            exc.detail,
+            instance=request.url.path,
+            headers={"Retry-After": str(exc.retry_after)},
         )
 
     @app.exception_handler(ApiProblem)

@@ -47,11 +47,17 @@ def test_every_acknowledged_message_survives_kill_9(gateway: GatewayProcess) -> 
     for _ in range(5):
         gateway.start()
         stop = threading.Event()
+        before = len(accepted)
         worker = threading.Thread(
             target=_submit_until_stopped, args=(gateway.url, police, accepted, stop)
         )
         worker.start()
-        time.sleep(random.uniform(0.3, 1.2))
+        # Kill at a random moment once this round is under way (its first 202 is in), so a
+        # slow start on a loaded machine cannot leave a round with nothing acknowledged.
+        deadline = time.monotonic() + 30
+        while len(accepted) == before and worker.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(random.uniform(0.0, 0.9))
         gateway.kill9()
         stop.set()
         worker.join(timeout=30)

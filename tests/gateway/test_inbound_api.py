@@ -326,3 +326,37 @@ def test_health_and_readiness_need_no_key(client: TestClient) -> None:
     """/healthz and /readyz answer without a key; readiness sees the migrated database."""
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json() == {"status": "ok"}
+
+
+class _Deadlock(Exception):
+    """What psycopg raises when PostgreSQL aborts a transaction to break a deadlock."""
+
+    sqlstate = "40P01"
+
+
+def test_a_transaction_aborted_every_time_is_a_503_and_nothing_is_stored(
+    client: TestClient, engine: Engine, met: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deadlocked on every try: 503 with Retry-After, no rows; the resend then gets in."""
+    from sqlalchemy.exc import OperationalError
+
+    from gateway import ingest
+
+    tries: list[int] = []
+    found = ingest._find_message
+
+    def deadlocked(connection: Any, message: Any) -> Any:
+        tries.append(1)
+        raise OperationalError("SELECT ...", {}, _Deadlock())
+
+    before = counts(engine)
+    monkeypatch.setattr(ingest, "_find_message", deadlocked)
+    response = post(client, "merlin", merlin(), met)
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "1"
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "store-busy"
+    assert len(tries) == ingest._ATTEMPTS
+    assert counts(engine) == before
+    monkeypatch.setattr(ingest, "_find_message", found)
+    assert post(client, "merlin", merlin(), met).status_code == 202
