@@ -11,41 +11,39 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.slow
-def test_quick_benchmark_prints_its_table() -> None:
-    """`python -m bench.run --quick --backend sqlite` runs every scenario and prints the table."""
+def _module(*args: str, timeout: float) -> str:
+    """Run `python -m ARGS` from the repository root; its standard output (it must succeed)."""
     done = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--quick", "--backend", "sqlite"],
+        [sys.executable, "-m", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=timeout,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    rows = [line for line in done.stdout.splitlines() if line.startswith("| sqlite |")]
-    assert len(rows) == 8, done.stdout
-    assert "high-risk report delivered" in done.stdout
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_quick_benchmark_prints_its_table() -> None:
+    """`python -m bench.run --quick --backend sqlite` runs every scenario and prints the table."""
+    out = _module("bench.run", "--quick", "--backend", "sqlite", timeout=900)
+    rows = [line for line in out.splitlines() if line.startswith("| sqlite |")]
+    assert len(rows) == 8, out
+    assert "high-risk report delivered" in out
 
 
 @pytest.mark.slow
 def test_ingest_cost_prints_each_stage_beside_the_whole() -> None:
     """`python -m bench.ingest_cost` times ingest, ingest without fsync and parsing alone."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.ingest_cost", "--messages", "200"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    out = _module("bench.ingest_cost", "--messages", "200", timeout=300)
     shares = {
         line[:34].strip(): float(line.split()[-1])
-        for line in done.stdout.splitlines()
+        for line in out.splitlines()
         if line.startswith(("ingest", "parse"))
     }
-    assert shares["ingest"] == 1.0, done.stdout
-    assert 0 < shares["parse + map alone"] < 1, done.stdout
-    assert "ingest, no fsync (SQLite)" in shares, done.stdout
-    assert "SQL statements per message: " in done.stdout
+    assert shares["ingest"] == 1.0, out
+    assert 0 < shares["parse + map alone"] < 1, out
+    assert "ingest, no fsync (SQLite)" in shares, out
+    assert "SQL statements per message: " in out
