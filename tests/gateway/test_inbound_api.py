@@ -343,7 +343,6 @@ def test_a_transaction_aborted_every_time_is_a_503_and_nothing_is_stored(
     from gateway import ingest
 
     tries: list[int] = []
-    found = ingest._find_message
 
     def deadlocked(connection: Any, message: Any) -> Any:
         tries.append(1)
@@ -358,5 +357,5 @@ def test_a_transaction_aborted_every_time_is_a_503_and_nothing_is_stored(
     assert response.json()["code"] == "store-busy"
     assert len(tries) == ingest._ATTEMPTS
     assert counts(engine) == before
-    monkeypatch.setattr(ingest, "_find_message", found)
+    monkeypatch.undo()
     assert post(client, "merlin", merlin(), met).status_code == 202

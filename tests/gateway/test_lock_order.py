@@ -8,9 +8,11 @@ PostgreSQL aborted one side and police got a 500).
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, Select, text
 from sqlalchemy.exc import OperationalError
 
 from gateway import audit, ingest
@@ -34,17 +36,18 @@ def _episode(client: TestClient, met: dict[str, str]) -> str:
 
 
 @pytest.mark.parametrize(
-    "episode_lock", [ingest._EPISODE, enqueue._LOCK_EPISODE], ids=["ingest", "unroutable-replay"]
+    ("episode_lock", "key"),
+    [(ingest._EPISODE, "row_id"), (enqueue._LOCK_EPISODE, "episode")],
+    ids=["ingest", "unroutable-replay"],
 )
 def test_worker_records_case_ids_while_an_ingest_holds_the_episode(
-    engine: Engine, client: TestClient, met: dict[str, str], episode_lock: object
+    engine: Engine, client: TestClient, met: dict[str, str], episode_lock: Select[Any], key: str
 ) -> None:
     """With the episode locked as ingest locks it, the worker's case-record insert goes through."""
     episode_id = _episode(client, met)
     with engine.connect() as ingesting, engine.connect() as worker:
         ingesting.begin()
-        key = "row_id" if episode_lock is ingest._EPISODE else "episode"
-        ingesting.execute(episode_lock, {key: episode_id})  # type: ignore[call-overload]
+        ingesting.execute(episode_lock, {key: episode_id})
         worker.begin()
         worker.execute(text("SET LOCAL lock_timeout = '3s'"))
         audit.serialise(worker)
