@@ -2,7 +2,10 @@
 
 `Ingestor.ingest` parses outside the transaction (pure, may reject with 4xx), then in ONE
 transaction looks for an earlier copy, maps (pure, may reject) and stores everything that must
-be durable before the caller answers `202`.
+be durable before the caller answers `202`. That transaction is a group commit
+(gateway/group_commit.py): it stores, one after another, every message that arrived while the
+one before was committing, so each message sees those before it as if they had committed.
+If the batch fails, each of its messages is tried again in a transaction of its own.
 A race between two copies of one message, or two first messages of one report, ends in a
 unique-key violation; the loser retries and finds the winner's rows.
 """
@@ -25,7 +28,8 @@ from gateway import audit
 from gateway.canonical import EpisodeEvent, EpisodeStatus, RiskLevel, utc_now
 from gateway.delivery.enqueue import enqueue
 from gateway.episodes import ChildCounts, build_state, count_episodes, match_key
-from gateway.errors import ConflictingResend, ForceMismatch, StoreBusy
+from gateway.errors import ConflictingResend, ForceMismatch, InboundRejected, StoreBusy
+from gateway.group_commit import GroupCommit
 from gateway.keys import Principal, Role
 from gateway.logs import get_logger
 from gateway.policy import engine as policy
@@ -109,6 +113,38 @@ class Deadlines:
 
 
 @dataclass(frozen=True, slots=True)
+class Submission:
+    """A parsed message of a caller allowed to send it, waiting to be stored."""
+
+    adapter: InboundAdapter
+    message: SourceMessage
+    body: bytes
+    principal: Principal
+
+
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    """An episode created in this transaction for a report's first message."""
+
+    child_id: str
+    source: dict[str, str]  # its one link: source, force, reference
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """An event just stored.
+
+    Its id and number, whether its episode is new in this transaction, and whether it is that
+    new episode's first event.
+    """
+
+    event_id: str
+    seq: int
+    new_episode: bool
+    first: bool
+
+
+@dataclass(frozen=True, slots=True)
 class _Txn:
     """What every step of storing one message shares: its transaction, receipt and actor."""
 
@@ -129,17 +165,37 @@ class Ingestor:
         *,
         deadlines: Deadlines | None = None,
         clock: Callable[[], datetime] = utc_now,
+        batch: int = 32,
     ) -> None:
+        """Ingest into `engine`, routing by `routing`.
+
+        `batch`: messages one group commit stores at most (1: one transaction each). A batch
+        holds SQLite's one connection, so the worker waits for about that many messages' work.
+        """
         self.engine = engine
         self.routing = routing
         self.deadlines = deadlines or Deadlines()
         self.clock = clock
+        self._commits: GroupCommit[Submission, Outcome] = GroupCommit(self.store, limit=batch)
 
     def ingest(self, adapter: InboundAdapter, body: bytes, principal: Principal) -> Outcome:
         """Validate, map and durably store one message.
 
+        Parsing runs in the caller's thread; the store runs in a group commit (see
+        `gateway.group_commit`), in one transaction with whatever other messages arrived
+        meanwhile, and this returns once that transaction has committed.
+
         Raises:
             InboundRejected: a subclass for every kind of bad input (nothing is stored).
+            StoreBusy: the database kept aborting the transaction (nothing is stored).
+        """
+        return self._commits.submit(self.prepare(adapter, body, principal))
+
+    def prepare(self, adapter: InboundAdapter, body: bytes, principal: Principal) -> Submission:
+        """Parse and validate `body`, and check that `principal` may send it (no database).
+
+        Raises:
+            InboundRejected: a subclass for every kind of bad input.
         """
         message = adapter.parse(body)
         if principal.role is Role.POLICE and message.force != principal.force:
@@ -147,30 +203,81 @@ class Ingestor:
                 f"the message is for force {message.force}; this key may submit "
                 f"for force {principal.force} only"
             )
+        return Submission(adapter, message, body, principal)
+
+    def store(self, batch: list[Submission]) -> list[Outcome | Exception]:
+        """Store `batch` in one transaction, in order; if that fails, each message in its own.
+
+        Returns one result per message: its outcome, or the error its caller should see
+        (a rejection, `StoreBusy`, a fault). Whatever made the batch fail (a race with
+        another process, a deadlock, a fault in one message) then touches only the message
+        it belongs to.
+        """
+        if len(batch) > 1:
+            try:
+                return self._transaction(batch)
+            except Exception as error:  # noqa: BLE001 - whatever it was, each is tried alone
+                log.info("ingest_batch_split", messages=len(batch), error=type(error).__name__)
+        return [self._alone(submission) for submission in batch]
+
+    def _alone(self, submission: Submission) -> Outcome | Exception:
         last: Exception | None = None
         for attempt in range(_ATTEMPTS):
             try:
-                with self.engine.begin() as connection:
-                    earlier = _find_message(connection, message)
-                    if earlier is not None:
-                        return _resend(earlier, message)
-                    mapped = adapter.to_events(message)
-                    return self._store(connection, message, mapped, body, principal)
+                return self._transaction([submission])[0]
             except (IntegrityError, OperationalError) as error:
                 if isinstance(error, OperationalError) and not _transient(error):
-                    raise
+                    return error
                 # Another request stored this message or this report first: the next attempt
                 # finds it (a copy of this message) or links to it (another of its report).
                 # A deadlock's other side is let finish first (a short, jittered pause).
                 log.info("ingest_retried", attempt=attempt + 1, error=type(error).__name__)
                 last = error
                 time.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter, not a secret
-        raise StoreBusy(
+            except Exception as error:  # noqa: BLE001 - handed to this message's caller
+                return error
+        busy = StoreBusy(
             f"the database aborted this message's transaction {_ATTEMPTS} times under "
             "concurrent load; nothing was stored: send it again"
-        ) from last
+        )
+        busy.__cause__ = last
+        return busy
 
-    def _store(
+    def _transaction(self, batch: list[Submission]) -> list[Outcome | Exception]:
+        """Store each message of `batch` in order, in one transaction, and commit it."""
+        with self.engine.begin() as connection:
+            results = [self._one(connection, submission) for submission in batch]
+        for result in results:  # logged once committed: a rolled-back batch is tried again
+            if isinstance(result, Outcome) and result.status_code == 202:
+                receipt = result.receipt
+                log.info(
+                    "message_accepted",
+                    receipt_id=receipt["receipt_id"],
+                    episode_id=receipt["episode_id"],
+                    source=receipt["source"],
+                    stale=receipt["stale"],
+                    events=len(receipt["event_types"]),
+                )
+        return results
+
+    def _one(self, connection: Connection, submission: Submission) -> Outcome | Exception:
+        """One message's part of the transaction.
+
+        A rejection is returned, having written nothing, so the others in the batch commit.
+        """
+        message = submission.message
+        earlier = _find_message(connection, message)
+        try:
+            if earlier is not None:
+                return _resend(earlier, message)
+            mapped = submission.adapter.to_events(message)
+        except InboundRejected as rejected:
+            return rejected
+        return self._store_message(
+            connection, message, mapped, submission.body, submission.principal
+        )
+
+    def _store_message(
         self,
         connection: Connection,
         message: SourceMessage,
@@ -228,23 +335,21 @@ class Ingestor:
             },
         )
         if not stale:
-            episode_id = self._link(connection, message, mapped, link, now)
+            episode_id, opened = self._link(connection, message, mapped, link, now)
             txn = _Txn(connection, receipt_id, receipt, now, principal)
-            for event in mapped:
-                self._record_event(txn, episode_id, event, new_episode=link is None)
+            for index, event in enumerate(mapped):
+                self._record_event(
+                    txn,
+                    episode_id,
+                    event,
+                    new_episode=opened is not None,
+                    opened=opened if index == 0 else None,
+                )
             receipt["episode_id"] = episode_id
             connection.execute(
                 _UPDATE_MESSAGE,
                 {"row_id": receipt_id, "episode_id": episode_id, "receipt": receipt},
             )
-        log.info(
-            "message_accepted",
-            receipt_id=receipt_id,
-            episode_id=receipt["episode_id"],
-            source=str(message.source),
-            stale=stale,
-            events=len(mapped),
-        )
         return Outcome(status_code=202, receipt=receipt)
 
     def _link(
@@ -254,10 +359,11 @@ class Ingestor:
         mapped: list[EpisodeEvent],
         link: Any,
         now: datetime,
-    ) -> str:
+    ) -> tuple[str, _Opened | None]:
+        """The report's episode, created (and returned as `_Opened`) for its first message."""
         if link is not None:
             connection.execute(_UPDATE_SOURCE, {"row_id": link.id, "last_version": message.version})
-            return str(link.episode_id)
+            return str(link.episode_id), None
         first = mapped[0]
         child_id = _match_child(connection, first, now)
         episode_id = str(uuid.uuid4())
@@ -271,38 +377,55 @@ class Ingestor:
                 "state": {},
             },
         )
+        source = {
+            "source": str(message.source),
+            "force": message.force,
+            "reference": message.reference,
+        }
         connection.execute(
             insert(episode_sources),
-            {
-                "episode_id": episode_id,
-                "source": str(message.source),
-                "force": message.force,
-                "reference": message.reference,
-                "last_version": message.version,
-            },
+            {"episode_id": episode_id, **source, "last_version": message.version},
         )
-        return episode_id
+        return episode_id, _Opened(child_id, source)
 
     def _record_event(
-        self, txn: _Txn, episode_id: str, event: EpisodeEvent, *, new_episode: bool
+        self,
+        txn: _Txn,
+        episode_id: str,
+        event: EpisodeEvent,
+        *,
+        new_episode: bool,
+        opened: _Opened | None,
     ) -> None:
+        """Store one event of the message.
+
+        `opened`: its episode, when this is the first event of an episode created in this
+        transaction (what is known then is not read back).
+        """
         connection, now = txn.connection, txn.now
-        row = connection.execute(_EPISODE, {"row_id": episode_id}).one()
+        if opened is None:
+            row = connection.execute(_EPISODE, {"row_id": episode_id}).one()
+            child_id, before = row.child_id, row.state or None
+            sources = _sources(connection, episode_id)
+        else:
+            child_id, before, sources = opened.child_id, None, [opened.source]
+        first = opened is not None
         event_id, seq = append_event(
             connection,
             episode_id=episode_id,
             event=event,
             message_row_id=txn.receipt_id,
             now=now,
+            first=first,
         )
         snap = event.episode
-        stored = policy.history(connection, row.child_id)
+        stored = policy.history(connection, child_id)
         state = build_state(
-            row.state or None,
+            before,
             event,
             episode_id=episode_id,
             counts=_counts(stored, snap.reported_at, episode_id, snap.status),
-            sources=_sources(connection, episode_id),
+            sources=sources,
         )
         columns = _columns(event, now)
         audit.append(
@@ -329,6 +452,7 @@ class Ingestor:
             now=now,
             event_id=event_id,
             actor=txn.principal.actor,
+            first=first,
         )
         connection.execute(
             _UPDATE_EPISODE,
@@ -340,23 +464,21 @@ class Ingestor:
             },
         )
         txn.receipt["event_types"].append(str(event.type))
-        self._route(txn, episode_id, (event_id, seq, new_episode), event, raised.by_council)
+        self._route(
+            txn, episode_id, _Stored(event_id, seq, new_episode, first), event, raised.by_council
+        )
 
     def _route(
         self,
         txn: _Txn,
         episode_id: str,
-        stored: tuple[str, int, bool],
+        stored: _Stored,
         event: EpisodeEvent,
         flags: dict[str, list[policy.Flag]],
     ) -> None:
-        """Queue a delivery per council told, with the flags its pack just raised.
-
-        `stored` is the event's id and number, and whether its episode is new in this
-        transaction.
-        """
+        """Queue a delivery per council told, with the flags its pack just raised."""
         connection, receipt, principal = txn.connection, txn.receipt, txn.principal
-        event_id, seq, new_episode = stored
+        event_id = stored.event_id
         for council in event.episode.councils_to_tell():
             route = self.routing.route(council)
             if route is None:
@@ -391,8 +513,9 @@ class Ingestor:
                 deadlines=self.deadlines,
                 actor=principal.actor,
                 flags=flags.get(council, []),
-                event_seq=seq,
-                new_episode=new_episode,
+                event_seq=stored.seq,
+                new_episode=stored.new_episode,
+                first=stored.first,
             )
             receipt["deliveries"].append(
                 {

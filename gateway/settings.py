@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     simulators: bool | None = None
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Messages stored together in one transaction at most (gateway/group_commit.py); 1: each
+    # message in a transaction of its own.
+    ingest_batch: int = Field(default=32, ge=1, le=256)
     # Delivery deadlines by risk (DESIGN.md §4), in seconds.
     deadline_high_s: int = 15 * 60
     deadline_medium_s: int = 60 * 60

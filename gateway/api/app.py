@@ -54,7 +54,7 @@ def build_services(
         settings=settings,
         engine=engine,
         routing=table,
-        ingestor=Ingestor(engine, table, deadlines=deadlines),
+        ingestor=Ingestor(engine, table, deadlines=deadlines, batch=settings.ingest_batch),
         metrics=metrics.registry(engine),
         worker=build_worker(settings, engine, table) if settings.worker else None,
     )

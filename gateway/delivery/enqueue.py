@@ -83,6 +83,7 @@ def enqueue(
     flags: Sequence[Mapping[str, Any]] = (),
     event_seq: int | None = None,
     new_episode: bool = False,
+    first: bool = False,
 ) -> str:
     """Insert a pending delivery, due now, inside the caller's transaction; returns its id.
 
@@ -92,14 +93,15 @@ def enqueue(
     episode still waiting on the unroutable list for this council are queued first (see
     `route_unroutable`), so they keep their place before this one. Audited as routed by `actor`.
     `event_seq` is the event's number in its episode (read when not given); `new_episode` says
-    the episode was created in this transaction, so nothing of it can be waiting.
+    the episode was created in this transaction, so nothing of it can be waiting; `first`, that
+    this is also its first event, so the council's stream of it is empty (not read).
     """
     stream = _Stream(episode_id, council, system, now, deadlines)
     if not new_episode:
         if event_seq is None:
             event_seq = connection.execute(_EVENT_SEQ, {"event": event_id}).scalar_one()
         _route_waiting(connection, stream, before=event_seq, actor=actor)
-    delivery_id = _insert(connection, stream, event_id, risk, flags)
+    delivery_id = _insert(connection, stream, event_id, risk, flags, after=0 if first else None)
     audit.append(
         connection,
         actor=actor,
@@ -197,10 +199,15 @@ def _insert(
     event_id: str,
     risk: RiskLevel,
     flags: Sequence[Mapping[str, Any]],
+    *,
+    after: int | None = None,
 ) -> str:
-    seq = connection.execute(
-        _LAST_SEQ, {"episode": stream.episode_id, "council": stream.council}
-    ).scalar_one()
+    """Insert the stream's next delivery; `after`: its last number when the caller knows it."""
+    seq = after
+    if seq is None:
+        seq = connection.execute(
+            _LAST_SEQ, {"episode": stream.episode_id, "council": stream.council}
+        ).scalar_one()
     delivery_id = str(uuid.uuid4())
     now = stream.now
     connection.execute(

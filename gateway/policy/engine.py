@@ -84,6 +84,7 @@ def evaluate_episode(
     now: datetime,
     event_id: str | None,
     actor: str,
+    first: bool = False,
 ) -> Raised:
     """Raise what is due for each council's pack on `episode`, recording the new flags.
 
@@ -92,12 +93,15 @@ def evaluate_episode(
     this one's stored entry is replaced by `episode`. The caller writes `next_at` to
     `policy_due_at` and the flags into the episode's state (`with_flags`). `event_id` is the
     event the flags travel with, when known (ingest); the timer passes None and links the flags
-    to the `updated` event it creates.
+    to the `updated` event it creates. `first`: the episode was created in this transaction,
+    so it has no flag yet (not read).
     """
     facts = _facts(episode, history)
-    raised_before = {
-        (r.council, r.rule, r.period) for r in connection.execute(_RAISED, {"e": episode.id})
-    }
+    raised_before = (
+        set()
+        if first
+        else {(r.council, r.rule, r.period) for r in connection.execute(_RAISED, {"e": episode.id})}
+    )
     by_council: dict[str, list[Flag]] = {}
     upcoming: list[datetime] = []
     for council, pack_name in councils:

@@ -23,13 +23,15 @@ def append_event(
     event: EpisodeEvent,
     message_row_id: str | None,
     now: datetime,
+    first: bool = False,
 ) -> tuple[str, int]:
     """Store `event` as the episode's next in order; returns its id and sequence number.
 
     `message_row_id` is None for an event the gateway raised itself (a policy timer).
+    `first`: the episode was created in this transaction and has no event yet (not read).
     The (episode, seq) unique key turns a concurrent writer into an IntegrityError.
     """
-    last = connection.execute(_LAST_SEQ, {"episode": episode_id}).scalar_one()
+    last = 0 if first else connection.execute(_LAST_SEQ, {"episode": episode_id}).scalar_one()
     event_id = str(uuid.uuid4())
     connection.execute(
         _INSERT,

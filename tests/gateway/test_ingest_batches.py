@@ -1,0 +1,188 @@
+"""Ingest's group commits: several messages in one transaction, each with its own outcome.
+
+`Ingestor.store` is what a group commit runs; calling it with a batch puts messages in one
+transaction deterministically, where concurrent requests would only do so by timing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+
+from adapters import registry
+from gateway import audit, keys
+from gateway.api.deps import Services
+from gateway.canonical import EventType
+from gateway.errors import ConflictingResend
+from gateway.ingest import Ingestor, Outcome, Submission
+from gateway.store.schema import deliveries, episodes, events, messages
+from tests.conftest import KeyRing
+from tests.gateway.test_inbound_api import counts
+from tests.messages import MERLIN_FOUND, merlin, new_id
+
+MERLIN = registry.INBOUND["merlin"]
+
+
+@pytest.fixture
+def police(keyring: KeyRing, engine: Engine) -> keys.Principal:
+    """The Metropolitan Police's principal."""
+    key = keyring.issue("police", force="01")
+    with engine.connect() as connection:  # after the issue: SQLite has one connection
+        principal = keys.authenticate(connection, key)
+    assert principal is not None
+    return principal
+
+
+def _batch(ingestor: Ingestor, principal: keys.Principal, *bodies: bytes) -> list[Submission]:
+    return [ingestor.prepare(MERLIN, body, principal) for body in bodies]
+
+
+def _report(n: int) -> bytes:
+    """A new report (its own MERLIN reference) of the example's child."""
+    return merlin(message_id=new_id(), ref=f"24MIS{n:06d}")
+
+
+def _accepted(result: Outcome | Exception) -> dict[str, Any]:
+    assert isinstance(result, Outcome) and result.status_code == 202, result
+    return result.receipt
+
+
+def test_a_batch_commits_every_message_with_its_own_receipt(
+    services: Services, engine: Engine, police: keys.Principal
+) -> None:
+    """Three new reports in one transaction: three episodes, deliveries numbered from 1."""
+    results = services.ingestor.store(_batch(services.ingestor, police, *map(_report, (1, 2, 3))))
+    receipts = [_accepted(r) for r in results]
+    assert len({r["episode_id"] for r in receipts}) == 3
+    assert counts(engine)["messages"] == 3
+    with engine.connect() as connection:
+        seqs = connection.execute(select(deliveries.c.seq)).scalars().all()
+        stored = {
+            row.id: row.receipt for row in connection.execute(select(messages)).all()
+        }  # what a receipt read later returns
+        assert audit.verify(connection).entries > 0
+    assert sorted(seqs) == [1] * 6  # two councils per episode, each stream starting at 1
+    assert all(stored[r["receipt_id"]] == r for r in receipts)
+
+
+def test_a_rejected_message_in_a_batch_leaves_the_others_to_commit(
+    services: Services, engine: Engine, police: keys.Principal
+) -> None:
+    """A resend with changed content is refused (409) before it writes; its batch commits."""
+    message_id = new_id()
+    first = services.ingestor.ingest(MERLIN, merlin(message_id=message_id), police)
+    changed = merlin(("Outside the home", "Outside the school"), message_id=message_id)
+    results = services.ingestor.store(_batch(services.ingestor, police, changed, _report(7)))
+    assert isinstance(results[0], ConflictingResend)
+    _accepted(results[1])
+    assert counts(engine)["messages"] == 2
+    assert first.status_code == 202
+
+
+def test_a_message_twice_in_one_batch_is_stored_once(
+    services: Services, engine: Engine, police: keys.Principal
+) -> None:
+    """The second copy finds the first in the batch's transaction: 200 with its receipt."""
+    body = _report(8)
+    first, second = services.ingestor.store(_batch(services.ingestor, police, body, body))
+    receipt = _accepted(first)
+    assert isinstance(second, Outcome) and second.status_code == 200
+    assert second.receipt == {**receipt, "status": "duplicate"}
+    assert counts(engine)["messages"] == 1
+
+
+def test_two_messages_of_one_report_in_one_batch_keep_their_order(
+    services: Services, engine: Engine, police: keys.Principal
+) -> None:
+    """Report then found in one transaction: one episode, events and deliveries in order."""
+    reported = merlin(message_id=new_id())
+    found = merlin(MERLIN_FOUND, message_id=new_id(), version=2, notification="FOUND")
+    results = services.ingestor.store(_batch(services.ingestor, police, reported, found))
+    first, second = (_accepted(r) for r in results)
+    assert first["episode_id"] == second["episode_id"]
+    assert second["event_types"] == ["found"]
+    with engine.connect() as connection:
+        status = connection.execute(select(episodes.c.status)).scalar_one()
+        numbered = connection.execute(
+            select(events.c.type, events.c.seq).order_by(events.c.seq)
+        ).all()
+        streams = connection.execute(
+            select(deliveries.c.council, deliveries.c.seq, deliveries.c.event_id).order_by(
+                deliveries.c.council, deliveries.c.seq
+            )
+        ).all()
+    assert status == "found"
+    assert [tuple(row) for row in numbered] == [("reported", 1), ("found", 2)]
+    by_council: dict[str, list[int]] = {}
+    for row in streams:
+        by_council.setdefault(row.council, []).append(row.seq)
+    assert by_council == {"304": [1, 2], "830": [1, 2]}
+
+
+def test_a_fault_in_one_message_splits_the_batch_and_fails_that_message_only(
+    services: Services, engine: Engine, police: keys.Principal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message that fails halfway through its writes fails alone.
+
+    The batch is rolled back, then each message is stored alone; the faulty one gets its error
+    and leaves no row behind.
+    """
+    ingestor = services.ingestor
+    faulty = _report(9)
+    batch = _batch(ingestor, police, _report(10), faulty, _report(11))
+    real = Ingestor._record_event
+
+    def record_event(self: Ingestor, txn: Any, *args: Any, **kwargs: Any) -> None:
+        real(self, txn, *args, **kwargs)  # its rows are written, then it fails
+        if args[1].source.reference == "24MIS000009":
+            raise RuntimeError("a fault storing this message")
+
+    monkeypatch.setattr(Ingestor, "_record_event", record_event)
+    before = counts(engine)
+    results = ingestor.store(batch)
+    assert isinstance(results[1], RuntimeError)
+    kept = [_accepted(results[0]), _accepted(results[2])]
+    after = counts(engine)
+    assert after["messages"] == before["messages"] + 2
+    assert after["episodes"] == before["episodes"] + 2
+    with engine.connect() as connection:
+        stored = set(connection.execute(select(messages.c.id)).scalars())
+        audit.verify(connection)
+    assert stored == {r["receipt_id"] for r in kept}
+
+
+class _TwoEvents:
+    """MERLIN, but each message maps to its event and an `updated` after it.
+
+    As a source that reports several events in one message would: the new episode's second
+    event must be numbered after its first, not as if its episode were still empty.
+    """
+
+    name = MERLIN.name
+    schema_path = MERLIN.schema_path
+    parse = staticmethod(MERLIN.parse)
+
+    @staticmethod
+    def to_events(message: Any) -> list[Any]:
+        (event,) = MERLIN.to_events(message)
+        return [event, event.model_copy(update={"type": EventType.UPDATED})]
+
+
+def test_a_new_episodes_later_events_follow_its_first(
+    services: Services, engine: Engine, police: keys.Principal
+) -> None:
+    """One message, two events, a new episode: events 1 and 2, each council's stream 1 and 2."""
+    submission = services.ingestor.prepare(_TwoEvents(), merlin(), police)
+    receipt = _accepted(services.ingestor.store([submission])[0])
+    assert receipt["event_types"] == ["reported", "updated"]
+    with engine.connect() as connection:
+        numbered = connection.execute(select(events.c.seq).order_by(events.c.seq)).scalars()
+        streams = connection.execute(
+            select(deliveries.c.council, deliveries.c.seq).order_by(deliveries.c.seq)
+        ).all()
+        assert list(numbered) == [1, 2]
+    assert sorted((row.council, row.seq) for row in streams) == [
+        ("304", 1), ("304", 2), ("830", 1), ("830", 2)
+    ]  # fmt: skip
