@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import random
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +29,7 @@ from gateway.delivery.enqueue import enqueue
 from gateway.episodes import ChildCounts, build_state, count_episodes, match_key
 from gateway.errors import ConflictingResend, ForceMismatch, InboundRejected, StoreBusy
 from gateway.group_commit import GroupCommit
+from gateway.ids import new_id
 from gateway.keys import Principal, Role
 from gateway.logs import get_logger
 from gateway.policy import engine as policy
@@ -286,7 +286,7 @@ class Ingestor:
         principal: Principal,
     ) -> Outcome:
         now = self.clock()
-        receipt_id = str(uuid.uuid4())
+        receipt_id = new_id()
         link = connection.execute(
             _LINK,
             {"source": str(message.source), "force": message.force, "reference": message.reference},
@@ -366,7 +366,7 @@ class Ingestor:
             return str(link.episode_id), None
         first = mapped[0]
         child_id = _match_child(connection, first, now)
-        episode_id = str(uuid.uuid4())
+        episode_id = new_id()
         connection.execute(
             insert(episodes),
             {
@@ -587,7 +587,7 @@ def _match_child(connection: Connection, event: EpisodeEvent, now: datetime) -> 
         if nhs:
             connection.execute(_UPDATE_CHILD, {"row_id": found.id, "nhs_number": nhs})
         return str(found.id)
-    child_id = str(uuid.uuid4())
+    child_id = new_id()
     connection.execute(
         insert(children), {"id": child_id, "nhs_number": nhs, "match_key": key, "created_at": now}
     )

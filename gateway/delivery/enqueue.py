@@ -20,6 +20,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from gateway import audit
 from gateway.canonical import RiskLevel
+from gateway.ids import new_id
 from gateway.store.schema import deliveries, episodes, events, unroutable
 
 if TYPE_CHECKING:  # ingest imports this module; the type alone is needed here
@@ -208,7 +209,7 @@ def _insert(
         seq = connection.execute(
             _LAST_SEQ, {"episode": stream.episode_id, "council": stream.council}
         ).scalar_one()
-    delivery_id = str(uuid.uuid4())
+    delivery_id = new_id()
     now = stream.now
     connection.execute(
         _INSERT,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, func, insert, select
 
 from gateway.canonical import EpisodeEvent
+from gateway.ids import new_id
 from gateway.store.schema import events
 
 _LAST_SEQ = select(func.coalesce(func.max(events.c.seq), 0)).where(
@@ -32,7 +32,7 @@ def append_event(
     The (episode, seq) unique key turns a concurrent writer into an IntegrityError.
     """
     last = 0 if first else connection.execute(_LAST_SEQ, {"episode": episode_id}).scalar_one()
-    event_id = str(uuid.uuid4())
+    event_id = new_id()
     connection.execute(
         _INSERT,
         {
