@@ -15,5 +15,5 @@ import uuid_utils
 
 
 def new_id() -> str:
-    """A new row id: a UUIDv7 string, later than every id this process made before."""
+    """A new row id: a UUIDv7 string; ids made one after another sort in that order."""
     return str(uuid_utils.uuid7())
