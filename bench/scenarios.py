@@ -6,12 +6,14 @@ Times that matter are read back from the database (`received_at`, `created_at`,
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -96,10 +98,15 @@ def ingest_vs_noop(backend: Backend, sims: Simulators, sizes: Sizes) -> list[Fig
     runs: dict[str, list[dict[str, Any]]] = {NOOP: [], INGEST: []}
     following = FIRST_LIVE
     with serving(backend.root / "ingest", url, sims, worker=False) as server:
+        assert server.process is not None  # started by `serving`
+        pid = server.process.pid
         for _ in range(sizes.rounds):
             for path, done in runs.items():
-                done.append(load(server, path, key, seconds=sizes.seconds, first=following))
-                following = done[-1]["next"]
+                before = _cpu_seconds(pid)
+                summary = load(server, path, key, seconds=sizes.seconds, first=following)
+                summary["cpu_ms"] = (_cpu_seconds(pid) - before) / summary["requests"] * 1000
+                done.append(summary)
+                following = summary["next"]
     ingest, noop = runs[INGEST], runs[NOOP]
     name = backend.name
     rate, ref = _median(ingest, "rps"), _median(noop, "rps")
@@ -110,7 +117,19 @@ def ingest_vs_noop(backend: Backend, sims: Simulators, sizes: Sizes) -> list[Fig
                _median(noop, "p50_ms")),
         Figure(name, "ingest p99 latency", "ms", _median(ingest, "p99_ms"), "no-op route",
                _median(noop, "p99_ms")),
+        Figure(name, "gateway CPU per request", "ms", _median(ingest, "cpu_ms"), "no-op route",
+               _median(noop, "cpu_ms")),
     ]  # fmt: skip
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process `pid` has used (Linux /proc/PID/stat, fields 14-15).
+
+    Both routes keep the one server process busy, so the throughput ratio is close to the
+    inverse of this one: it says how much of ingest's cost is its own work.
+    """
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def end_to_end(
