@@ -12,7 +12,6 @@ from gateway import keys
 from gateway.api.deps import Services
 from gateway.ids import new_id
 from gateway.store.schema import children, deliveries, episodes, events, messages
-from tests.conftest import KeyRing
 from tests.messages import merlin
 
 
@@ -41,14 +40,10 @@ def test_ids_made_in_many_threads_at_once_are_all_distinct() -> None:
 
 
 def test_an_ingested_report_gets_time_ordered_ids_for_every_row(
-    services: Services, engine: Engine, keyring: KeyRing
+    services: Services, engine: Engine, police_principal: keys.Principal
 ) -> None:
     """Message, child, episode, event and deliveries: each a UUIDv7, in the order written."""
-    key = keyring.issue("police", force="01")
-    with engine.connect() as connection:
-        principal = keys.authenticate(connection, key)
-    assert principal is not None
-    outcome = services.ingestor.ingest(registry.INBOUND["merlin"], merlin(), principal)
+    outcome = services.ingestor.ingest(registry.INBOUND["merlin"], merlin(), police_principal)
     assert outcome.status_code == 202
     with engine.connect() as connection:
         ids = [

@@ -18,21 +18,10 @@ from gateway.canonical import EventType
 from gateway.errors import ConflictingResend
 from gateway.ingest import Ingestor, Outcome, Submission
 from gateway.store.schema import deliveries, episodes, events, messages
-from tests.conftest import KeyRing
 from tests.gateway.test_inbound_api import counts
 from tests.messages import MERLIN_FOUND, merlin, new_id
 
 MERLIN = registry.INBOUND["merlin"]
-
-
-@pytest.fixture
-def police(keyring: KeyRing, engine: Engine) -> keys.Principal:
-    """The Metropolitan Police's principal."""
-    key = keyring.issue("police", force="01")
-    with engine.connect() as connection:  # after the issue: SQLite has one connection
-        principal = keys.authenticate(connection, key)
-    assert principal is not None
-    return principal
 
 
 def _batch(ingestor: Ingestor, principal: keys.Principal, *bodies: bytes) -> list[Submission]:
@@ -50,10 +39,12 @@ def _accepted(result: Outcome | Exception) -> dict[str, Any]:
 
 
 def test_a_batch_commits_every_message_with_its_own_receipt(
-    services: Services, engine: Engine, police: keys.Principal
+    services: Services, engine: Engine, police_principal: keys.Principal
 ) -> None:
     """Three new reports in one transaction: three episodes, deliveries numbered from 1."""
-    results = services.ingestor.store(_batch(services.ingestor, police, *map(_report, (1, 2, 3))))
+    results = services.ingestor.store(
+        _batch(services.ingestor, police_principal, *map(_report, (1, 2, 3)))
+    )
     receipts = [_accepted(r) for r in results]
     assert len({r["episode_id"] for r in receipts}) == 3
     assert counts(engine)["messages"] == 3
@@ -68,13 +59,15 @@ def test_a_batch_commits_every_message_with_its_own_receipt(
 
 
 def test_a_rejected_message_in_a_batch_leaves_the_others_to_commit(
-    services: Services, engine: Engine, police: keys.Principal
+    services: Services, engine: Engine, police_principal: keys.Principal
 ) -> None:
     """A resend with changed content is refused (409) before it writes; its batch commits."""
     message_id = new_id()
-    first = services.ingestor.ingest(MERLIN, merlin(message_id=message_id), police)
+    first = services.ingestor.ingest(MERLIN, merlin(message_id=message_id), police_principal)
     changed = merlin(("Outside the home", "Outside the school"), message_id=message_id)
-    results = services.ingestor.store(_batch(services.ingestor, police, changed, _report(7)))
+    results = services.ingestor.store(
+        _batch(services.ingestor, police_principal, changed, _report(7))
+    )
     assert isinstance(results[0], ConflictingResend)
     _accepted(results[1])
     assert counts(engine)["messages"] == 2
@@ -82,11 +75,11 @@ def test_a_rejected_message_in_a_batch_leaves_the_others_to_commit(
 
 
 def test_a_message_twice_in_one_batch_is_stored_once(
-    services: Services, engine: Engine, police: keys.Principal
+    services: Services, engine: Engine, police_principal: keys.Principal
 ) -> None:
     """The second copy finds the first in the batch's transaction: 200 with its receipt."""
     body = _report(8)
-    first, second = services.ingestor.store(_batch(services.ingestor, police, body, body))
+    first, second = services.ingestor.store(_batch(services.ingestor, police_principal, body, body))
     receipt = _accepted(first)
     assert isinstance(second, Outcome) and second.status_code == 200
     assert second.receipt == {**receipt, "status": "duplicate"}
@@ -94,12 +87,12 @@ def test_a_message_twice_in_one_batch_is_stored_once(
 
 
 def test_two_messages_of_one_report_in_one_batch_keep_their_order(
-    services: Services, engine: Engine, police: keys.Principal
+    services: Services, engine: Engine, police_principal: keys.Principal
 ) -> None:
     """Report then found in one transaction: one episode, events and deliveries in order."""
     reported = merlin(message_id=new_id())
     found = merlin(MERLIN_FOUND, message_id=new_id(), version=2, notification="FOUND")
-    results = services.ingestor.store(_batch(services.ingestor, police, reported, found))
+    results = services.ingestor.store(_batch(services.ingestor, police_principal, reported, found))
     first, second = (_accepted(r) for r in results)
     assert first["episode_id"] == second["episode_id"]
     assert second["event_types"] == ["found"]
@@ -122,7 +115,10 @@ def test_two_messages_of_one_report_in_one_batch_keep_their_order(
 
 
 def test_a_fault_in_one_message_splits_the_batch_and_fails_that_message_only(
-    services: Services, engine: Engine, police: keys.Principal, monkeypatch: pytest.MonkeyPatch
+    services: Services,
+    engine: Engine,
+    police_principal: keys.Principal,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A message that fails halfway through its writes fails alone.
 
@@ -131,7 +127,7 @@ def test_a_fault_in_one_message_splits_the_batch_and_fails_that_message_only(
     """
     ingestor = services.ingestor
     faulty = _report(9)
-    batch = _batch(ingestor, police, _report(10), faulty, _report(11))
+    batch = _batch(ingestor, police_principal, _report(10), faulty, _report(11))
     real = Ingestor._record_event
 
     def record_event(self: Ingestor, txn: Any, *args: Any, **kwargs: Any) -> None:
@@ -171,10 +167,10 @@ class _TwoEvents:
 
 
 def test_a_new_episodes_later_events_follow_its_first(
-    services: Services, engine: Engine, police: keys.Principal
+    services: Services, engine: Engine, police_principal: keys.Principal
 ) -> None:
     """One message, two events, a new episode: events 1 and 2, each council's stream 1 and 2."""
-    submission = services.ingestor.prepare(_TwoEvents(), merlin(), police)
+    submission = services.ingestor.prepare(_TwoEvents(), merlin(), police_principal)
     receipt = _accepted(services.ingestor.store([submission])[0])
     assert receipt["event_types"] == ["reported", "updated"]
     with engine.connect() as connection:

@@ -1,0 +1,19 @@
+"""Fixtures the gateway's tests share."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine
+
+from gateway import keys
+from tests.conftest import KeyRing
+
+
+@pytest.fixture
+def police_principal(keyring: KeyRing, engine: Engine) -> keys.Principal:
+    """The Metropolitan Police's principal (force 01, the MERLIN example's force)."""
+    key = keyring.issue("police", force="01")
+    with engine.connect() as connection:  # after the issue: SQLite has one connection
+        principal = keys.authenticate(connection, key)
+    assert principal is not None
+    return principal
