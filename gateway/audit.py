@@ -26,16 +26,19 @@ from sqlalchemy import Connection, Engine, event, func, select, text
 
 from gateway.canonical import utc_now
 from gateway.errors import AuditChainBroken
+from gateway.store.prepared import Prepared
 from gateway.store.schema import audit_log
 
 GENESIS = "0" * 64
 _LOCK_KEY = 0x6D69_7373  # arbitrary, fixed: "miss"
-_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_LOCK = Prepared(text("SELECT pg_advisory_xact_lock(:key)"))
 # Connection.info key: (the open transaction, its entries). `info` outlives the transaction
 # (it belongs to the pooled DBAPI connection), hence the owner.
 _PENDING = "gateway.audit.pending"
-_HEAD = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
-_INSERT = audit_log.insert()
+_HEAD = Prepared(
+    select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+)
+_INSERT = Prepared(audit_log.insert())
 
 
 class Action(StrEnum):
@@ -84,7 +87,7 @@ def serialise(connection: Connection) -> None:
     SQLite's BEGIN IMMEDIATE already serialises writers. Re-entrant within a transaction.
     """
     if connection.dialect.name == "postgresql":
-        connection.execute(_LOCK, {"key": _LOCK_KEY})
+        _LOCK.run(connection, {"key": _LOCK_KEY})
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +142,7 @@ def _write_pending(connection: Connection) -> None:
     if not entries:
         return
     serialise(connection)
-    last = connection.execute(_HEAD).first()
+    last = _HEAD.first(connection)
     seq, prev_hash = (last.seq, last.hash) if last else (0, GENESIS)
     rows = []
     for item in entries:
@@ -169,7 +172,7 @@ def _write_pending(connection: Connection) -> None:
             }
         )
         prev_hash = digest
-    connection.execute(_INSERT, rows)
+    _INSERT.run(connection, rows)
 
 
 @event.listens_for(Engine, "rollback")

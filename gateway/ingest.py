@@ -36,6 +36,7 @@ from gateway.policy import engine as policy
 from gateway.routing import RoutingTable
 from gateway.store import locks
 from gateway.store.events import append_event
+from gateway.store.prepared import Prepared
 from gateway.store.schema import (
     children,
     episode_sources,
@@ -47,17 +48,20 @@ from gateway.store.schema import (
 log = get_logger(__name__)
 _ATTEMPTS = 5  # transactions tried per message before answering 503 (StoreBusy)
 
-# Built once: on the hot path, building a statement costs more than running it on SQLite.
-_MESSAGE = select(messages.c.c14n_sha256, messages.c.receipt).where(
-    messages.c.source == bindparam("source"),
-    messages.c.force == bindparam("force"),
-    messages.c.message_id == bindparam("message_id"),
+# Built once and run as prepared statements (gateway/store/prepared.py): on the hot path,
+# Core's per-statement machinery costs several times what SQLite takes to run the statement.
+_MESSAGE = Prepared(
+    select(messages.c.c14n_sha256, messages.c.receipt).where(
+        messages.c.source == bindparam("source"),
+        messages.c.force == bindparam("force"),
+        messages.c.message_id == bindparam("message_id"),
+    )
 )
 # An existing report's link and episode are locked: one writer per episode at a time. FOR NO KEY
 # UPDATE (key_share), not FOR UPDATE: the worker's inserts that reference an episode (case
 # records) take FOR KEY SHARE on it while holding the audit chain's lock, which this ingest
 # waits for at commit; FOR UPDATE would close that cycle (a deadlock, seen in the scale-out test).
-_LINK = (
+_LINK = Prepared(
     select(episode_sources)
     .where(
         episode_sources.c.source == bindparam("source"),
@@ -66,27 +70,35 @@ _LINK = (
     )
     .with_for_update(key_share=True)
 )
-_SOURCES = (
+_SOURCES = Prepared(
     select(episode_sources.c.source, episode_sources.c.force, episode_sources.c.reference)
     .where(episode_sources.c.episode_id == bindparam("episode"))
     .order_by(episode_sources.c.id)
 )
-_EPISODE = (
+_EPISODE = Prepared(
     select(episodes).where(episodes.c.id == bindparam("row_id")).with_for_update(key_share=True)
 )
-_CHILD_BY_NHS = select(children.c.id).where(children.c.nhs_number == bindparam("nhs"))
-_CHILD_BY_KEY = (
+_CHILD_BY_NHS = Prepared(select(children.c.id).where(children.c.nhs_number == bindparam("nhs")))
+_BY_KEY = (
     select(children.c.id)
     .where(children.c.match_key == bindparam("key"))
     .order_by(children.c.created_at)
     .limit(1)
 )
-_CHILD_BY_KEY_WITHOUT_NHS = _CHILD_BY_KEY.where(children.c.nhs_number.is_(None))
+_CHILD_BY_KEY = Prepared(_BY_KEY)
+_CHILD_BY_KEY_WITHOUT_NHS = Prepared(_BY_KEY.where(children.c.nhs_number.is_(None)))
 # Updates take their SET columns from the parameters' keys; `row_id` picks the row.
-_UPDATE_MESSAGE = update(messages).where(messages.c.id == bindparam("row_id"))
-_UPDATE_SOURCE = update(episode_sources).where(episode_sources.c.id == bindparam("row_id"))
-_UPDATE_EPISODE = update(episodes).where(episodes.c.id == bindparam("row_id"))
-_UPDATE_CHILD = update(children).where(children.c.id == bindparam("row_id"))
+_UPDATE_MESSAGE = Prepared(update(messages).where(messages.c.id == bindparam("row_id")))
+_UPDATE_SOURCE = Prepared(
+    update(episode_sources).where(episode_sources.c.id == bindparam("row_id"))
+)
+_UPDATE_EPISODE = Prepared(update(episodes).where(episodes.c.id == bindparam("row_id")))
+_UPDATE_CHILD = Prepared(update(children).where(children.c.id == bindparam("row_id")))
+_INSERT_MESSAGE = Prepared(insert(messages))
+_INSERT_EPISODE = Prepared(insert(episodes))
+_INSERT_SOURCE = Prepared(insert(episode_sources))
+_INSERT_CHILD = Prepared(insert(children))
+_INSERT_UNROUTABLE = Prepared(insert(unroutable))
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +140,7 @@ class _Opened:
 
     child_id: str
     source: dict[str, str]  # its one link: source, force, reference
+    new_child: bool  # the child too was created here, so has no other episode (not read)
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,10 +300,10 @@ class Ingestor:
     ) -> Outcome:
         now = self.clock()
         receipt_id = new_id()
-        link = connection.execute(
-            _LINK,
+        link = _LINK.first(
+            connection,
             {"source": str(message.source), "force": message.force, "reference": message.reference},
-        ).first()
+        )
         stale = link is not None and message.version <= link.last_version
         episode_id = link.episode_id if link is not None else None
         receipt: dict[str, Any] = {
@@ -305,8 +318,8 @@ class Ingestor:
             "stale": stale,
             "received_at": _iso(now),
         }
-        connection.execute(
-            insert(messages),
+        _INSERT_MESSAGE.run(
+            connection,
             {
                 "id": receipt_id,
                 "source": str(message.source),
@@ -346,9 +359,8 @@ class Ingestor:
                     opened=opened if index == 0 else None,
                 )
             receipt["episode_id"] = episode_id
-            connection.execute(
-                _UPDATE_MESSAGE,
-                {"row_id": receipt_id, "episode_id": episode_id, "receipt": receipt},
+            _UPDATE_MESSAGE.run(
+                connection, {"row_id": receipt_id, "episode_id": episode_id, "receipt": receipt}
             )
         return Outcome(status_code=202, receipt=receipt)
 
@@ -362,13 +374,13 @@ class Ingestor:
     ) -> tuple[str, _Opened | None]:
         """The report's episode, created (and returned as `_Opened`) for its first message."""
         if link is not None:
-            connection.execute(_UPDATE_SOURCE, {"row_id": link.id, "last_version": message.version})
+            _UPDATE_SOURCE.run(connection, {"row_id": link.id, "last_version": message.version})
             return str(link.episode_id), None
         first = mapped[0]
-        child_id = _match_child(connection, first, now)
+        child_id, new_child = _match_child(connection, first, now)
         episode_id = new_id()
-        connection.execute(
-            insert(episodes),
+        _INSERT_EPISODE.run(
+            connection,
             {
                 **_columns(first, now),
                 "id": episode_id,
@@ -382,11 +394,10 @@ class Ingestor:
             "force": message.force,
             "reference": message.reference,
         }
-        connection.execute(
-            insert(episode_sources),
-            {"episode_id": episode_id, **source, "last_version": message.version},
+        _INSERT_SOURCE.run(
+            connection, {"episode_id": episode_id, **source, "last_version": message.version}
         )
-        return episode_id, _Opened(child_id, source)
+        return episode_id, _Opened(child_id, source, new_child)
 
     def _record_event(
         self,
@@ -404,7 +415,7 @@ class Ingestor:
         """
         connection, now = txn.connection, txn.now
         if opened is None:
-            row = connection.execute(_EPISODE, {"row_id": episode_id}).one()
+            row = _EPISODE.one(connection, {"row_id": episode_id})
             child_id, before = row.child_id, row.state or None
             sources = _sources(connection, episode_id)
         else:
@@ -419,7 +430,9 @@ class Ingestor:
             first=first,
         )
         snap = event.episode
-        stored = policy.history(connection, child_id)
+        stored = (
+            [] if opened is not None and opened.new_child else policy.history(connection, child_id)
+        )
         state = build_state(
             before,
             event,
@@ -454,8 +467,8 @@ class Ingestor:
             actor=txn.principal.actor,
             first=first,
         )
-        connection.execute(
-            _UPDATE_EPISODE,
+        _UPDATE_EPISODE.run(
+            connection,
             {
                 **columns,
                 "row_id": episode_id,
@@ -482,8 +495,8 @@ class Ingestor:
         for council in event.episode.councils_to_tell():
             route = self.routing.route(council)
             if route is None:
-                connection.execute(
-                    insert(unroutable),
+                _INSERT_UNROUTABLE.run(
+                    connection,
                     {
                         "event_id": event_id,
                         "episode_id": episode_id,
@@ -554,10 +567,10 @@ def _transient(error: OperationalError) -> bool:
 
 
 def _find_message(connection: Connection, message: SourceMessage) -> Any:
-    return connection.execute(
-        _MESSAGE,
+    return _MESSAGE.first(
+        connection,
         {"source": str(message.source), "force": message.force, "message_id": message.message_id},
-    ).first()
+    )
 
 
 def _resend(earlier: Any, message: SourceMessage) -> Outcome:
@@ -571,27 +584,30 @@ def _resend(earlier: Any, message: SourceMessage) -> Outcome:
     return Outcome(status_code=200, receipt={**earlier.receipt, "status": "duplicate"})
 
 
-def _match_child(connection: Connection, event: EpisodeEvent, now: datetime) -> str:
-    """The child's id: by NHS number when both records have one, else by name and birth date."""
+def _match_child(connection: Connection, event: EpisodeEvent, now: datetime) -> tuple[str, bool]:
+    """The child's id and whether it is new.
+
+    Matched by NHS number when both records have one, else by name and birth date, else created.
+    """
     nhs = event.child.nhs_number
     key = match_key(event)
     # Two first reports of one child at once must find one child, not create two.
     locks.hold(connection, locks.Space.CHILD, key, *([f"nhs:{nhs}"] if nhs else []))
     if nhs:
-        found = connection.execute(_CHILD_BY_NHS, {"nhs": nhs}).first()
+        found = _CHILD_BY_NHS.first(connection, {"nhs": nhs})
         if found is not None:
-            return str(found.id)
+            return str(found.id), False
     query = _CHILD_BY_KEY_WITHOUT_NHS if nhs else _CHILD_BY_KEY
-    found = connection.execute(query, {"key": key}).first()
+    found = query.first(connection, {"key": key})
     if found is not None:
         if nhs:
-            connection.execute(_UPDATE_CHILD, {"row_id": found.id, "nhs_number": nhs})
-        return str(found.id)
+            _UPDATE_CHILD.run(connection, {"row_id": found.id, "nhs_number": nhs})
+        return str(found.id), False
     child_id = new_id()
-    connection.execute(
-        insert(children), {"id": child_id, "nhs_number": nhs, "match_key": key, "created_at": now}
+    _INSERT_CHILD.run(
+        connection, {"id": child_id, "nhs_number": nhs, "match_key": key, "created_at": now}
     )
-    return child_id
+    return child_id, True
 
 
 def _counts(
@@ -605,5 +621,5 @@ def _counts(
 
 
 def _sources(connection: Connection, episode_id: str) -> list[dict[str, str]]:
-    rows = connection.execute(_SOURCES, {"episode": episode_id})
+    rows = _SOURCES.rows(connection, {"episode": episode_id})
     return [{"source": r.source, "force": r.force, "reference": r.reference} for r in rows]

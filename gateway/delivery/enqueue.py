@@ -21,6 +21,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 from gateway import audit
 from gateway.canonical import RiskLevel
 from gateway.ids import new_id
+from gateway.store.prepared import Prepared
 from gateway.store.schema import deliveries, episodes, events, unroutable
 
 if TYPE_CHECKING:  # ingest imports this module; the type alone is needed here
@@ -29,9 +30,9 @@ if TYPE_CHECKING:  # ingest imports this module; the type alone is needed here
 PRIORITY = {RiskLevel.HIGH: 0, RiskLevel.MEDIUM: 1, RiskLevel.LOW: 2, RiskLevel.NO_APPARENT_RISK: 3}
 RISK_BY_PRIORITY = {priority: risk for risk, priority in PRIORITY.items()}
 
-# Built once: on the ingest hot path, building a statement costs more than running it.
-_EVENT_SEQ = select(events.c.seq).where(events.c.id == bindparam("event"))
-_WAITING = (
+# Prepared once (gateway/store/prepared.py): they run on the ingest hot path.
+_EVENT_SEQ = Prepared(select(events.c.seq).where(events.c.id == bindparam("event")))
+_WAITING = Prepared(
     select(unroutable.c.id, unroutable.c.event_id, events.c.canonical)
     .join(events, events.c.id == unroutable.c.event_id)
     .where(
@@ -42,21 +43,24 @@ _WAITING = (
     )
     .order_by(events.c.seq, unroutable.c.id)
 )
-_RESOLVE = (
+_RESOLVE = Prepared(
     update(unroutable)
     .where(unroutable.c.id == bindparam("row"), unroutable.c.resolved_at.is_(None))
     .values(resolved_at=bindparam("now"))
 )
 # FOR NO KEY UPDATE, as ingest locks an episode (see gateway/ingest.py: _LINK).
-_LOCK_EPISODE = (
+_LOCK_EPISODE = Prepared(
     select(episodes.c.id)
     .where(episodes.c.id == bindparam("episode"))
     .with_for_update(key_share=True)
 )
-_LAST_SEQ = select(func.coalesce(func.max(deliveries.c.seq), 0)).where(
-    deliveries.c.episode_id == bindparam("episode"), deliveries.c.council == bindparam("council")
+_LAST_SEQ = Prepared(
+    select(func.coalesce(func.max(deliveries.c.seq), 0)).where(
+        deliveries.c.episode_id == bindparam("episode"),
+        deliveries.c.council == bindparam("council"),
+    )
 )
-_INSERT = insert(deliveries)
+_INSERT = Prepared(insert(deliveries))
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +104,7 @@ def enqueue(
     stream = _Stream(episode_id, council, system, now, deadlines)
     if not new_episode:
         if event_seq is None:
-            event_seq = connection.execute(_EVENT_SEQ, {"event": event_id}).scalar_one()
+            event_seq = _EVENT_SEQ.scalar(connection, {"event": event_id})
         _route_waiting(connection, stream, before=event_seq, actor=actor)
     delivery_id = _insert(connection, stream, event_id, risk, flags, after=0 if first else None)
     audit.append(
@@ -137,19 +141,19 @@ def route_unroutable(
     """
     stream = _Stream(episode_id, council, system, now, deadlines)
     # The episode's lock, as ingest takes it: one writer numbers its deliveries at a time.
-    connection.execute(_LOCK_EPISODE, {"episode": episode_id})
+    _LOCK_EPISODE.run(connection, {"episode": episode_id})
     return _route_waiting(connection, stream, before=through + 1, actor=actor)
 
 
 def _route_waiting(
     connection: Connection, stream: _Stream, *, before: int, actor: str
 ) -> list[str]:
-    waiting = connection.execute(
-        _WAITING, {"episode": stream.episode_id, "council": stream.council, "before": before}
-    ).all()
+    waiting = _WAITING.rows(
+        connection, {"episode": stream.episode_id, "council": stream.council, "before": before}
+    )
     created: list[str] = []
     for row in waiting:
-        claimed = connection.execute(_RESOLVE, {"row": row.id, "now": stream.now}).rowcount
+        claimed = _RESOLVE.run(connection, {"row": row.id, "now": stream.now})
         if claimed != 1:
             continue
         risk = RiskLevel(row.canonical["episode"]["risk_level"])
@@ -206,13 +210,13 @@ def _insert(
     """Insert the stream's next delivery; `after`: its last number when the caller knows it."""
     seq = after
     if seq is None:
-        seq = connection.execute(
-            _LAST_SEQ, {"episode": stream.episode_id, "council": stream.council}
-        ).scalar_one()
+        seq = _LAST_SEQ.scalar(
+            connection, {"episode": stream.episode_id, "council": stream.council}
+        )
     delivery_id = new_id()
     now = stream.now
-    connection.execute(
-        _INSERT,
+    _INSERT.run(
+        connection,
         {
             "id": delivery_id,
             "event_id": event_id,

@@ -8,12 +8,15 @@ from sqlalchemy import Connection, bindparam, func, insert, select
 
 from gateway.canonical import EpisodeEvent
 from gateway.ids import new_id
+from gateway.store.prepared import Prepared
 from gateway.store.schema import events
 
-_LAST_SEQ = select(func.coalesce(func.max(events.c.seq), 0)).where(
-    events.c.episode_id == bindparam("episode")
+_LAST_SEQ = Prepared(
+    select(func.coalesce(func.max(events.c.seq), 0)).where(
+        events.c.episode_id == bindparam("episode")
+    )
 )
-_INSERT = insert(events)
+_INSERT = Prepared(insert(events))
 
 
 def append_event(
@@ -31,10 +34,10 @@ def append_event(
     `first`: the episode was created in this transaction and has no event yet (not read).
     The (episode, seq) unique key turns a concurrent writer into an IntegrityError.
     """
-    last = 0 if first else connection.execute(_LAST_SEQ, {"episode": episode_id}).scalar_one()
+    last = 0 if first else _LAST_SEQ.scalar(connection, {"episode": episode_id})
     event_id = new_id()
-    connection.execute(
-        _INSERT,
+    _INSERT.run(
+        connection,
         {
             "id": event_id,
             "episode_id": episode_id,

@@ -12,7 +12,9 @@ from enum import IntEnum
 
 from sqlalchemy import Connection, text
 
-_LOCK = text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))")
+from gateway.store.prepared import Prepared
+
+_LOCK = Prepared(text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))"))
 
 
 class Space(IntEnum):
@@ -31,4 +33,4 @@ def hold(connection: Connection, space: Space, *keys: str) -> None:
     if connection.dialect.name != "postgresql":
         return
     for key in sorted(set(keys)):
-        connection.execute(_LOCK, {"space": int(space), "key": key})
+        _LOCK.run(connection, {"space": int(space), "key": key})

@@ -8,16 +8,15 @@ PostgreSQL aborted one side and police got a 500).
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, Select, text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
 from gateway import audit, ingest
 from gateway.canonical import utc_now
 from gateway.delivery import enqueue, outbox
+from gateway.store.prepared import Prepared
 from tests.messages import merlin, new_id
 
 pytestmark = [
@@ -41,13 +40,13 @@ def _episode(client: TestClient, met: dict[str, str]) -> str:
     ids=["ingest", "unroutable-replay"],
 )
 def test_worker_records_case_ids_while_an_ingest_holds_the_episode(
-    engine: Engine, client: TestClient, met: dict[str, str], episode_lock: Select[Any], key: str
+    engine: Engine, client: TestClient, met: dict[str, str], episode_lock: Prepared, key: str
 ) -> None:
     """With the episode locked as ingest locks it, the worker's case-record insert goes through."""
     episode_id = _episode(client, met)
     with engine.connect() as ingesting, engine.connect() as worker:
         ingesting.begin()
-        ingesting.execute(episode_lock, {key: episode_id})
+        episode_lock.first(ingesting, {key: episode_id})
         worker.begin()
         worker.execute(text("SET LOCAL lock_timeout = '3s'"))
         audit.serialise(worker)
