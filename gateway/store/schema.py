@@ -6,6 +6,7 @@ Ordering, deduplication and linking are keys and constraints here, not code else
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,12 +45,32 @@ class UtcDateTime(TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """On SQLite, one step to the text SQLAlchemy's DATETIME writes (`sqlite_text`)."""
+        if dialect.name == "sqlite":
+            return sqlite_text
+        return super().bind_processor(dialect)
+
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         """Always hand back an aware UTC datetime."""
         if value is None:
             return None
         stored: datetime = value
         return stored.replace(tzinfo=UTC) if stored.tzinfo is None else stored.astimezone(UTC)
+
+
+def sqlite_text(value: datetime | None) -> str | None:
+    """`value` in UTC as SQLite stores it: SQLAlchemy's DATETIME text, microseconds always.
+
+    The same text as `process_bind_param` followed by SQLAlchemy's own DATETIME processor
+    (tests/gateway/test_schema_types.py), in one C call instead of a %-format of seven fields:
+    every row the ingest hot path writes has three to five times in it.
+    """
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the database")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 metadata = MetaData(
