@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import calendar as _calendar
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -30,13 +30,20 @@ def is_working_day(day: date) -> bool:
 def add_working_days(start: datetime, count: int) -> datetime:
     """The same UK local time on the `count`th working day after `start`'s UK date."""
     local = start.astimezone(UK)
-    day = local.date()
+    day = _working_day_after(local.date(), count)
+    return _at_local(day, local.timetz().replace(tzinfo=None))
+
+
+@lru_cache(maxsize=4096)
+def _working_day_after(day: date, count: int) -> date:
+    # Memoised: the day-by-day walk (20 working days is ~28 bank-holiday lookups) ran on every
+    # evaluation; reports share their few recent dates, and a date in, a date out is immutable.
     remaining = count
     while remaining:
         day += timedelta(days=1)
         if is_working_day(day):
             remaining -= 1
-    return _at_local(day, local.timetz().replace(tzinfo=None))
+    return day
 
 
 def add_months(start: datetime, months: int) -> datetime:
@@ -69,6 +76,14 @@ def _at_local(day: date, at: time) -> datetime:
 
 def describe(moment: datetime) -> str:
     """A council-readable UK time, e.g. 'Tue 6 May 2025 18:00'."""
+    return _describe_utc(moment.astimezone(UTC))
+
+
+@lru_cache(maxsize=4096)
+def _describe_utc(moment: datetime) -> str:
+    # Memoised (strftime costs ~10 us; one report's moments recur in its rules' reasons, across
+    # councils and events), keyed on the UTC instant: equal datetimes in another zone can be
+    # different instants (fold), UTC ones cannot.
     local = moment.astimezone(UK)
     return f"{local:%a} {local.day} {local:%b %Y %H:%M}"
 

@@ -13,9 +13,10 @@ report; conditions are read from the episode as it stands.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 
 from gateway.canonical import RiskLevel
 from gateway.policy import calendar
@@ -93,11 +94,11 @@ def evaluate(pack: Pack, facts: Facts, now: datetime) -> Evaluation:
     for rule in pack.rules:
         if not _conditions_hold(rule, facts):
             continue
-        for item in _check(rule, facts, now):
-            if isinstance(item, Due):
-                due.append(item)
-            else:
-                upcoming.append(item)
+        flag, next_at = _check(rule, facts, now)
+        if flag is not None:
+            due.append(flag)
+        if next_at is not None:
+            upcoming.append(next_at)
     return Evaluation(due=due, next_at=min(upcoming, default=None))
 
 
@@ -113,125 +114,153 @@ def _conditions_hold(rule: AnyRule, facts: Facts) -> bool:
     )
 
 
-def _check(rule: AnyRule, facts: Facts, now: datetime) -> Iterator[Due | datetime]:
-    """Yield the rule's due flags, or the future moment it falls due while the episode is open."""
+# What one rule gives: its due flag (or None) and the future moment it falls due (or None).
+# A rule raises at most one flag at a time, so a pair is enough, and it is cheaper than a
+# generator per rule: every rule of every council's pack runs on each ingested event.
+Outcome = tuple[Due | None, datetime | None]
+_NOTHING: Outcome = (None, None)
+
+
+def _check(rule: AnyRule, facts: Facts, now: datetime) -> Outcome:
+    """The rule's due flag, and the future moment it falls due while the episode is open."""
     if isinstance(rule, OpenFor):
-        yield from _open_for(rule, facts, now)
-    elif isinstance(rule, EpisodeCount):
-        yield from _episode_count(rule, facts)
-    elif isinstance(rule, RiskLevelIs):
-        yield from _risk_level(rule, facts)
-    elif isinstance(rule, RiskHeldFor):
-        yield from _risk_held_for(rule, facts, now)
-    else:
-        yield from _overnight(rule, facts, now)
+        return _open_for(rule, facts, now)
+    if isinstance(rule, EpisodeCount):
+        return _episode_count(rule, facts)
+    if isinstance(rule, RiskLevelIs):
+        return _risk_level(rule, facts)
+    if isinstance(rule, RiskHeldFor):
+        return _risk_held_for(rule, facts, now)
+    return _overnight(rule, facts, now)
 
 
 def _once(
-    rule: AnyRule, facts: Facts, threshold: datetime, now: datetime, reason: str
-) -> Iterator[Due | datetime]:
-    """A one-off time-based flag: due at `threshold` if the episode is still open then."""
+    rule: AnyRule, facts: Facts, threshold: datetime, now: datetime, reason: Callable[[], str]
+) -> Outcome:
+    """A one-off time-based flag: due at `threshold` if the episode is still open then.
+
+    `reason` is only called when the flag is due: most evaluations (a fresh report) need just
+    the threshold, and the reason costs UK-time formatting and working-day arithmetic.
+    """
     if not facts.open_at(threshold):
-        return
+        return _NOTHING
     if now >= threshold:
-        yield Due(rule.id, rule.flag, 0, threshold, reason)
-    elif facts.ended_at is None:
-        yield threshold
+        return Due(rule.id, rule.flag, 0, threshold, reason()), None
+    return (None, threshold) if facts.ended_at is None else _NOTHING
 
 
 # --- open for a duration -------------------------------------------------------------------
 
 
-def _threshold(rule: OpenFor, start: datetime) -> tuple[datetime, str]:
+def _threshold(rule: OpenFor, start: datetime) -> datetime:
     if rule.working_days is not None:
-        return calendar.add_working_days(start, rule.working_days), _n(
-            rule.working_days, "working day"
-        )
+        return calendar.add_working_days(start, rule.working_days)
     if rule.months is not None:
-        return calendar.add_months(start, rule.months), _n(rule.months, "month")
+        return calendar.add_months(start, rule.months)
     if rule.days is not None:
-        return start + timedelta(days=rule.days), _n(rule.days, "day")
+        return start + timedelta(days=rule.days)
+    return start + timedelta(hours=rule.hours or 0)
+
+
+def _span(rule: OpenFor) -> str:
+    if rule.working_days is not None:
+        return _n(rule.working_days, "working day")
+    if rule.months is not None:
+        return _n(rule.months, "month")
+    if rule.days is not None:
+        return _n(rule.days, "day")
     hours = rule.hours or 0
-    return start + timedelta(hours=hours), (_n(hours, "hour") if hours else "reported")
+    return _n(hours, "hour") if hours else "reported"
 
 
-def _open_for(rule: OpenFor, facts: Facts, now: datetime) -> Iterator[Due | datetime]:
-    threshold, span = _threshold(rule, facts.reported_at)
-    reason = f"missing {span}" if rule.hours != 0 else "reported missing"
-    reason += f" (open since {calendar.describe(facts.reported_at)})"
+def _open_for(rule: OpenFor, facts: Facts, now: datetime) -> Outcome:
+    threshold = _threshold(rule, facts.reported_at)
+    reason = partial(_open_reason, rule, facts.reported_at, threshold)  # built only when due
+    if rule.every_days is None:
+        return _once(rule, facts, threshold, now, reason)
+    return _repeating(rule, facts, threshold, now, reason)
+
+
+def _open_reason(rule: OpenFor, reported_at: datetime, threshold: datetime) -> str:
+    reason = f"missing {_span(rule)}" if rule.hours != 0 else "reported missing"
+    reason += f" (open since {calendar.describe(reported_at)})"
     if rule.due_within_working_days:
         by = calendar.add_working_days(threshold, rule.due_within_working_days)
         reason += f"; due by {calendar.describe(by)}"
-    if rule.every_days is None:
-        yield from _once(rule, facts, threshold, now, reason)
-        return
-    yield from _repeating(rule, facts, threshold, now, reason)
+    return reason
 
 
 def _repeating(
-    rule: OpenFor, facts: Facts, threshold: datetime, now: datetime, reason: str
-) -> Iterator[Due | datetime]:
+    rule: OpenFor, facts: Facts, threshold: datetime, now: datetime, reason: Callable[[], str]
+) -> Outcome:
     """Period k falls due at threshold + k * every while open; only the latest is raised."""
     assert rule.every_days is not None
-    every = timedelta(days=rule.every_days)
     if not facts.open_at(threshold):
-        return
+        return _NOTHING
     if now < threshold:
-        if facts.ended_at is None:
-            yield threshold
-        return
+        return (None, threshold) if facts.ended_at is None else _NOTHING
+    every = timedelta(days=rule.every_days)
     period = (now - threshold) // every
     if facts.ended_at is not None:  # periods that began before the episode ended
         period = min(period, math.ceil((facts.ended_at - threshold) / every) - 1)
     at = threshold + period * every
     label = (
-        reason if period == 0 else f"{reason}; review {period} (every {_n(rule.every_days, 'day')})"
+        reason()
+        if period == 0
+        else f"{reason()}; review {period} (every {_n(rule.every_days, 'day')})"
     )
-    yield Due(rule.id, rule.flag, period, at, label)
-    if facts.ended_at is None:
-        yield threshold + (period + 1) * every
+    due = Due(rule.id, rule.flag, period, at, label)
+    return due, (threshold + (period + 1) * every if facts.ended_at is None else None)
 
 
 # --- counts and risk -----------------------------------------------------------------------
 
 
-def _episode_count(rule: EpisodeCount, facts: Facts) -> Iterator[Due | datetime]:
+def _episode_count(rule: EpisodeCount, facts: Facts) -> Outcome:
+    if rule.exclude_away and facts.away:
+        return _NOTHING  # an away episode does not count, so it cannot reach the threshold
     start = facts.reported_at
+    # Read once, not per past episode: the window's start and the rule's filters.
+    after = None if rule.window_days is None else start - timedelta(days=rule.window_days)
+    exclude_away, from_home = rule.exclude_away, rule.from_home
     counted = [
         e
         for e in facts.history
         if e.reported_at <= start
-        and (rule.window_days is None or e.reported_at > start - timedelta(days=rule.window_days))
-        and not (rule.exclude_away and e.away)
-        and not (rule.from_home and not e.from_home)
+        and (after is None or e.reported_at > after)
+        and not (exclude_away and e.away)
+        and not (from_home and not e.from_home)
     ]
-    if rule.exclude_away and facts.away:
-        return  # an away episode does not count, so it cannot reach the threshold
-    if len(counted) >= rule.count:
-        window = "ever" if rule.window_days is None else f"in {rule.window_days} days"
-        kind = "missing-from-home episodes" if rule.from_home else "missing episodes"
-        yield Due(rule.id, rule.flag, 0, start, f"{len(counted)} {kind} {window}")
+    if len(counted) < rule.count:
+        return _NOTHING
+    window = "ever" if rule.window_days is None else f"in {rule.window_days} days"
+    kind = "missing-from-home episodes" if rule.from_home else "missing episodes"
+    return Due(rule.id, rule.flag, 0, start, f"{len(counted)} {kind} {window}"), None
 
 
-def _risk_level(rule: RiskLevelIs, facts: Facts) -> Iterator[Due | datetime]:
+def _risk_level(rule: RiskLevelIs, facts: Facts) -> Outcome:
     if not facts.risk_history:
-        return
+        return _NOTHING
     level, since = _current_run(facts.risk_history)
-    if level in rule.levels:
-        yield Due(rule.id, rule.flag, 0, max(since, facts.reported_at), f"risk {level.value}")
+    if level not in rule.levels:
+        return _NOTHING
+    return Due(rule.id, rule.flag, 0, max(since, facts.reported_at), f"risk {level.value}"), None
 
 
-def _risk_held_for(rule: RiskHeldFor, facts: Facts, now: datetime) -> Iterator[Due | datetime]:
+def _risk_held_for(rule: RiskHeldFor, facts: Facts, now: datetime) -> Outcome:
     """Due when any unbroken run of the level lasts `hours` while the episode is open."""
-    reason = f"risk {rule.level.value} for {_n(rule.hours, 'hour')}"
     for level, start, end in _runs(facts.risk_history):
         if level is not rule.level:
             continue
         threshold = max(start, facts.reported_at) + timedelta(hours=rule.hours)
         if end is not None and end <= threshold:
             continue
-        yield from _once(rule, facts, threshold, now, reason)
-        return
+        return _once(rule, facts, threshold, now, partial(_held_reason, rule))
+    return _NOTHING
+
+
+def _held_reason(rule: RiskHeldFor) -> str:
+    return f"risk {rule.level.value} for {_n(rule.hours, 'hour')}"
 
 
 def _runs(
@@ -257,15 +286,18 @@ def _current_run(history: Sequence[tuple[RiskLevel, datetime]]) -> tuple[RiskLev
 # --- overnight -----------------------------------------------------------------------------
 
 
-def _overnight(rule: Overnight, facts: Facts, now: datetime) -> Iterator[Due | datetime]:
+def _overnight(rule: Overnight, facts: Facts, now: datetime) -> Outcome:
     reported = facts.reported_at
     local = calendar.local_time_of(reported)
     if rule.start <= local < rule.end:
         first = reported
     else:
         first = calendar.next_local_time(reported, rule.start)
-    reason = f"missing overnight ({rule.start:%H:%M}-{rule.end:%H:%M} UK time)"
-    yield from _once(rule, facts, first, now, reason)
+    return _once(rule, facts, first, now, partial(_overnight_reason, rule))
+
+
+def _overnight_reason(rule: Overnight) -> str:
+    return f"missing overnight ({rule.start:%H:%M}-{rule.end:%H:%M} UK time)"
 
 
 def _n(count: int, unit: str) -> str:
