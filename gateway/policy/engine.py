@@ -27,6 +27,7 @@ from gateway.policy.rules import Due, Evaluation, Facts, PastEpisode, evaluate
 from gateway.routing import RoutingTable
 from gateway.store import locks
 from gateway.store.events import append_event
+from gateway.store.prepared import Prepared
 from gateway.store.schema import audit_log, episodes, events, policy_flags
 
 log = get_logger(__name__)
@@ -35,17 +36,21 @@ Flag = dict[str, Any]
 Deliver = Callable[[Connection, str, str, str, list[Flag]], None]
 ENDED = {EpisodeStatus.CLOSED, EpisodeStatus.CANCELLED}
 CONFIG_SUBJECT = "policy-packs"
-# The hot path's statements, built once (building one costs more than running it on SQLite).
-_HISTORY = select(
-    episodes.c.id, episodes.c.reported_at, episodes.c.dfe_missing_type, episodes.c.looked_after
-).where(
-    episodes.c.child_id == bindparam("child"),
-    episodes.c.status != str(EpisodeStatus.CANCELLED),
+# The ingest hot path's statements, prepared once (gateway/store/prepared.py).
+_HISTORY = Prepared(
+    select(
+        episodes.c.id, episodes.c.reported_at, episodes.c.dfe_missing_type, episodes.c.looked_after
+    ).where(
+        episodes.c.child_id == bindparam("child"),
+        episodes.c.status != str(EpisodeStatus.CANCELLED),
+    )
 )
-_RAISED = select(policy_flags.c.council, policy_flags.c.rule, policy_flags.c.period).where(
-    policy_flags.c.episode_id == bindparam("e")
+_RAISED = Prepared(
+    select(policy_flags.c.council, policy_flags.c.rule, policy_flags.c.period).where(
+        policy_flags.c.episode_id == bindparam("e")
+    )
 )
-_INSERT_FLAG = insert(policy_flags)
+_INSERT_FLAG = Prepared(insert(policy_flags))
 _RISK_LEVELS = {level.value: level for level in RiskLevel}
 
 
@@ -101,7 +106,7 @@ def evaluate_episode(
     raised_before = (
         set()
         if first
-        else {(r.council, r.rule, r.period) for r in connection.execute(_RAISED, {"e": episode.id})}
+        else {(r.council, r.rule, r.period) for r in _RAISED.rows(connection, {"e": episode.id})}
     )
     by_council: dict[str, list[Flag]] = {}
     upcoming: list[datetime] = []
@@ -140,7 +145,7 @@ def with_flags(state: Mapping[str, Any], raised: Raised) -> dict[str, Any]:
 
 def history(connection: Connection, child_id: str) -> list[Any]:
     """The child's episodes that counting rules and counts read (cancelled ones left out)."""
-    return list(connection.execute(_HISTORY, {"child": child_id}))
+    return _HISTORY.rows(connection, {"child": child_id})
 
 
 def _evaluate_stored(
@@ -388,8 +393,8 @@ def _record(
     flags = [flag for council_flags in by_council.values() for flag in council_flags]
     if not flags:
         return
-    connection.execute(
-        _INSERT_FLAG,
+    _INSERT_FLAG.run(
+        connection,
         [
             {
                 "episode_id": episode_id,
