@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -126,12 +126,20 @@ class Deadlines:
 
 @dataclass(frozen=True, slots=True)
 class Submission:
-    """A parsed message of a caller allowed to send it, waiting to be stored."""
+    """A parsed and mapped message of a caller allowed to send it, waiting to be stored.
+
+    Mapping is pure, so it is done before the store, in the caller's thread, and not in the
+    group commit's one-at-a-time transaction. A message that cannot be mapped keeps its
+    rejection in `unmappable`: it is the answer unless the message is a resend.
+    """
 
     adapter: InboundAdapter
     message: SourceMessage
     body: bytes
     principal: Principal
+    events: tuple[EpisodeEvent, ...] = ()
+    canonical: tuple[dict[str, Any], ...] = ()  # each event's canonical JSON, as stored
+    unmappable: InboundRejected | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,10 +213,11 @@ class Ingestor:
         return self._commits.submit(self.prepare(adapter, body, principal))
 
     def prepare(self, adapter: InboundAdapter, body: bytes, principal: Principal) -> Submission:
-        """Parse and validate `body`, and check that `principal` may send it (no database).
+        """Parse, validate and map `body`, and check that `principal` may send it (no database).
 
         Raises:
-            InboundRejected: a subclass for every kind of bad input.
+            InboundRejected: a subclass for every kind of bad input, but for a mapping error,
+                which is kept in the submission (see `Submission`).
         """
         message = adapter.parse(body)
         if principal.role is Role.POLICE and message.force != principal.force:
@@ -216,7 +225,12 @@ class Ingestor:
                 f"the message is for force {message.force}; this key may submit "
                 f"for force {principal.force} only"
             )
-        return Submission(adapter, message, body, principal)
+        try:
+            events = tuple(adapter.to_events(message))
+        except InboundRejected as rejected:
+            return Submission(adapter, message, body, principal, unmappable=rejected)
+        canonical = tuple(event.model_dump(mode="json") for event in events)
+        return Submission(adapter, message, body, principal, events, canonical)
 
     def store(self, batch: list[Submission]) -> list[Outcome | Exception]:
         """Store `batch` in one transaction, in order; if that fails, each message in its own.
@@ -278,26 +292,18 @@ class Ingestor:
 
         A rejection is returned, having written nothing, so the others in the batch commit.
         """
-        message = submission.message
-        earlier = _find_message(connection, message)
-        try:
-            if earlier is not None:
-                return _resend(earlier, message)
-            mapped = submission.adapter.to_events(message)
-        except InboundRejected as rejected:
-            return rejected
-        return self._store_message(
-            connection, message, mapped, submission.body, submission.principal
-        )
+        earlier = _find_message(connection, submission.message)
+        if earlier is not None:
+            try:
+                return _resend(earlier, submission.message)
+            except InboundRejected as rejected:
+                return rejected
+        if submission.unmappable is not None:
+            return submission.unmappable
+        return self._store_message(connection, submission)
 
-    def _store_message(
-        self,
-        connection: Connection,
-        message: SourceMessage,
-        mapped: list[EpisodeEvent],
-        body: bytes,
-        principal: Principal,
-    ) -> Outcome:
+    def _store_message(self, connection: Connection, submission: Submission) -> Outcome:
+        message, mapped, principal = submission.message, submission.events, submission.principal
         now = self.clock()
         receipt_id = new_id()
         link = _LINK.first(
@@ -329,7 +335,7 @@ class Ingestor:
                 "version": message.version,
                 "received_at": now,
                 "c14n_sha256": message.c14n_sha256,
-                "body": body,
+                "body": submission.body,
                 "episode_id": episode_id,
                 "stale": stale,
                 "receipt": receipt,
@@ -355,6 +361,7 @@ class Ingestor:
                     txn,
                     episode_id,
                     event,
+                    submission.canonical[index],
                     new_episode=opened is not None,
                     opened=opened if index == 0 else None,
                 )
@@ -368,7 +375,7 @@ class Ingestor:
         self,
         connection: Connection,
         message: SourceMessage,
-        mapped: list[EpisodeEvent],
+        mapped: Sequence[EpisodeEvent],
         link: Any,
         now: datetime,
     ) -> tuple[str, _Opened | None]:
@@ -404,11 +411,12 @@ class Ingestor:
         txn: _Txn,
         episode_id: str,
         event: EpisodeEvent,
+        canonical: dict[str, Any],
         *,
         new_episode: bool,
         opened: _Opened | None,
     ) -> None:
-        """Store one event of the message.
+        """Store one event of the message (`canonical`: its JSON, from `prepare`).
 
         `opened`: its episode, when this is the first event of an episode created in this
         transaction (what is known then is not read back).
@@ -428,6 +436,7 @@ class Ingestor:
             message_row_id=txn.receipt_id,
             now=now,
             first=first,
+            canonical=canonical,
         )
         snap = event.episode
         stored = (

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select
 
@@ -27,11 +29,14 @@ def append_event(
     message_row_id: str | None,
     now: datetime,
     first: bool = False,
+    canonical: Mapping[str, Any] | None = None,
 ) -> tuple[str, int]:
     """Store `event` as the episode's next in order; returns its id and sequence number.
 
     `message_row_id` is None for an event the gateway raised itself (a policy timer).
     `first`: the episode was created in this transaction and has no event yet (not read).
+    `canonical`: the event's canonical JSON when the caller has it already (ingest dumps it
+    before the transaction).
     The (episode, seq) unique key turns a concurrent writer into an IntegrityError.
     """
     last = 0 if first else _LAST_SEQ.scalar(connection, {"episode": episode_id})
@@ -46,7 +51,7 @@ def append_event(
             "type": str(event.type),
             "at": event.at,
             "created_at": now,
-            "canonical": event.model_dump(mode="json"),
+            "canonical": event.model_dump(mode="json") if canonical is None else canonical,
         },
     )
     return event_id, last + 1

@@ -15,7 +15,7 @@ from adapters import registry
 from gateway import audit, keys
 from gateway.api.deps import Services
 from gateway.canonical import EventType
-from gateway.errors import ConflictingResend
+from gateway.errors import ConflictingResend, SemanticInvalid
 from gateway.ingest import Ingestor, Outcome, Submission
 from gateway.store.schema import deliveries, episodes, events, messages
 from tests.gateway.test_inbound_api import counts
@@ -182,3 +182,40 @@ def test_a_new_episodes_later_events_follow_its_first(
     assert sorted((row.council, row.seq) for row in streams) == [
         ("304", 1), ("304", 2), ("830", 1), ("830", 2)
     ]  # fmt: skip
+
+
+class _Unmappable:
+    """MERLIN, but every message's mapping fails (as after a code table lost a value)."""
+
+    name = MERLIN.name
+    schema_path = MERLIN.schema_path
+    parse = staticmethod(MERLIN.parse)
+
+    @staticmethod
+    def to_events(message: Any) -> list[Any]:
+        raise SemanticInvalid("the risk level has no canonical code")
+
+
+def test_a_mapping_error_is_answered_in_the_batch_and_stores_nothing(
+    services: Services, engine: Engine, police_principal: keys.Principal
+) -> None:
+    """Mapping runs in `prepare`; its rejection is that message's answer and the others commit."""
+    unmappable = services.ingestor.prepare(_Unmappable(), _report(7), police_principal)
+    results = services.ingestor.store(
+        [unmappable, *_batch(services.ingestor, police_principal, _report(8))]
+    )
+    assert isinstance(results[0], SemanticInvalid)
+    _accepted(results[1])
+    assert counts(engine)["messages"] == 1
+
+
+def test_a_resend_is_a_duplicate_even_if_it_no_longer_maps(
+    services: Services, police_principal: keys.Principal
+) -> None:
+    """A copy of an accepted message gets its original receipt, whatever mapping now says."""
+    body = _report(9)
+    (first,) = services.ingestor.store(_batch(services.ingestor, police_principal, body))
+    again = services.ingestor.prepare(_Unmappable(), body, police_principal)
+    (second,) = services.ingestor.store([again])
+    assert isinstance(second, Outcome) and second.status_code == 200
+    assert second.receipt["receipt_id"] == _accepted(first)["receipt_id"]
