@@ -63,9 +63,15 @@ class Action(StrEnum):
     CONFIG_CHANGED = "config_changed"
 
 
+# Built once: `json.dumps` with these options builds a new encoder on every call.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+)
+
+
 def canonical_json(value: Mapping[str, Any]) -> str:
     """Deterministic JSON: sorted keys, compact separators, UTF-8 kept as is."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _CANONICAL.encode(value)
 
 
 def _digest(entry: str) -> str:
