@@ -210,7 +210,9 @@ class Ingestor:
             InboundRejected: a subclass for every kind of bad input (nothing is stored).
             StoreBusy: the database kept aborting the transaction (nothing is stored).
         """
-        return self._commits.submit(self.prepare(adapter, body, principal))
+        outcome = self._commits.submit(self.prepare(adapter, body, principal))
+        _log(outcome)  # here, not in the group commit's serial store: 0.1 ms a line
+        return outcome
 
     def prepare(self, adapter: InboundAdapter, body: bytes, principal: Principal) -> Submission:
         """Parse, validate and map `body`, and check that `principal` may send it (no database).
@@ -273,19 +275,7 @@ class Ingestor:
     def _transaction(self, batch: list[Submission]) -> list[Outcome | Exception]:
         """Store each message of `batch` in order, in one transaction, and commit it."""
         with self.engine.begin() as connection:
-            results = [self._one(connection, submission) for submission in batch]
-        for result in results:  # logged once committed: a rolled-back batch is tried again
-            if isinstance(result, Outcome) and result.status_code == 202:
-                receipt = result.receipt
-                log.info(
-                    "message_accepted",
-                    receipt_id=receipt["receipt_id"],
-                    episode_id=receipt["episode_id"],
-                    source=receipt["source"],
-                    stale=receipt["stale"],
-                    events=len(receipt["event_types"]),
-                )
-        return results
+            return [self._one(connection, submission) for submission in batch]
 
     def _one(self, connection: Connection, submission: Submission) -> Outcome | Exception:
         """One message's part of the transaction.
@@ -549,6 +539,22 @@ class Ingestor:
             )
 
 
+def _log(outcome: Outcome) -> None:
+    """Log a committed outcome (ids only)."""
+    receipt = outcome.receipt
+    if outcome.status_code != 202:
+        log.info("message_duplicate", receipt_id=receipt["receipt_id"])
+        return
+    log.info(
+        "message_accepted",
+        receipt_id=receipt["receipt_id"],
+        episode_id=receipt["episode_id"],
+        source=receipt["source"],
+        stale=receipt["stale"],
+        events=len(receipt["event_types"]),
+    )
+
+
 def _iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
@@ -589,7 +595,6 @@ def _resend(earlier: Any, message: SourceMessage) -> Outcome:
             "different content; send changes as a new message with a new id "
             "and a higher version"
         )
-    log.info("message_duplicate", receipt_id=earlier.receipt["receipt_id"])
     return Outcome(status_code=200, receipt={**earlier.receipt, "status": "duplicate"})
 
 
