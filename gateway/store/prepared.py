@@ -31,6 +31,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
 
 Params = Mapping[str, Any]
+_CURSOR = "gateway.prepared.cursor"  # Connection.info key: (DBAPI connection, its cursor)
 _Processor = Callable[[Any], Any] | None
 
 
@@ -86,18 +87,12 @@ class Prepared:
     def rows(self, connection: Connection, params: Params | None = None) -> list[Any]:
         """Every row the statement selects, as named tuples."""
         compiled, cursor = self._execute(connection, params or {})
-        try:
-            return [compiled.read(raw) for raw in cursor.fetchall()]
-        finally:
-            cursor.close()
+        return [compiled.read(raw) for raw in cursor.fetchall()]
 
     def first(self, connection: Connection, params: Params | None = None) -> Any:
         """The first selected row as a named tuple, or None."""
         compiled, cursor = self._execute(connection, params or {})
-        try:
-            raw = cursor.fetchone()
-        finally:
-            cursor.close()
+        raw = cursor.fetchone()
         return None if raw is None else compiled.read(raw)
 
     def one(self, connection: Connection, params: Params | None = None) -> Any:
@@ -127,10 +122,7 @@ class Prepared:
             if not params:
                 return 0
             _compiled, cursor = self._execute(connection, params[0], many=params)
-        try:
-            return int(cursor.rowcount)
-        finally:
-            cursor.close()
+        return int(cursor.rowcount)
 
     def _execute(
         self, connection: Connection, params: Params, many: Sequence[Params] | None = None
@@ -139,14 +131,13 @@ class Prepared:
             raise RuntimeError("a prepared statement runs inside the caller's transaction")
         dialect = connection.dialect
         compiled = self._for(dialect, tuple(params))
-        cursor = connection.connection.cursor()
+        cursor = _cursor(connection)
         try:
             if many is None:
                 cursor.execute(compiled.sql, compiled.bind(params))
             else:
-                cursor.executemany(compiled.sql, [compiled.bind(p) for p in many])  # type: ignore[arg-type]  # one paramstyle per statement
+                cursor.executemany(compiled.sql, [compiled.bind(p) for p in many])
         except dialect.loaded_dbapi.Error as error:
-            cursor.close()
             raise DBAPIError.instance(
                 compiled.sql,
                 None,
@@ -166,6 +157,20 @@ class Prepared:
                 found = self._compiled.get(cache_key) or _compile(self.statement, dialect, keys)
                 self._compiled[cache_key] = found
         return found
+
+
+def _cursor(connection: Connection) -> Any:
+    """The DBAPI connection's own cursor for prepared statements, made once and kept.
+
+    Making a cursor costs psycopg about as much as running a short statement. Each statement's
+    rows are read before the next runs on it, and a connection serves one thread at a time.
+    """
+    dbapi_connection = connection.connection.dbapi_connection
+    kept = connection.info.get(_CURSOR)
+    if kept is None or kept[0] is not dbapi_connection:  # new, or reconnected since
+        kept = (dbapi_connection, dbapi_connection.cursor())  # type: ignore[union-attr]
+        connection.info[_CURSOR] = kept
+    return kept[1]
 
 
 def _compile(statement: Executable, dialect: Dialect, keys: tuple[str, ...]) -> _Compiled:

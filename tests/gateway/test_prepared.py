@@ -152,3 +152,17 @@ def test_statements_that_need_core_are_refused(engine: Engine) -> None:
             Prepared(needs_key).rows(connection, {})
     with engine.connect() as connection, pytest.raises(RuntimeError, match="transaction"):
         Prepared(needs_key).rows(connection, {"key": "k"})
+
+
+def test_a_reconnected_connection_gets_a_cursor_of_its_own(engine: Engine) -> None:
+    """The kept cursor belongs to its DBAPI connection: after a reconnect a new one is made."""
+    count = Prepared(select(func.count()).select_from(children))
+    with engine.connect() as connection:
+        with connection.begin():
+            assert count.scalar(connection) == 0
+        connection.invalidate()  # as after a lost connection: the next use reconnects
+        with connection.begin():
+            Prepared(insert(children)).run(
+                connection, {"id": "c1", "nhs_number": None, "match_key": "k", "created_at": _NOW}
+            )
+            assert count.scalar(connection) == 1
