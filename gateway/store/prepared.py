@@ -92,8 +92,8 @@ class Prepared:
     def first(self, connection: Connection, params: Params | None = None) -> Any:
         """The first selected row as a named tuple, or None."""
         compiled, cursor = self._execute(connection, params or {})
-        raw = cursor.fetchone()
-        return None if raw is None else compiled.read(raw)
+        raws = cursor.fetchall()  # to the end: SQLite keeps an unfinished statement open
+        return compiled.read(raws[0]) if raws else None
 
     def one(self, connection: Connection, params: Params | None = None) -> Any:
         """The first selected row, which must exist.
@@ -122,6 +122,8 @@ class Prepared:
             if not params:
                 return 0
             _compiled, cursor = self._execute(connection, params[0], many=params)
+        if cursor.description is not None:  # a SELECT run for its effect (a lock): finish it
+            cursor.fetchall()
         return int(cursor.rowcount)
 
     def _execute(
@@ -162,8 +164,10 @@ class Prepared:
 def _cursor(connection: Connection) -> Any:
     """The DBAPI connection's own cursor for prepared statements, made once and kept.
 
-    Making a cursor costs psycopg about as much as running a short statement. Each statement's
-    rows are read before the next runs on it, and a connection serves one thread at a time.
+    Making a cursor costs psycopg about as much as running a short statement. Every statement
+    is read to its end before the call returns (an unfinished SQLite statement would hold a
+    read snapshot past the commit, and stop WAL checkpoints), and a connection serves one
+    thread at a time.
     """
     dbapi_connection = connection.connection.dbapi_connection
     kept = connection.info.get(_CURSOR)

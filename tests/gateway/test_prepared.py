@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.exc import ArgumentError, IntegrityError
 
+from gateway.store import migrate
+from gateway.store.engine import make_engine
 from gateway.store.prepared import Prepared
 from gateway.store.schema import children, deliveries, episodes, messages
 
@@ -166,3 +170,26 @@ def test_a_reconnected_connection_gets_a_cursor_of_its_own(engine: Engine) -> No
                 connection, {"id": "c1", "nhs_number": None, "match_key": "k", "created_at": _NOW}
             )
             assert count.scalar(connection) == 1
+
+
+def test_no_statement_is_left_open_after_its_transaction(tmp_path: Path) -> None:
+    """A row read with `first` or a SELECT `run` for a lock leaves no snapshot open (SQLite).
+
+    An unfinished statement would hold its read snapshot past the commit, so a checkpoint
+    could not empty the WAL and it would grow for as long as the process lives.
+    """
+    engine = make_engine(f"sqlite:///{tmp_path / 'gateway.db'}")
+    migrate.upgrade(engine)
+    rows = [
+        {"id": f"c{n}", "nhs_number": None, "match_key": "k", "created_at": _NOW} for n in range(3)
+    ]
+    everyone = select(children.c.id).order_by(children.c.id)
+    with engine.begin() as connection:
+        Prepared(insert(children)).run(connection, rows)
+    with engine.begin() as connection:
+        assert Prepared(everyone).first(connection).id == "c0"
+        Prepared(everyone).run(connection, {})
+    with sqlite3.connect(tmp_path / "gateway.db") as other:
+        busy, _log, _done = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    engine.dispose()
+    assert busy == 0
