@@ -1,8 +1,9 @@
 """Ingest: from accepted bytes to a committed message, episode, events, deliveries and audit.
 
-`Ingestor.ingest` parses outside the transaction (pure, may reject with 4xx), then in ONE
-transaction looks for an earlier copy, maps (pure, may reject) and stores everything that must
-be durable before the caller answers `202`. That transaction is a group commit
+`Ingestor.ingest` parses and maps outside the transaction (pure, may reject with 4xx), then
+in ONE transaction looks for an earlier copy (a resend is answered with its receipt, even if
+it would no longer map) and stores everything that must be durable before the caller answers
+`202`. That transaction is a group commit
 (gateway/group_commit.py): it stores, one after another, every message that arrived while the
 one before was committing, so each message sees those before it as if they had committed.
 If the batch fails, each of its messages is tried again in a transaction of its own.
