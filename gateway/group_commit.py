@@ -43,8 +43,8 @@ class GroupCommit(Generic[T, R]):
     `run` takes a batch and returns one result per item, in order: a value, or the exception
     that item's caller should see. If `run` itself raises, every caller in that batch sees it.
     Each waiting caller is woken once, by its own event: when its item is done or when it is
-    to lead, never by every batch (16 waiting threads woken per batch cost the GIL more than
-    the batch saved).
+    to lead, not by every batch (each needless wake-up is a thread switch competing for the
+    GIL with the store).
     """
 
     def __init__(self, run: Callable[[list[T]], Sequence[R | Exception]], *, limit: int) -> None:

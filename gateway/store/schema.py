@@ -67,16 +67,18 @@ def sqlite_text(value: datetime | None) -> str | None:
     (tests/gateway/test_schema_types.py), in one C call instead of a %-format of seven fields,
     and remembered: one ingest binds about forty times, most of them its transaction's `now`.
     """
-    return None if value is None else _sqlite_text(value)
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the database")
+    return _utc_text(value.astimezone(UTC))
 
 
 @lru_cache(maxsize=1024)
-def _sqlite_text(value: datetime) -> str:
-    # Keyed on the datetime: equal aware datetimes are the same instant, so the same UTC text;
-    # a naive one raises, and lru_cache keeps no exception.
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to the database")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+def _utc_text(value: datetime) -> str:
+    # Keyed on the UTC datetime: in a zone, the two instants of a repeated autumn hour compare
+    # (and hash) equal across their fold, so a key in local time could give one the other's text.
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 metadata = MetaData(

@@ -41,3 +41,13 @@ def test_sqlite_text_refuses_naive_times_and_passes_none() -> None:
     with pytest.raises(ValueError, match="naive"):
         sqlite_text(datetime(2025, 1, 1))  # the naive time under test
     assert sqlite_text(None) is None
+
+
+def test_both_instants_of_the_autumn_repeated_hour_keep_their_own_text() -> None:
+    """01:30 BST and 01:30 GMT on 27 October 2024 compare equal in Europe/London, yet differ."""
+    london = ZoneInfo("Europe/London")
+    first = datetime(2024, 10, 27, 1, 30, fold=0, tzinfo=london)
+    second = datetime(2024, 10, 27, 1, 30, fold=1, tzinfo=london)
+    assert first == second  # the trap: equal (and hashed alike) across the fold
+    assert sqlite_text(first) == "2024-10-27 00:30:00.000000"
+    assert sqlite_text(second) == "2024-10-27 01:30:00.000000"
