@@ -20,7 +20,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    insert,
+    literal_column,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from adapters.base import InboundAdapter, SourceMessage
@@ -47,6 +56,12 @@ from gateway.store.schema import (
 )
 
 log = get_logger(__name__)
+
+
+def _rank(order: int) -> Any:
+    return literal_column(str(order)).label("rank")
+
+
 _ATTEMPTS = 5  # transactions tried per message before answering 503 (StoreBusy)
 
 # Built once and run as prepared statements (gateway/store/prepared.py): on the hot path,
@@ -79,15 +94,26 @@ _SOURCES = Prepared(
 _EPISODE = Prepared(
     select(episodes).where(episodes.c.id == bindparam("row_id")).with_for_update(key_share=True)
 )
-_CHILD_BY_NHS = Prepared(select(children.c.id).where(children.c.nhs_number == bindparam("nhs")))
-_BY_KEY = (
+# With an NHS number: the child with it, else the oldest child of that name and birth date
+# recorded without one, in one statement (each branch on its own index, NHS matches first).
+_CHILD_BY_NHS_OR_KEY = Prepared(
+    union_all(
+        select(children.c.id, children.c.nhs_number, children.c.created_at, _rank(0)).where(
+            children.c.nhs_number == bindparam("nhs")
+        ),
+        select(children.c.id, children.c.nhs_number, children.c.created_at, _rank(1)).where(
+            children.c.match_key == bindparam("key"), children.c.nhs_number.is_(None)
+        ),
+    )
+    .order_by("rank", "created_at")
+    .limit(1)
+)
+_CHILD_BY_KEY = Prepared(
     select(children.c.id)
     .where(children.c.match_key == bindparam("key"))
     .order_by(children.c.created_at)
     .limit(1)
 )
-_CHILD_BY_KEY = Prepared(_BY_KEY)
-_CHILD_BY_KEY_WITHOUT_NHS = Prepared(_BY_KEY.where(children.c.nhs_number.is_(None)))
 # Updates take their SET columns from the parameters' keys; `row_id` picks the row.
 _UPDATE_MESSAGE = Prepared(update(messages).where(messages.c.id == bindparam("row_id")))
 _UPDATE_SOURCE = Prepared(
@@ -609,14 +635,12 @@ def _match_child(connection: Connection, event: EpisodeEvent, now: datetime) -> 
     # Two first reports of one child at once must find one child, not create two.
     locks.hold(connection, locks.Space.CHILD, key, *([f"nhs:{nhs}"] if nhs else []))
     if nhs:
-        found = _CHILD_BY_NHS.first(connection, {"nhs": nhs})
-        if found is not None:
-            return str(found.id), False
-    query = _CHILD_BY_KEY_WITHOUT_NHS if nhs else _CHILD_BY_KEY
-    found = query.first(connection, {"key": key})
-    if found is not None:
-        if nhs:
+        found = _CHILD_BY_NHS_OR_KEY.first(connection, {"nhs": nhs, "key": key})
+        if found is not None and found.nhs_number is None:  # matched by name: now it has one
             _UPDATE_CHILD.run(connection, {"row_id": found.id, "nhs_number": nhs})
+    else:
+        found = _CHILD_BY_KEY.first(connection, {"key": key})
+    if found is not None:
         return str(found.id), False
     child_id = new_id()
     _INSERT_CHILD.run(

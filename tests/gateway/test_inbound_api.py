@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
-from gateway.store.schema import audit_log, deliveries, episodes, events, messages
+from gateway.store.schema import audit_log, children, deliveries, episodes, events, messages
 from tests.conftest import KeyRing
 from tests.messages import MERLIN_FOUND, compact, merlin, new_id
 
@@ -201,6 +201,29 @@ def test_child_without_nhs_number_is_matched_by_name_and_birth_date(
     ).json()
     episode = client.get(f"/v1/episodes/{second['episode_id']}", headers=operator).json()
     assert episode["episodes_last_28_days"] == 2
+
+
+def test_a_child_first_known_by_name_takes_the_nhs_number_a_later_report_gives(
+    client: TestClient, met: dict[str, str], operator: dict[str, str], engine: Engine
+) -> None:
+    """A child recorded without an NHS number keeps the one a later report of it gives.
+
+    The second report matches by name and birth date; the third, under another name, by NHS.
+    """
+    no_nhs = ("<NhsNumber>9997654323</NhsNumber>", "")
+    post(client, "merlin", merlin(no_nhs), met)
+    post(client, "merlin", merlin(message_id=new_id(), ref="24MIS012397"), met)
+    third = post(
+        client,
+        "merlin",
+        merlin(("Testchild", "Othername"), message_id=new_id(), ref="24MIS012396"),
+        met,
+    ).json()
+    episode = client.get(f"/v1/episodes/{third['episode_id']}", headers=operator).json()
+    assert episode["episodes_total"] == 3
+    with engine.connect() as connection:
+        numbers = connection.execute(select(children.c.nhs_number)).scalars().all()
+    assert numbers == ["9997654323"]
 
 
 def test_unroutable_council_is_stored_and_listed(
