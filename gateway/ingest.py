@@ -56,12 +56,6 @@ from gateway.store.schema import (
 )
 
 log = get_logger(__name__)
-
-
-def _rank(order: int) -> Any:
-    return literal_column(str(order)).label("rank")
-
-
 _ATTEMPTS = 5  # transactions tried per message before answering 503 (StoreBusy)
 
 # Built once and run as prepared statements (gateway/store/prepared.py): on the hot path,
@@ -98,12 +92,18 @@ _EPISODE = Prepared(
 # recorded without one, in one statement (each branch on its own index, NHS matches first).
 _CHILD_BY_NHS_OR_KEY = Prepared(
     union_all(
-        select(children.c.id, children.c.nhs_number, children.c.created_at, _rank(0)).where(
-            children.c.nhs_number == bindparam("nhs")
-        ),
-        select(children.c.id, children.c.nhs_number, children.c.created_at, _rank(1)).where(
-            children.c.match_key == bindparam("key"), children.c.nhs_number.is_(None)
-        ),
+        select(
+            children.c.id,
+            children.c.nhs_number,
+            children.c.created_at,
+            literal_column("0").label("rank"),
+        ).where(children.c.nhs_number == bindparam("nhs")),
+        select(
+            children.c.id,
+            children.c.nhs_number,
+            children.c.created_at,
+            literal_column("1").label("rank"),
+        ).where(children.c.match_key == bindparam("key"), children.c.nhs_number.is_(None)),
     )
     .order_by("rank", "created_at")
     .limit(1)
