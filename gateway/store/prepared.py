@@ -111,7 +111,10 @@ class Prepared:
         return self.one(connection, params)[0]
 
     def run(self, connection: Connection, params: Params | Sequence[Params]) -> int:
-        """Execute an INSERT, UPDATE or DELETE once, or once per set of `params` (executemany).
+        """Execute once, or once per set of `params` (executemany), for its effect.
+
+        An INSERT, UPDATE or DELETE, or a SELECT run for what it does (taking a lock): its rows
+        are read to the end and dropped.
 
         Returns:
             The driver's row count: rows changed (-1 where the driver does not say).
