@@ -6,17 +6,25 @@ SQLite's one connection while each is slowed by the others' share of the GIL. He
 caller to arrive while nobody is leading becomes the leader: it takes what is queued (its own
 item and those that arrived meanwhile, up to `limit`), runs it as one batch, hands every caller
 its result, and leads on until its own item has run. Then it steps down and a waiting caller
-takes over. There is no thread of its own to start or stop, and a lone caller runs at once, in
-a batch of one, so a quiet gateway answers as fast as before.
+takes over. A lone caller runs at once, in a batch of one, so a quiet gateway answers as fast
+as before.
+
+Callers on an event loop (`submit_async`, the HTTP routes) must not block it, so they cannot
+lead and do not hold a thread while they wait: when one of them finds nobody leading, or is
+next in line when a leader steps down, a single thread of the group commit's own leads for as
+long as anything is queued. Their results reach the loop once per batch, not once per caller.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -26,10 +34,12 @@ R = TypeVar("R")
 class _Slot(Generic[T, R]):
     """One caller's item and, once its batch has run, its result or error.
 
-    `wake` is set when the item is done, or when its caller is handed the lead.
+    A thread's slot has `wake`, set when the item is done or when its caller is handed the
+    lead; an event loop's slot has `future` instead, resolved on that loop.
     """
 
     item: T
+    future: asyncio.Future[Any] | None = None
     wake: threading.Event = field(default_factory=threading.Event)
     done: bool = False
     lead: bool = False
@@ -38,13 +48,12 @@ class _Slot(Generic[T, R]):
 
 
 class GroupCommit(Generic[T, R]):
-    """Runs submitted items in batches; `submit` blocks until its item's batch has run.
+    """Runs submitted items in batches; each caller waits until its item's batch has run.
 
     `run` takes a batch and returns one result per item, in order: a value, or the exception
     that item's caller should see. If `run` itself raises, every caller in that batch sees it.
-    Each waiting caller is woken once, by its own event: when its item is done or when it is
-    to lead, not by every batch (each needless wake-up is a thread switch competing for the
-    GIL with the store).
+    Each waiting caller is woken once: when its item is done or when it is to lead, not by
+    every batch (each needless wake-up is a thread switch competing for the GIL with the store).
     """
 
     def __init__(self, run: Callable[[list[T]], Sequence[R | Exception]], *, limit: int) -> None:
@@ -53,6 +62,7 @@ class GroupCommit(Generic[T, R]):
         self._lock = threading.Lock()
         self._queue: deque[_Slot[T, R]] = deque()
         self._leading = False
+        self._leader: ThreadPoolExecutor | None = None  # leads for event-loop callers
 
     def submit(self, item: T) -> R:
         """Queue `item`, wait for (or lead) its batch, and return its result or raise its error."""
@@ -65,28 +75,64 @@ class GroupCommit(Generic[T, R]):
             slot.wake.wait()
         if not slot.done:  # handed the lead before its item ran
             self._lead(slot)
-        if slot.error is not None:
-            raise slot.error
-        return cast(R, slot.result)  # done without an error: it has its result
+        return _outcome(slot)
 
-    def _lead(self, own: _Slot[T, R]) -> None:
+    async def submit_async(self, item: T) -> R:
+        """`submit` for a caller on an event loop: waits without blocking the loop or a thread.
+
+        If the caller is cancelled meanwhile, its item is still run (it may already be), and
+        its result is dropped.
+        """
+        future = asyncio.get_running_loop().create_future()
+        slot: _Slot[T, R] = _Slot(item, future=future)
+        with self._lock:
+            self._queue.append(slot)
+            if not self._leading:
+                self._leading = True
+                self._lead_in_background()
+        await future
+        return _outcome(slot)
+
+    def _lead_in_background(self) -> None:
+        """Lead from the group commit's own thread (called holding the lock)."""
+        if self._leader is None:
+            self._leader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="group-commit")
         try:
-            while not own.done:
+            self._leader.submit(self._lead, None)
+        except RuntimeError as error:  # the interpreter is exiting: nobody will lead again
+            waiting = list(self._queue)
+            self._queue.clear()
+            self._leading = False
+            self._deliver(waiting, [error] * len(waiting))
+
+    def _lead(self, own: _Slot[T, R] | None) -> None:
+        """Run batches until `own` has run (None: until the queue is empty), then hand on."""
+        handed_on = False
+        try:
+            while True:
                 with self._lock:
+                    if own.done if own is not None else not self._queue:
+                        handed_on = True
+                        self._hand_on()
+                        return
                     take = min(self._limit, len(self._queue))
                     batch = [self._queue.popleft() for _ in range(take)]
                 self._settle(batch)
         finally:
-            self._step_down()
+            if not handed_on:  # whatever went wrong here, the queue must not be left leaderless
+                with self._lock:
+                    self._hand_on()
 
-    def _step_down(self) -> None:
-        with self._lock:  # the longest-waiting caller leads next, if any waits
-            if self._queue:
-                successor = self._queue[0]
-                successor.lead = True
-                successor.wake.set()
-            else:
-                self._leading = False
+    def _hand_on(self) -> None:
+        """Pass the lead to the longest-waiting caller, if any waits (called holding the lock)."""
+        if not self._queue:
+            self._leading = False
+        elif self._queue[0].future is None:
+            successor = self._queue[0]
+            successor.lead = True
+            successor.wake.set()
+        else:
+            self._lead_in_background()
 
     def _settle(self, batch: list[_Slot[T, R]]) -> None:
         outcomes: Sequence[R | BaseException]
@@ -96,10 +142,34 @@ class GroupCommit(Generic[T, R]):
                 raise RuntimeError(f"{len(outcomes)} results for a batch of {len(batch)}")
         except BaseException as error:  # noqa: BLE001 - every caller must be released
             outcomes = [error] * len(batch)
+        self._deliver(batch, outcomes)
+
+    def _deliver(self, batch: list[_Slot[T, R]], outcomes: Sequence[R | BaseException]) -> None:
+        """Give each caller its outcome and wake it (a loop once for all its callers)."""
+        on_loops: dict[asyncio.AbstractEventLoop, list[_Slot[T, R]]] = {}
         for slot, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 slot.error = outcome
             else:
                 slot.result = outcome
             slot.done = True
-            slot.wake.set()
+            if slot.future is None:
+                slot.wake.set()
+            else:
+                on_loops.setdefault(slot.future.get_loop(), []).append(slot)
+        for loop, slots in on_loops.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is left to tell
+                loop.call_soon_threadsafe(_release, slots)
+
+
+def _release(slots: list[_Slot[Any, Any]]) -> None:
+    """On the callers' loop: wake each caller still waiting."""
+    for slot in slots:
+        if slot.future is not None and not slot.future.done():
+            slot.future.set_result(None)
+
+
+def _outcome(slot: _Slot[T, R]) -> R:
+    if slot.error is not None:
+        raise slot.error
+    return cast(R, slot.result)  # done without an error: it has its result

@@ -241,6 +241,22 @@ class Ingestor:
         _log(outcome)  # here, not in the group commit's serial store: 0.1 ms a line
         return outcome
 
+    async def commit(self, submission: Submission) -> Outcome:
+        """Store a prepared submission, for a caller on an event loop (the HTTP routes).
+
+        As `ingest` after its `prepare`, but waiting without holding a thread: a request
+        thread blocked on the group commit is one the server's thread pool cannot lend to
+        any other request (every API key check runs there), so a burst of submissions from
+        many forces would stall the delivery log and its own authentication.
+
+        Raises:
+            InboundRejected: a subclass for a mapping error or a conflicting resend.
+            StoreBusy: the database kept aborting the transaction (nothing is stored).
+        """
+        outcome = await self._commits.submit_async(submission)
+        _log(outcome)
+        return outcome
+
     def prepare(self, adapter: InboundAdapter, body: bytes, principal: Principal) -> Submission:
         """Parse, validate and map `body`, and check that `principal` may send it (no database).
 

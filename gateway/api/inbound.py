@@ -69,9 +69,10 @@ async def _submit(
     require(principal, Role.POLICE, Role.OPERATOR)
     try:
         body = await read_bounded_body(request, services.settings.max_body_bytes)
-        outcome = await run_in_threadpool(
-            services.ingestor.ingest, registry.INBOUND[source], body, principal
+        submission = await run_in_threadpool(
+            services.ingestor.prepare, registry.INBOUND[source], body, principal
         )
+        outcome = await services.ingestor.commit(submission)
     except InboundRejected as exc:
         metrics.REJECTED.labels(source=source, reason=exc.code).inc()
         raise

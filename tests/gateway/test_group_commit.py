@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import pytest
 
@@ -150,3 +152,186 @@ def test_many_callers_at_once_each_get_their_own_result() -> None:
     assert callers.results == {n: n * 10 for n in range(200)}
     assert sorted(n for batch in recorder.batches for n in batch) == list(range(200))
     assert max(len(batch) for batch in recorder.batches) <= 4
+
+
+def _on_a_loop(commits: GroupCommit[int, int], items: range) -> list[asyncio.Task[int]]:
+    """Tasks, on the running loop, that each submit one item from the loop."""
+    return [asyncio.create_task(commits.submit_async(item)) for item in items]
+
+
+async def _first_held(
+    commits: GroupCommit[int, int], recorder: Recorder, items: range
+) -> list[asyncio.Task[int]]:
+    """The first item submitted from the loop and running (held), then the rest queued."""
+    first = _on_a_loop(commits, items[:1])
+    while not recorder.running.is_set():
+        await asyncio.sleep(0.001)
+    return first + _on_a_loop(commits, items[1:])
+
+
+async def _queued_async(commits: GroupCommit[int, int], count: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(commits._queue) < count:
+        assert time.monotonic() < deadline, "callers did not queue"
+        await asyncio.sleep(0.001)
+
+
+def test_a_lone_loop_caller_is_led_by_a_thread_and_the_loop_runs_on_meanwhile() -> None:
+    """A loop cannot lead: the group commit's own thread runs the batch while the loop works."""
+    recorder = Recorder()
+    recorder.release.clear()
+    runners: list[str] = []
+
+    def run(batch: list[int]) -> Sequence[int | Exception]:
+        runners.append(threading.current_thread().name)
+        return recorder(batch)
+
+    commits: GroupCommit[int, int] = GroupCommit(run, limit=8)
+
+    async def scenario() -> tuple[int, int]:
+        task = asyncio.create_task(commits.submit_async(3))
+        ticks = 0
+        while not recorder.running.is_set() or ticks < 5:  # the loop is not blocked
+            await asyncio.sleep(0.001)
+            ticks += 1
+        assert not task.done()
+        recorder.release.set()
+        return await task, await commits.submit_async(4)
+
+    assert asyncio.run(scenario()) == (30, 40)
+    assert recorder.batches == [[3], [4]]
+    assert all(name.startswith("group-commit") for name in runners), runners
+
+
+def test_loop_callers_behind_a_thread_leader_run_together_and_wake_their_loop_once() -> None:
+    """Loop callers queued behind a thread's batch run as the next batch, woken once.
+
+    The thread leads item 0 and goes with its result; the group commit's own thread then runs
+    the loop callers' batch and wakes their loop once for all of them.
+    """
+    recorder = Recorder()
+    recorder.release.clear()
+    commits: GroupCommit[int, int] = GroupCommit(recorder, limit=8)
+    callers = Callers(commits)
+    callers.submit(0)
+    assert recorder.running.wait(10)
+
+    async def scenario() -> tuple[list[int], int]:
+        loop = asyncio.get_running_loop()
+        wakes = 0
+        threadsafe = loop.call_soon_threadsafe
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            nonlocal wakes
+            wakes += 1
+            return threadsafe(*args, **kwargs)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign, assignment]
+        tasks = _on_a_loop(commits, range(1, 5))
+        await _queued_async(commits, 4)
+        recorder.release.set()
+        return list(await asyncio.gather(*tasks)), wakes
+
+    results, wakes = asyncio.run(scenario())
+    callers.join()
+    assert callers.results == {0: 0}
+    assert results == [10, 20, 30, 40]
+    assert recorder.batches == [[0], [1, 2, 3, 4]]
+    assert wakes == 1
+
+
+def test_a_thread_queued_behind_loop_callers_gets_its_result() -> None:
+    """A thread queued behind loop callers is run by the group commit's thread, not lost."""
+    recorder = Recorder()
+    recorder.release.clear()
+    commits: GroupCommit[int, int] = GroupCommit(recorder, limit=2)
+    callers = Callers(commits)
+
+    async def scenario() -> list[int]:
+        tasks = await _first_held(commits, recorder, range(3))
+        callers.submit(9)
+        await _queued_async(commits, 3)
+        recorder.release.set()
+        return list(await asyncio.gather(*tasks))
+
+    assert asyncio.run(scenario()) == [0, 10, 20]
+    callers.join()
+    assert callers.results == {9: 90}
+    assert sorted(n for batch in recorder.batches for n in batch) == [0, 1, 2, 9]
+
+
+def test_loop_callers_get_their_own_errors() -> None:
+    """A per-item error is raised in that loop caller; a runner that raises fails its batch."""
+
+    def run(batch: list[int]) -> list[int | Exception]:
+        if 13 in batch:
+            raise RuntimeError("the store is gone")
+        return [ValueError(f"item {n}") if n % 2 else n for n in batch]
+
+    commits: GroupCommit[int, int] = GroupCommit(run, limit=8)
+
+    async def scenario() -> None:
+        assert await commits.submit_async(2) == 2
+        with pytest.raises(ValueError, match="item 3"):
+            await commits.submit_async(3)
+        with pytest.raises(RuntimeError, match="the store is gone"):
+            await commits.submit_async(13)
+        assert await commits.submit_async(4) == 4  # the lead was handed back
+
+    asyncio.run(scenario())
+
+
+def test_a_cancelled_loop_caller_still_has_its_item_run_and_the_others_their_results() -> None:
+    """A caller that goes away (a dropped connection) leaves its item queued to run.
+
+    Only its result is dropped, and nobody else's is disturbed.
+    """
+    recorder = Recorder()
+    recorder.release.clear()
+    commits: GroupCommit[int, int] = GroupCommit(recorder, limit=8)
+
+    async def scenario() -> list[int]:
+        tasks = await _first_held(commits, recorder, range(4))
+        await _queued_async(commits, 3)
+        tasks[2].cancel()
+        recorder.release.set()
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+        assert isinstance(done[2], asyncio.CancelledError)
+        return [r for r in done if isinstance(r, int)]
+
+    assert asyncio.run(scenario()) == [0, 10, 30]
+    assert recorder.batches == [[0], [1, 2, 3]]
+
+
+def test_threads_and_loop_callers_at_once_each_get_their_own_result() -> None:
+    """100 threads and 100 loop callers at once: every item runs exactly once."""
+    recorder = Recorder()
+    commits: GroupCommit[int, int] = GroupCommit(recorder, limit=4)
+    callers = Callers(commits)
+
+    async def scenario() -> list[int]:
+        tasks = _on_a_loop(commits, range(100, 200))
+        for item in range(100):
+            callers.submit(item)
+        return list(await asyncio.gather(*tasks))
+
+    assert asyncio.run(scenario()) == [n * 10 for n in range(100, 200)]
+    callers.join()
+    assert callers.results == {n: n * 10 for n in range(100)}
+    assert sorted(n for batch in recorder.batches for n in batch) == list(range(200))
+    assert max(len(batch) for batch in recorder.batches) <= 4
+
+
+def test_loop_callers_fail_instead_of_hanging_once_no_thread_can_lead() -> None:
+    """At interpreter exit no new thread may start: a loop caller then gets an error."""
+    commits: GroupCommit[int, int] = GroupCommit(Recorder(), limit=8)
+
+    async def scenario() -> None:
+        assert await commits.submit_async(1) == 10
+        assert commits._leader is not None
+        commits._leader.shutdown()  # what interpreter exit does to it
+        with pytest.raises(RuntimeError, match="cannot schedule new futures"):
+            await commits.submit_async(2)
+        assert not commits._queue
+
+    asyncio.run(scenario())

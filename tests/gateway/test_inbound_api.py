@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from typing import Any
 
+import anyio.to_thread
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
+from gateway.api.app import build_services, create_app
+from gateway.ingest import Ingestor, Outcome, Submission
+from gateway.settings import Settings
 from gateway.store.schema import audit_log, children, deliveries, episodes, events, messages
 from tests.conftest import KeyRing
 from tests.messages import MERLIN_FOUND, compact, merlin, new_id
@@ -382,3 +390,58 @@ def test_a_transaction_aborted_every_time_is_a_503_and_nothing_is_stored(
     assert counts(engine) == before
     monkeypatch.undo()
     assert post(client, "merlin", merlin(), met).status_code == 202
+
+
+def test_submissions_waiting_for_the_store_leave_the_thread_pool_to_other_requests(
+    settings: Settings, engine: Engine, met: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Submissions waiting for the store hold no server thread; a read still answers.
+
+    Four submissions wait on a held store while the server has two threads: a receipt read
+    (its key check and query both run on those threads) still answers, then all four commit.
+
+    A submission that held its thread until committed would leave none: during a burst from
+    many forces, the delivery log and every key check would wait for the store.
+    """
+    held, running = threading.Event(), threading.Event()
+    store = Ingestor.store
+
+    def held_store(self: Ingestor, batch: list[Submission]) -> list[Outcome | Exception]:
+        running.set()
+        assert held.wait(30), "the test never released the store"
+        return store(self, batch)
+
+    monkeypatch.setattr(Ingestor, "store", held_store)
+    app = create_app(build_services(settings, engine=engine, upgrade=False))
+
+    async def scenario() -> tuple[httpx.Response, list[httpx.Response]]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 2
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+            posts = [
+                asyncio.create_task(
+                    http.post(
+                        "/v1/inbound/merlin",
+                        content=merlin(message_id=new_id(), ref=f"24MIS{n:06d}"),
+                        headers={**XML, **met},
+                    )
+                )
+                for n in range(4)
+            ]
+            try:
+                deadline = time.monotonic() + 10
+                while not running.is_set():
+                    assert time.monotonic() < deadline, "no submission reached the store"
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.2)  # the other three reach the group commit's queue
+                read = await asyncio.wait_for(
+                    http.get("/v1/receipts/merlin/no-such-message", headers=met), 5
+                )
+            finally:
+                held.set()
+            return read, list(await asyncio.gather(*posts))
+
+    read, posted = asyncio.run(scenario())
+    assert read.status_code == 404, read.text  # answered: key checked, receipts searched
+    assert [r.status_code for r in posted] == [202] * 4
+    assert counts(engine)["messages"] == 4
