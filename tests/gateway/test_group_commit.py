@@ -164,7 +164,9 @@ async def _first_held(
 ) -> list[asyncio.Task[int]]:
     """The first item submitted from the loop and running (held), then the rest queued."""
     first = _on_a_loop(commits, items[:1])
+    deadline = time.monotonic() + 10
     while not recorder.running.is_set():
+        assert time.monotonic() < deadline, "the first item never ran"
         await asyncio.sleep(0.001)
     return first + _on_a_loop(commits, items[1:])
 
@@ -190,8 +192,9 @@ def test_a_lone_loop_caller_is_led_by_a_thread_and_the_loop_runs_on_meanwhile() 
 
     async def scenario() -> tuple[int, int]:
         task = asyncio.create_task(commits.submit_async(3))
-        ticks = 0
+        ticks, deadline = 0, time.monotonic() + 10
         while not recorder.running.is_set() or ticks < 5:  # the loop is not blocked
+            assert time.monotonic() < deadline, "the batch never ran"
             await asyncio.sleep(0.001)
             ticks += 1
         assert not task.done()
