@@ -1,9 +1,11 @@
 """`gateway serve`'s app and uvicorn settings, plus a no-op route: the benchmark's reference.
 
 `POST /bench/noop` goes through the same stack as `POST /v1/inbound/merlin` (uvicorn, FastAPI,
-the API-key dependency with its database lookup, the bounded body read, a hop to the thread
-pool) and then does nothing, so "ingest / no-op" is the cost of ingest itself. The route lives
-only here, never in the production app. Settings come from `GATEWAY_*` as for `gateway serve`.
+the API-key dependency with its database lookup, the bounded body read, a hop to a thread, as
+ingest hands the body to its lane's thread) and then does nothing, so "ingest / no-op" is the
+cost of ingest itself: the server's part and its ingest processes' (docs/decisions/0014). The
+route lives only here, never in the production app. Settings come from `GATEWAY_*` as for
+`gateway serve`, ingest processes included.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def bench_app() -> FastAPI:
     ) -> JSONResponse:
         require(principal, Role.POLICE, Role.OPERATOR)
         body = await read_bounded_body(request, services.settings.max_body_bytes)
-        size = await run_in_threadpool(len, body)  # the same thread hop ingest makes
+        size = await run_in_threadpool(len, body)  # a thread hop, as ingest's hand-over
         return JSONResponse({"status": "accepted", "bytes": size}, status_code=202)
 
     return app

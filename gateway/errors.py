@@ -12,6 +12,8 @@ GatewayError
 │   └── ConflictingResend        409  same message id, different content
 ├── ConfigurationError       bad routing/policy/settings; exit 2 naming file and line
 ├── StoreBusy                the database kept aborting the transaction; 503, send it again
+│   └── IngestInterrupted        the ingest process stopped mid-batch; 503, send it again
+├── IngestFailed             an unexpected error in an ingest process, by type only; 500
 ├── DeliveryError            an outbound attempt failed
 │   ├── RetryableDelivery        try again (after `retry_after` seconds when the target said so)
 │   └── PermanentDelivery        dead-letter with `reason`; retrying cannot help
@@ -24,6 +26,7 @@ Data travels as attributes; nobody should match on message strings.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,19 @@ class ErrorLocation:
 
 class GatewayError(Exception):
     """Root of every error the gateway raises on purpose."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors cross from the ingest processes to the server by pickle
+        # (gateway/ingest_processes.py), which by default rebuilds an exception from its
+        # `args` alone: keyword-only attributes (code, errors, retry_after) would be lost.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[GatewayError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class InboundRejected(GatewayError):
@@ -165,6 +181,23 @@ class StoreBusy(GatewayError):
         super().__init__(detail)
         self.detail = detail
         self.retry_after = retry_after
+
+
+class IngestInterrupted(StoreBusy):
+    """The ingest process storing the message's batch stopped before it answered.
+
+    The batch may or may not have committed, so this is not "nothing is stored": the sender
+    sends the message again, and a copy that did get in is answered `200` with its receipt.
+    The server starts a new ingest process for the next batch.
+    """
+
+
+class IngestFailed(GatewayError):
+    """An ingest process failed on an error that is not the gateway's own (a bug, a driver).
+
+    Only the error's type crosses to the server (its text may quote the message's data); the
+    process logs it in full. The caller is answered 500, as for any unexpected error.
+    """
 
 
 class DeliveryError(GatewayError):

@@ -23,7 +23,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
 T = TypeVar("T")
@@ -40,7 +40,7 @@ class _Slot(Generic[T, R]):
 
     item: T
     future: asyncio.Future[Any] | None = None
-    wake: threading.Event = field(default_factory=threading.Event)
+    wake: threading.Event | None = None
     done: bool = False
     lead: bool = False
     result: R | None = None
@@ -66,13 +66,14 @@ class GroupCommit(Generic[T, R]):
 
     def submit(self, item: T) -> R:
         """Queue `item`, wait for (or lead) its batch, and return its result or raise its error."""
-        slot: _Slot[T, R] = _Slot(item)
+        wake = threading.Event()
+        slot: _Slot[T, R] = _Slot(item, wake=wake)
         with self._lock:
             self._queue.append(slot)
             slot.lead = not self._leading
             self._leading = True
         if not slot.lead:
-            slot.wake.wait()
+            wake.wait()
         if not slot.done:  # handed the lead before its item ran
             self._lead(slot)
         return _outcome(slot)
@@ -127,10 +128,9 @@ class GroupCommit(Generic[T, R]):
         """Pass the lead to the longest-waiting caller, if any waits (called holding the lock)."""
         if not self._queue:
             self._leading = False
-        elif self._queue[0].future is None:
-            successor = self._queue[0]
-            successor.lead = True
-            successor.wake.set()
+        elif (wake := self._queue[0].wake) is not None:
+            self._queue[0].lead = True
+            wake.set()
         else:
             self._lead_in_background()
 
@@ -153,9 +153,9 @@ class GroupCommit(Generic[T, R]):
             else:
                 slot.result = outcome
             slot.done = True
-            if slot.future is None:
+            if slot.wake is not None:
                 slot.wake.set()
-            else:
+            elif slot.future is not None:
                 on_loops.setdefault(slot.future.get_loop(), []).append(slot)
         for loop, slots in on_loops.items():
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody is left to tell

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     # Messages stored together in one transaction at most (gateway/group_commit.py); 1: each
     # message in a transaction of its own.
     ingest_batch: int = Field(default=32, ge=1, le=256)
+    # Processes beside the server that parse, map and store inbound messages
+    # (gateway/ingest_processes.py); 0: in the serving process; unset: 1 on SQLite (one
+    # writer at a time anyway), 2 on PostgreSQL.
+    ingest_processes: int | None = Field(default=None, ge=0, le=16)
     # Delivery deadlines by risk (DESIGN.md §4), in seconds.
     deadline_high_s: int = 15 * 60
     deadline_medium_s: int = 60 * 60
@@ -65,6 +69,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'gateway.db').resolve()}"
+
+    @property
+    def resolved_ingest_processes(self) -> int:
+        """How many ingest processes to run beside the server (see `ingest_processes`)."""
+        if self.ingest_processes is not None:
+            return self.ingest_processes
+        return 1 if self.resolved_database_url.startswith("sqlite") else 2
 
     @property
     def is_demo_routing(self) -> bool:

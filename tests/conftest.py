@@ -80,8 +80,17 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """Settings for a test: a private data dir, the demo routing, no background worker."""
-    return Settings(data_dir=tmp_path / "data", worker=False, _env_file=None)  # type: ignore[call-arg]
+    """Settings for a test: a private data dir, the demo routing, no background worker.
+
+    Ingest runs in the test's process (tests/gateway/test_ingest_processes.py covers the
+    ingest processes; the acceptance tests run `gateway serve` with them).
+    """
+    return Settings(
+        data_dir=tmp_path / "data",
+        worker=False,
+        ingest_processes=0,
+        _env_file=None,
+    )
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from adapters import registry, xml
 from gateway import metrics, retention, routing, ui
@@ -18,6 +19,7 @@ from gateway.delivery.breaker import CircuitBreakers
 from gateway.delivery.retry import RetryPolicy
 from gateway.delivery.worker import Worker, WorkerConfig
 from gateway.ingest import Deadlines, Ingestor
+from gateway.ingest_processes import IngestProcesses
 from gateway.policy.timer import PolicyTimer
 from gateway.routing import RoutingTable
 from gateway.settings import Settings
@@ -40,7 +42,13 @@ def build_services(
     routing_table: RoutingTable | None = None,
     upgrade: bool = True,
 ) -> Services:
-    """Engine, routing and ingestor for `settings` (migrating the database unless told not to)."""
+    """Engine, routing and ingestor for `settings` (migrating the database unless told not to).
+
+    The HTTP routes ingest in `settings.resolved_ingest_processes` processes beside the server
+    (started with the app), or in-process if that is 0 or an `engine` is given: a process
+    connects by the settings' database URL alone.
+    """
+    processes = settings.resolved_ingest_processes if engine is None else 0
     if engine is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.resolved_database_url)
@@ -57,6 +65,9 @@ def build_services(
         ingestor=Ingestor(engine, table, deadlines=deadlines, batch=settings.ingest_batch),
         metrics=metrics.registry(engine),
         worker=build_worker(settings, engine, table) if settings.worker else None,
+        ingest_processes=(
+            IngestProcesses(settings, table, deadlines, processes) if processes else None
+        ),
     )
 
 
@@ -100,16 +111,23 @@ def build_worker(settings: Settings, engine: Engine, table: RoutingTable) -> Wor
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Run the in-process delivery worker while the app serves."""
+    """Run the ingest processes and the in-process delivery worker while the app serves."""
     services: Services | None = app.state.services
+    processes = services.ingest_processes if services is not None else None
     worker = services.worker if services is not None else None
-    if worker is not None:
-        worker.start()
+    if processes is not None:
+        await run_in_threadpool(processes.start)
     try:
-        yield
-    finally:
         if worker is not None:
-            worker.stop()
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+    finally:
+        if processes is not None:
+            await run_in_threadpool(processes.close)
 
 
 def create_app(services: Services | None) -> FastAPI:

@@ -14,6 +14,7 @@ from gateway import keys
 from gateway.api.problems import ApiProblem
 from gateway.delivery.worker import Worker
 from gateway.ingest import Ingestor
+from gateway.ingest_processes import IngestProcesses
 from gateway.keys import Principal, Role
 from gateway.routing import RoutingTable
 from gateway.settings import Settings
@@ -29,6 +30,9 @@ class Services:
     ingestor: Ingestor
     metrics: CollectorRegistry
     worker: Worker | None = None
+    # Where the HTTP routes ingest: processes beside the server (started by the app), or,
+    # when None, `ingestor` in the server's own process.
+    ingest_processes: IngestProcesses | None = None
 
     def wake(self) -> None:
         """After a commit that queued deliveries (ingest, replay): wake the in-process worker."""

@@ -11,10 +11,11 @@ from starlette.concurrency import run_in_threadpool
 
 from adapters import registry
 from gateway import metrics
-from gateway.api.deps import IdPath, PrincipalDep, ServicesDep, require
+from gateway.api.deps import IdPath, PrincipalDep, Services, ServicesDep, require
 from gateway.api.problems import ApiProblem
 from gateway.api.schemas import Problem, Receipt
 from gateway.errors import InboundRejected, PayloadTooLarge, UnsupportedMediaType
+from gateway.ingest import Outcome, Received
 from gateway.keys import Principal, Role
 from gateway.store.schema import deliveries, messages
 
@@ -29,7 +30,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         413: "Body over the size limit",
         415: "Not application/xml, or a compressed body",
         422: "Well-formed but invalid: schema or semantic rule (with located errors)",
-        503: "The database kept aborting the transaction under load; nothing stored, resend",
+        503: (
+            "The database kept aborting the transaction under load (nothing stored), or the "
+            "ingest process stopped mid-batch (perhaps stored); send it again"
+        ),
     }.items()
 }
 _XML_BODY = {
@@ -63,16 +67,23 @@ async def read_bounded_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
+async def _ingest(services: Services, source: str, body: bytes, principal: Principal) -> Outcome:
+    """Parse, map and store, in the ingest processes or else in this one."""
+    if services.ingest_processes is not None:
+        return await services.ingest_processes.submit(Received(source, body, principal))
+    submission = await run_in_threadpool(
+        services.ingestor.prepare, registry.INBOUND[source], body, principal
+    )
+    return await services.ingestor.commit(submission)
+
+
 async def _submit(
     source: str, request: Request, services: ServicesDep, principal: Principal
 ) -> JSONResponse:
     require(principal, Role.POLICE, Role.OPERATOR)
     try:
         body = await read_bounded_body(request, services.settings.max_body_bytes)
-        submission = await run_in_threadpool(
-            services.ingestor.prepare, registry.INBOUND[source], body, principal
-        )
-        outcome = await services.ingestor.commit(submission)
+        outcome = await _ingest(services, source, body, principal)
     except InboundRejected as exc:
         metrics.REJECTED.labels(source=source, reason=exc.code).inc()
         raise

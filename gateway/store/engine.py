@@ -34,7 +34,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # run at a time anyway, and threads waiting in the pool's queue are handed the
         # connection the moment it is free, where SQLite's busy handler would have them poll
         # with sleeps of up to 100 ms (the tail latency of 16 concurrent clients, bench/).
-        # Other processes (the CLI) still wait on the busy timeout.
+        # Other processes (the CLI, `gateway serve`'s ingest process) wait on the busy timeout.
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},

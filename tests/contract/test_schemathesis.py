@@ -38,7 +38,7 @@ from gateway.settings import Settings
 from gateway.store import migrate
 from gateway.store.engine import make_engine
 from gateway.store.schema import deliveries, metadata
-from tests.conftest import postgres_engine
+from tests.conftest import POSTGRES_URL, postgres_engine
 from tests.messages import compact, merlin, new_id
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,16 +76,21 @@ class Live:
     seen: dict[tuple[str, str], set[int]] = field(default_factory=lambda: defaultdict(set))
 
 
-def _engine(backend: str, request: pytest.FixtureRequest, tmp: Path) -> Engine:
+def _database(backend: str, request: pytest.FixtureRequest, tmp: Path) -> str:
+    """The URL of a migrated, empty database: the settings alone name it, as in production."""
     if backend == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp / 'gateway.db'}")
+        url = f"sqlite:///{tmp / 'gateway.db'}"
+        engine = make_engine(url)
         migrate.upgrade(engine)
-        return engine
-    engine = postgres_engine(request.getfixturevalue("postgres_schema"))
-    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    return engine
+    else:
+        schema = request.getfixturevalue("postgres_schema")
+        url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+        engine = postgres_engine(schema)
+        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        with engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
 
 
 def _seed(app: FastAPI, engine: Engine, headers: dict[str, dict[str, str]]) -> dict[str, list[str]]:
@@ -126,9 +131,12 @@ def live(
 ) -> Iterator[Live]:
     """The app on a seeded database of each backend, with a key for each role."""
     tmp = tmp_path_factory.mktemp(f"schemathesis-{request.param}")
-    engine = _engine(request.param, request, tmp)
-    settings_ = Settings(data_dir=tmp / "data", worker=False, _env_file=None)  # type: ignore[call-arg]
-    app = create_app(build_services(settings_, engine=engine, upgrade=False))
+    url = _database(request.param, request, tmp)
+    settings_ = Settings(data_dir=tmp / "data", database_url=url, worker=False, _env_file=None)
+    services = build_services(settings_, upgrade=False)  # ingest processes, as `serve` has
+    assert services.ingest_processes is not None
+    engine = services.engine
+    app = create_app(services)
     with engine.begin() as connection:
         issued = {
             "police": keys.create(connection, keys.Role.POLICE, force="01"),

@@ -1,0 +1,256 @@
+"""Ingest processes: inbound messages are parsed, mapped and stored beside the server, not in it.
+
+A Python process runs one thread at a time (the GIL). When the server ingested in-process,
+ingest's Python work (parsing, mapping, the store's statements) competed for that lock with
+the HTTP stack: every request's turns on the event loop, every API key check, and the group
+commit's leader, which gave the lock up at each statement and queued to get it back behind
+the requests. Half the machine stayed idle while ingest ran at 0.4 times the HTTP stack's
+rate (bench/, docs/decisions/0014).
+
+Here the server only reads the request and checks its key, then hands the raw body to a
+lane: a group commit (gateway/group_commit.py) whose leader sends each batch down a pipe to
+the lane's own process and waits for the answers without holding the GIL. That process,
+with an interpreter of its own, runs `Ingestor.prepare_and_store`: parse, map and store the
+batch in one transaction, exactly as the server would, and sends back one result per
+message (an `Outcome`, or the rejection or error its caller must see). The server answers
+`202` only once the result says the batch committed, as before.
+
+SQLite has one writer at a time, so one process (one lane) is the default there; PostgreSQL
+takes several, which run their transactions side by side as separate servers' would.
+
+If a process dies, the callers of the batch it held are answered 503 `IngestInterrupted`
+(the batch may have committed: the sender resends, and a copy that got in is answered with
+its receipt), and the lane starts a new process for its next batch. A process whose server
+is gone (killed) sees its pipe close and exits after the batch in hand.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import signal
+import threading
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from adapters import registry, xml
+from gateway.errors import GatewayError, IngestFailed, IngestInterrupted, StoreBusy
+from gateway.group_commit import GroupCommit
+from gateway.ingest import Deadlines, Ingestor, Outcome, Received, log_outcome
+from gateway.logs import configure, get_logger
+from gateway.routing import RoutingTable
+from gateway.settings import Settings
+from gateway.store.engine import make_engine
+
+log = get_logger(__name__)
+_START_TIMEOUT_S = 120  # a new process imports the gateway and connects to the database
+_STOP_TIMEOUT_S = 30  # for the batch in hand to commit before the process is killed
+_READY = "ready"
+
+
+class IngestProcesses:
+    """The server's side of its ingest processes: one lane (group commit + process) each."""
+
+    def __init__(
+        self, settings: Settings, routing: RoutingTable, deadlines: Deadlines, count: int
+    ) -> None:
+        """Lanes for `count` processes over the settings' database (started by `start`)."""
+        if count < 1:
+            raise ValueError("ingest processes need at least one process")
+        self._lanes = [_Lane(n, settings, routing, deadlines) for n in range(count)]
+        self._next = itertools.cycle(self._lanes)
+
+    @property
+    def pids(self) -> list[int | None]:
+        """Each lane's process id (None: none running, as after a death until its next batch)."""
+        return [lane.pid for lane in self._lanes]
+
+    def start(self) -> None:
+        """Start every process and wait until each is ready to store.
+
+        Raises:
+            RuntimeError: a process exited or did not get ready (its log says why).
+        """
+        for lane in self._lanes:
+            lane.start()
+        for lane in self._lanes:
+            lane.wait_ready()
+
+    def close(self) -> None:
+        """Let each process finish its batch in hand and exit (killed if it does not)."""
+        for lane in self._lanes:
+            lane.close()
+
+    async def submit(self, received: Received) -> Outcome:
+        """Parse, map and store `received` in the next lane; returns once it has committed.
+
+        Raises:
+            InboundRejected: a subclass for every kind of bad input (nothing is stored).
+            StoreBusy: the database kept aborting the transaction (nothing is stored), or
+                `IngestInterrupted`: the process died holding the batch (send it again).
+        """
+        outcome = await next(self._next).commits.submit_async(received)
+        log_outcome(outcome)
+        return outcome
+
+
+class _Lane:
+    """One ingest process and the group commit that feeds it, one batch at a time."""
+
+    def __init__(
+        self, number: int, settings: Settings, routing: RoutingTable, deadlines: Deadlines
+    ) -> None:
+        self.number = number
+        self._args = (settings, routing, deadlines)
+        self._lock = threading.Lock()  # one batch in the pipe at a time
+        self._process: BaseProcess | None = None
+        self._pipe: Connection | None = None
+        self._closed = False
+        self.commits: GroupCommit[Received, Outcome] = GroupCommit(
+            self._run, limit=settings.ingest_batch
+        )
+
+    @property
+    def pid(self) -> int | None:
+        """The process's id, if one is running or has not been reaped."""
+        return self._process.pid if self._process is not None else None
+
+    def start(self) -> None:
+        """Open the lane (again, after `close`) and start its process (see `wait_ready`)."""
+        self._closed = False
+        self.spawn()
+
+    def spawn(self) -> None:
+        """Start the process (not waiting for it: see `wait_ready`)."""
+        context = multiprocessing.get_context("spawn")  # no fork of a threaded server
+        ours, theirs = context.Pipe()
+        process = context.Process(
+            target=main,
+            args=(theirs, *self._args),
+            name=f"gateway-ingest-{self.number}",
+            daemon=True,  # never outlives an orderly exit of the server
+        )
+        process.start()
+        theirs.close()  # the child's end: once it exits, our reads see EOF
+        self._process, self._pipe = process, ours
+
+    def wait_ready(self) -> None:
+        """Wait for the process to say it is ready (it has built its engine and ingestor)."""
+        assert self._pipe is not None and self._process is not None  # spawned
+        try:
+            if not self._pipe.poll(_START_TIMEOUT_S):
+                raise RuntimeError(f"ingest process {self.number} was not ready in time")
+            message = self._pipe.recv()
+        except (EOFError, OSError) as error:
+            self._discard()
+            raise RuntimeError(
+                f"ingest process {self.number} exited while starting (see its log)"
+            ) from error
+        if message != _READY:
+            self._discard()
+            raise RuntimeError(f"ingest process {self.number} could not start: {message}")
+        log.info("ingest_process_started", lane=self.number, pid=self._process.pid)
+
+    def close(self) -> None:
+        """Close the pipe after the batch in hand, and wait for the process to exit."""
+        acquired = self._lock.acquire(timeout=_STOP_TIMEOUT_S)
+        self._closed = True
+        try:
+            self._discard(grace=_STOP_TIMEOUT_S if acquired else 0)
+        finally:
+            if acquired:
+                self._lock.release()
+
+    def _run(self, batch: list[Received]) -> list[Outcome | Exception]:
+        """The group commit's batch: sent to the process, its results read back."""
+        with self._lock:
+            if self._closed:
+                raise StoreBusy("the gateway is shutting down; nothing was stored: send it again")
+            if self._process is None or not self._process.is_alive():  # died between batches
+                self._replace()
+            assert self._pipe is not None
+            try:
+                self._pipe.send(batch)
+                results: list[Outcome | Exception] = self._pipe.recv()
+            except (EOFError, OSError) as error:
+                exit_code = self._process.exitcode if self._process is not None else None
+                log.error("ingest_process_died", lane=self.number, exit_code=exit_code)
+                self._discard()
+                raise IngestInterrupted(
+                    "the gateway's ingest process stopped while storing this message, which "
+                    "may or may not have been stored: send it again (a copy already stored "
+                    "is answered with its receipt)"
+                ) from error
+        return results
+
+    def _replace(self) -> None:
+        """A new process for the next batch (the old one died; or none has started yet)."""
+        self._discard()
+        try:
+            self.spawn()
+            self.wait_ready()
+        except RuntimeError as error:
+            raise StoreBusy(
+                "the gateway's ingest process could not be started; nothing was stored: "
+                "send it again"
+            ) from error
+
+    def _discard(self, grace: float = 0) -> None:
+        """Close the pipe; wait `grace` seconds for the process to exit, then kill it."""
+        pipe, process = self._pipe, self._process
+        self._pipe = self._process = None
+        if pipe is not None:
+            pipe.close()
+        if process is not None:
+            process.join(grace)
+            if process.is_alive():
+                process.kill()
+                process.join()
+
+
+def main(pipe: Connection, settings: Settings, routing: RoutingTable, deadlines: Deadlines) -> None:
+    """An ingest process: store each batch the server sends until the server closes the pipe."""
+    # Ctrl-C in a terminal reaches the whole process group: the server shuts down in order
+    # and closes the pipe, which is this process's signal to stop (after its batch).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    configure(settings.log_level)
+    try:
+        ingestor = _ingestor(settings, routing, deadlines)
+    except Exception as error:  # reported to the server, which then fails to start
+        log.exception("ingest_process_failed_to_start")
+        pipe.send(f"{type(error).__name__}: {error}")
+        return
+    try:
+        pipe.send(_READY)
+        while True:
+            try:
+                batch = pipe.recv()
+            except EOFError:  # the server closed the pipe, or is gone
+                return
+            pipe.send([_portable(result) for result in ingestor.prepare_and_store(batch)])
+    except (BrokenPipeError, ConnectionResetError):  # the server went away mid-batch
+        return
+    finally:
+        ingestor.engine.dispose()
+
+
+def _ingestor(settings: Settings, routing: RoutingTable, deadlines: Deadlines) -> Ingestor:
+    for adapter in registry.INBOUND.values():  # compiled before the first batch, as the server's
+        xml.load_schema(adapter.schema_path)
+    engine = make_engine(settings.resolved_database_url)
+    with engine.connect():  # a database it cannot reach fails the server's start, not a batch
+        pass
+    return Ingestor(engine, routing, deadlines=deadlines, batch=settings.ingest_batch)
+
+
+def _portable(result: Any) -> Any:
+    """A result as it can cross the pipe: the gateway's own errors whole, others by type.
+
+    Other exceptions (a driver's, a bug's) may not survive pickling and may quote data in
+    their text; the caller's answer is a 500 either way, and the full error is logged here.
+    """
+    if not isinstance(result, Exception) or isinstance(result, GatewayError):
+        return result
+    log.error("ingest_failed", error_type=type(result).__name__, exc_info=result)
+    return IngestFailed(f"{type(result).__name__} in the ingest process")
