@@ -18,6 +18,7 @@ from gateway.ingest_processes import IngestProcesses
 from gateway.keys import Principal, Role
 from gateway.routing import RoutingTable
 from gateway.settings import Settings
+from gateway.store.engine import reading
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,7 @@ def _principal(
             "send an API key as 'Authorization: Bearer <key>'",
             headers=challenge,
         )
-    with services.engine.connect() as connection:
+    with reading(services.engine) as connection:
         principal = keys.authenticate(connection, credentials.credentials)
     if principal is None:
         raise ApiProblem(

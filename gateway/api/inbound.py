@@ -17,6 +17,7 @@ from gateway.api.schemas import Problem, Receipt
 from gateway.errors import InboundRejected, PayloadTooLarge, UnsupportedMediaType
 from gateway.ingest import Outcome, Received
 from gateway.keys import Principal, Role
+from gateway.store.engine import reading
 from gateway.store.schema import deliveries, messages
 
 router = APIRouter(tags=["inbound"])
@@ -144,7 +145,7 @@ def get_receipt(
     )
     if principal.role is Role.POLICE:
         query = query.where(messages.c.force == principal.force)
-    with services.engine.connect() as connection:
+    with reading(services.engine) as connection:
         row = connection.execute(query.limit(1)).first()
         if row is None:
             raise ApiProblem(404, "not-found", "no receipt for that source and message id")

@@ -7,10 +7,14 @@ instead of a read lock that deadlocks when it is upgraded.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+_READ_ONLY = "gateway_read_only"  # execution option of `reading` connections
 
 
 def normalise_url(url: str) -> str:
@@ -62,4 +66,21 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only transaction (`reading`) begins deferred: in WAL mode it reads a snapshot
+        # and takes no lock a writer needs. BEGIN IMMEDIATE would queue it, on the busy
+        # timeout's sleeps, behind another process's writes (`gateway serve`'s ingest process).
+        if connection.get_execution_options().get(_READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads alone (an API key check, a receipt): it must never write.
+
+    On SQLite its transactions begin deferred (see `_configure_sqlite`); elsewhere it is a
+    plain connection.
+    """
+    with engine.connect() as connection:
+        yield connection.execution_options(**{_READ_ONLY: True})

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, select
 from gateway.api.app import build_services, create_app
 from gateway.ingest import Ingestor, Outcome, Submission
 from gateway.settings import Settings
+from gateway.store.engine import make_engine
 from gateway.store.schema import audit_log, children, deliveries, episodes, events, messages
 from tests.conftest import KeyRing
 from tests.messages import MERLIN_FOUND, compact, merlin, new_id
@@ -390,6 +391,34 @@ def test_a_transaction_aborted_every_time_is_a_503_and_nothing_is_stored(
     assert counts(engine) == before
     monkeypatch.undo()
     assert post(client, "merlin", merlin(), met).status_code == 202
+
+
+def test_key_checks_and_receipt_reads_do_not_wait_for_another_processs_write(
+    client: TestClient, engine: Engine, met: dict[str, str]
+) -> None:
+    """On SQLite, a write held by the ingest process (here another engine) leaves reads be.
+
+    Key checks and receipt reads begin deferred (`gateway.store.engine.reading`); begun
+    IMMEDIATE, as writers begin, each would wait for the write lock on the busy timeout.
+    """
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL reads never wait for writers")
+    answered: dict[str, Any] = {}
+
+    def read() -> None:
+        answered["response"] = client.get("/v1/receipts/merlin/no-such-message", headers=met)
+
+    other = make_engine(str(engine.url))
+    try:
+        with other.begin() as writer:
+            writer.exec_driver_sql("SELECT 1")  # BEGIN IMMEDIATE: the write lock is held
+            reader = threading.Thread(target=read)
+            reader.start()
+            reader.join(timeout=10)
+            assert "response" in answered, "the read waited for another process's write"
+    finally:
+        other.dispose()
+    assert answered["response"].status_code == 404
 
 
 def test_submissions_waiting_for_the_store_leave_the_thread_pool_to_other_requests(
