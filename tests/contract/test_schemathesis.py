@@ -38,7 +38,7 @@ from gateway.settings import Settings
 from gateway.store import migrate
 from gateway.store.engine import make_engine
 from gateway.store.schema import deliveries, metadata
-from tests.conftest import POSTGRES_URL, postgres_engine
+from tests.conftest import postgres_engine
 from tests.messages import compact, merlin, new_id
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,21 +76,16 @@ class Live:
     seen: dict[tuple[str, str], set[int]] = field(default_factory=lambda: defaultdict(set))
 
 
-def _database(backend: str, request: pytest.FixtureRequest, tmp: Path) -> str:
-    """The URL of a migrated, empty database: the settings alone name it, as in production."""
+def _engine(backend: str, request: pytest.FixtureRequest, tmp: Path) -> Engine:
     if backend == "sqlite":
-        url = f"sqlite:///{tmp / 'gateway.db'}"
-        engine = make_engine(url)
+        engine = make_engine(f"sqlite:///{tmp / 'gateway.db'}")
         migrate.upgrade(engine)
-    else:
-        schema = request.getfixturevalue("postgres_schema")
-        url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-        engine = postgres_engine(schema)
-        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-        with engine.begin() as connection:
-            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return url
+        return engine
+    engine = postgres_engine(request.getfixturevalue("postgres_schema"))
+    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    return engine
 
 
 def _seed(app: FastAPI, engine: Engine, headers: dict[str, dict[str, str]]) -> dict[str, list[str]]:
@@ -131,12 +126,12 @@ def live(
 ) -> Iterator[Live]:
     """The app on a seeded database of each backend, with a key for each role."""
     tmp = tmp_path_factory.mktemp(f"schemathesis-{request.param}")
-    url = _database(request.param, request, tmp)
-    settings_ = Settings(data_dir=tmp / "data", database_url=url, worker=False, _env_file=None)
-    services = build_services(settings_, upgrade=False)  # ingest processes, as `serve` has
-    assert services.ingest_processes is not None
-    engine = services.engine
-    app = create_app(services)
+    engine = _engine(request.param, request, tmp)
+    settings_ = Settings(data_dir=tmp / "data", worker=False, _env_file=None)  # type: ignore[call-arg]
+    # Built over the engine, so ingest runs in this process: an app with ingest processes
+    # would start them for every test's lifespan. tests/gateway/test_ingest_processes.py
+    # checks that the processes answer exactly as in-process ingest does.
+    app = create_app(build_services(settings_, engine=engine, upgrade=False))
     with engine.begin() as connection:
         issued = {
             "police": keys.create(connection, keys.Role.POLICE, force="01"),
