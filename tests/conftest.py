@@ -63,7 +63,11 @@ def postgres_engine(schema: str) -> Engine:
     return make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+# Each backend a test runs on: PostgreSQL's runs are marked, to deselect with -m.
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A migrated, empty database on each backend."""
     if request.param == "sqlite":

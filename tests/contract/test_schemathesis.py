@@ -38,7 +38,7 @@ from gateway.settings import Settings
 from gateway.store import migrate
 from gateway.store.engine import make_engine
 from gateway.store.schema import deliveries, metadata
-from tests.conftest import postgres_engine
+from tests.conftest import BACKENDS, postgres_engine
 from tests.messages import compact, merlin, new_id
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,9 +118,7 @@ def _seed(app: FastAPI, engine: Engine, headers: dict[str, dict[str, str]]) -> d
     }
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def live(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Live]:

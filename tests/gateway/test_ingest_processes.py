@@ -29,7 +29,7 @@ from gateway.ingest import Outcome, Received
 from gateway.ingest_processes import IngestProcesses
 from gateway.settings import Settings
 from gateway.store.schema import messages
-from tests.conftest import POSTGRES_URL
+from tests.conftest import BACKENDS, POSTGRES_URL
 from tests.messages import merlin, new_id
 
 XML = {"Content-Type": "application/xml"}
@@ -80,9 +80,7 @@ def _database(backend: str, tmp: Path) -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def served(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Served]:
