@@ -34,7 +34,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from adapters import registry, xml
+from adapters import registry
 from gateway.errors import GatewayError, IngestFailed, IngestInterrupted, StoreBusy
 from gateway.group_commit import GroupCommit
 from gateway.ingest import Deadlines, Ingestor, Outcome, Received, log_outcome
@@ -236,8 +236,7 @@ def main(pipe: Connection, settings: Settings, routing: RoutingTable, deadlines:
 
 
 def _ingestor(settings: Settings, routing: RoutingTable, deadlines: Deadlines) -> Ingestor:
-    for adapter in registry.INBOUND.values():  # compiled before the first batch, as the server's
-        xml.load_schema(adapter.schema_path)
+    registry.compile_inbound_schemas()  # before the first batch
     engine = make_engine(settings.resolved_database_url)
     with engine.connect():  # a database it cannot reach fails the server's start, not a batch
         pass

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from adapters import registry, xml
+from adapters import registry
 from gateway import metrics, retention, routing, ui
 from gateway.api import deliveries, episodes, inbound, operations, problems
 from gateway.api.deps import Services
@@ -54,8 +54,7 @@ def build_services(
         engine = make_engine(settings.resolved_database_url)
     if upgrade:
         migrate.upgrade(engine)
-    for adapter in registry.INBOUND.values():  # compile the hot path's schemas before serving
-        xml.load_schema(adapter.schema_path)
+    registry.compile_inbound_schemas()  # before serving
     table = routing_table or routing.load(settings.routing_file, simulators_url=settings.public_url)
     deadlines = deadlines_from(settings)
     return Services(

@@ -244,7 +244,8 @@ def test_closing_lets_each_process_exit_and_a_failed_start_says_why(served: Serv
     A lane that cannot start a process, or is closed, answers 503 without storing anything.
     """
     settings = served.services.settings
-    processes = IngestProcesses(settings, served.services.routing, _deadlines(served), 2)
+    deadlines = served.services.ingestor.deadlines
+    processes = IngestProcesses(settings, served.services.routing, deadlines, 2)
     processes.start()
     pids = processes.pids
     assert all(pid is not None and not _gone(pid) for pid in pids)
@@ -253,7 +254,7 @@ def test_closing_lets_each_process_exit_and_a_failed_start_says_why(served: Serv
     assert all(_gone(pid) for pid in pids)
 
     nowhere = Settings(database_url="sqlite:////no/such/dir/gateway.db", _env_file=None)
-    broken = IngestProcesses(nowhere, served.services.routing, _deadlines(served), 1)
+    broken = IngestProcesses(nowhere, served.services.routing, deadlines, 1)
     with pytest.raises(RuntimeError, match="could not start: OperationalError"):
         broken.start()
     assert broken.pids == [None]
@@ -263,12 +264,6 @@ def test_closing_lets_each_process_exit_and_a_failed_start_says_why(served: Serv
     with pytest.raises(StoreBusy, match="shutting down; nothing was stored"):
         asyncio.run(processes.submit(received))  # closed: no new process is started
     assert processes.pids == [None, None]
-
-
-def _deadlines(served: Served) -> Any:
-    from gateway.api.app import deadlines_from
-
-    return deadlines_from(served.services.settings)
 
 
 def test_errors_pickle_with_their_attributes() -> None:
