@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 import httpx
 from pydantic import BaseModel, ConfigDict
 
-from gateway.canonical import EpisodeEvent, Source
+from gateway.canonical import CouncilRole, EpisodeEvent, Source
 
 
 class SourceMessage(BaseModel):
@@ -92,6 +92,9 @@ class DeliveryRequest(BaseModel):
         delivery_id: the gateway's id of this delivery.
         idempotency_key: stable across every retry and replay of this delivery.
         council: DfE LA code of the receiving council.
+        council_role: why that council is told (responsible, home or host: councils.md).
+        return_interview_owner: DfE LA code of the council that owes the return home
+            interview (None: a looked-after child whose responsible authority is unknown).
         episode_id: the gateway's episode id (the case system's external reference).
         first_for_target: true when no earlier event of this episode reached this council,
             so the case system must create the episode (Mosaic's create call).
@@ -107,6 +110,8 @@ class DeliveryRequest(BaseModel):
     delivery_id: str
     idempotency_key: str
     council: str
+    council_role: CouncilRole
+    return_interview_owner: str | None
     episode_id: str
     first_for_target: bool
     event: EpisodeEvent

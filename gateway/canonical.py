@@ -168,7 +168,22 @@ class Condition(StrEnum):
     HOSPITAL = "hospital"
     IN_CUSTODY = "in_custody"
     DECEASED = "deceased"
-    NOT_KNOWN = "not_known"
+    CONCERNS = "concerns"  # not safe and well, no detail given (COMPACT SafeAndWell N)
+    NOT_KNOWN = "not_known"  # the message says nothing of the child's condition
+
+
+class CouncilRole(StrEnum):
+    """Why a council is told of an episode, and so which duties are its own (councils.md).
+
+    `responsible`: the placing authority of a looked-after child; `home`: the council of the
+    home address of a child who is not looked after; `host`: where a looked-after child is
+    placed, when that is not the responsible authority. The statutory duties (return home
+    interview, strategy meetings, the SSDA903 return) belong to `responsible` or `home`.
+    """
+
+    RESPONSIBLE = "responsible"
+    HOME = "home"
+    HOST = "host"
 
 
 class InterviewMethod(StrEnum):
@@ -385,16 +400,35 @@ class EpisodeSnapshot(Canonical):
             return None
         return DfeMissingType.AWAY if self.whereabouts_known else DfeMissingType.MISSING
 
-    def councils_to_tell(self) -> list[str]:
-        """Home or host council, plus the responsible council of a looked-after child."""
-        councils = [self.home_council]
-        if (
-            self.looked_after
-            and self.responsible_council
-            and self.responsible_council != self.home_council
-        ):
-            councils.append(self.responsible_council)
-        return councils
+    def council_roles(self) -> list[tuple[str, CouncilRole]]:
+        """Each council to tell, with its role, the home or host council first (councils.md).
+
+        A child who is not looked after: the home council. A looked-after child: the council
+        where the child is (`home_council`) as host, unless it is the responsible authority
+        too, and the responsible authority when the message names one.
+        """
+        if not self.looked_after:
+            return [(self.home_council, CouncilRole.HOME)]
+        responsible = self.responsible_council
+        told: list[tuple[str, CouncilRole]] = []
+        if self.home_council != responsible:
+            told.append((self.home_council, CouncilRole.HOST))
+        if responsible:
+            told.append((responsible, CouncilRole.RESPONSIBLE))
+        return told
+
+    def role_of(self, council: str) -> CouncilRole | None:
+        """The role in which `council` is told of the episode, or None if it is not told."""
+        return next((role for code, role in self.council_roles() if code == council), None)
+
+    @property
+    def return_interview_owner(self) -> str | None:
+        """Who owes the return home interview (councils.md).
+
+        The responsible authority of a looked-after child, else the home council; None for a
+        looked-after child whose message names no responsible authority.
+        """
+        return self.responsible_council if self.looked_after else self.home_council
 
 
 class SourceRef(Canonical):

@@ -530,7 +530,7 @@ class Ingestor:
                 dfe_missing_type=columns["dfe_missing_type"],
                 state=state,
             ),
-            policy.councils_with_packs(self.routing, snap.councils_to_tell()),
+            policy.councils_with_packs(self.routing, [c for c, _ in snap.council_roles()]),
             history=stored,
             now=now,
             event_id=event_id,
@@ -562,7 +562,7 @@ class Ingestor:
         """Queue a delivery per council told, with the flags its pack just raised."""
         connection, receipt, principal = txn.connection, txn.receipt, txn.principal
         event_id = stored.event_id
-        for council in event.episode.councils_to_tell():
+        for council, _role in event.episode.council_roles():
             route = self.routing.route(council)
             if route is None:
                 _INSERT_UNROUTABLE.run(

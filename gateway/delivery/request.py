@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from adapters.base import Alert, DeliveryRequest
-from gateway.canonical import EpisodeEvent
+from gateway.canonical import CouncilRole, EpisodeEvent
 from gateway.delivery.outbox import Claim
 from gateway.episodes import RETURN_INTERVIEW_DUE, cin_factors
 
@@ -31,6 +31,8 @@ def build(
         delivery_id=claimed.delivery_id,
         idempotency_key=claimed.idempotency_key,
         council=claimed.council,
+        council_role=event.episode.role_of(claimed.council) or _fallback_role(event),
+        return_interview_owner=event.episode.return_interview_owner,
         episode_id=claimed.episode_id,
         first_for_target=claimed.seq == 1,
         event=event,
@@ -48,3 +50,8 @@ def _alert(flag: Mapping[str, Any]) -> dict[str, str]:
         "rule": str(flag.get("rule", flag["code"])),
         "reason": str(flag.get("reason", "")),
     }
+
+
+def _fallback_role(event: EpisodeEvent) -> CouncilRole:
+    """A council the snapshot does not name (its name was resolved after the event)."""
+    return CouncilRole.RESPONSIBLE if event.episode.looked_after else CouncilRole.HOME

@@ -303,7 +303,9 @@ def _timer_one(
 
 def _told(state: Mapping[str, Any]) -> list[str]:
     """The councils told of the episode: home or host, and a looked-after child's placing one."""
-    councils = [str(state["home_council"])]
+    if "councils" in state:
+        return [str(told["council"]) for told in state["councils"]]
+    councils = [str(state["home_council"])]  # a state written before roles were kept
     responsible = state.get("responsible_council")
     if state.get("looked_after") and responsible and responsible not in councils:
         councils.append(str(responsible))

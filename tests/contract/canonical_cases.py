@@ -110,6 +110,8 @@ def _request(
         delivery_id=f"dlv-{name}",
         idempotency_key=f"key-{name}",
         council=episode.home_council,
+        council_role=episode.role_of(episode.home_council),
+        return_interview_owner=episode.return_interview_owner,
         episode_id="EP-000001",
         first_for_target=first,
         event=event,

@@ -118,7 +118,10 @@ def test_child_placed_by_another_council_with_whereabouts_known() -> None:
     assert (episode.home_council, episode.responsible_council) == ("831", "891")
     assert episode.whereabouts_known is True
     assert episode.dfe_missing_type is c.DfeMissingType.AWAY
-    assert episode.councils_to_tell() == ["831", "891"]
+    assert episode.council_roles() == [
+        ("831", c.CouncilRole.HOST),
+        ("891", c.CouncilRole.RESPONSIBLE),
+    ]
     assert episode.care == c.Care(looked_after=True, placement_type=c.PlacementType.FOSTER)
 
 

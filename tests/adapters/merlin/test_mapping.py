@@ -137,14 +137,20 @@ def test_child_placed_out_of_borough_tells_host_and_placing_councils() -> None:
     """Home 310 placed in 304 by 310: home council 304 (host), responsible council 310."""
     episode = event("placed_out_of_borough").episode
     assert (episode.home_council, episode.responsible_council) == ("304", "310")
-    assert episode.councils_to_tell() == ["304", "310"]
+    assert episode.council_roles() == [
+        ("304", c.CouncilRole.HOST),
+        ("310", c.CouncilRole.RESPONSIBLE),
+    ]
 
 
 def test_spec_example_is_placed_in_brent_by_derbyshire() -> None:
     """The spec's child lives and is placed in 304, placed by 830."""
     episode = event("spec_example").episode
     assert (episode.home_council, episode.responsible_council) == ("304", "830")
-    assert episode.councils_to_tell() == ["304", "830"]
+    assert episode.council_roles() == [
+        ("304", c.CouncilRole.HOST),
+        ("830", c.CouncilRole.RESPONSIBLE),
+    ]
 
 
 def test_child_without_care_status_has_only_a_home_council() -> None:
