@@ -1,11 +1,12 @@
 """What the three outbound adapters share: code tables, XML rendering, and one guarded exchange.
 
 Renderers use `CodeTables` (canonical code → target code, from `mappings/`), `utc_text` and, for
-the XML systems, `sub`/`xml_bytes`/`validate_xml`. Clients send every request through
-`exchange`, which refuses redirects, bounds the answer at `MAX_ANSWER_BYTES`, and turns httpx's
-transport errors into `RetryableDelivery`. Answers from case systems are untrusted: `safe_id`
-vets the ids taken from them and `retry_after` caps what a target may ask for. No function here
-puts a request header, a credential or an answer body into an error or a log line.
+the XML systems, `sub`/`sub_optional`/`sub_nil`/`xml_bytes`/`validate_xml`. Clients send every
+request through `exchange`, which refuses redirects, bounds the answer at `MAX_ANSWER_BYTES`,
+and turns httpx's transport errors into `RetryableDelivery`. Answers from case systems are
+untrusted: `safe_id` vets the ids taken from them and `retry_after` caps what a target may ask
+for. No function here puts a request header, a credential or an answer body into an error or a
+log line.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ MAX_ANSWER_BYTES = 1 << 20
 MAX_RETRY_AFTER_S = 3600.0
 _DROPPED_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
+XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 
 log = get_logger(__name__)
 
@@ -110,6 +112,13 @@ def sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Ele
             child.text = text
         except ValueError as exc:  # control characters: XML 1.0 cannot carry them
             raise PermanentDelivery(f"the text of {tag} holds characters XML cannot carry") from exc
+    return child
+
+
+def sub_nil(parent: etree._Element, tag: str) -> etree._Element:
+    """Append an empty child element marked `xsi:nil="true"`: present, value not known."""
+    child = sub(parent, tag)
+    child.set(XSI_NIL, "true")
     return child
 
 

@@ -91,7 +91,10 @@ class Record:
     """One event a simulated case system recorded (what `GET /_control/records` lists).
 
     `times_recorded` counts records made under this key and must stay 1; `times_received`
-    counts every call that carried the key (retries and replays included).
+    counts every call that carried the key (retries and replays included). The safeguarding
+    facts are kept in the case system's own codes, as it received them: the council's role,
+    who owes the return home interview, the child protection plan, and the condition when
+    found (None while the child is missing).
     """
 
     idempotency_key: str
@@ -100,6 +103,10 @@ class Record:
     target_reference: str | None
     times_recorded: int = 1
     times_received: int = 1
+    council_role: str | None = None
+    return_interview_owner: str | None = None
+    child_protection_plan: bool | None = None
+    found_condition: str | None = None
 
 
 class Simulation:

@@ -330,13 +330,17 @@ class Found(Canonical):
 
 
 class Debrief(Canonical):
-    """The police prevention (safe and well) interview after the child's return."""
+    """The police prevention (safe and well) interview after the child's return.
+
+    `crime_disclosed` is None when the source cannot say (COMPACT's one `Disclosures` flag
+    does not tell harm from crime): not known, which no payload may turn into "no".
+    """
 
     conducted_at: UtcDateTime
     method: InterviewMethod
     declined: bool
     harm_disclosed: bool
-    crime_disclosed: bool
+    crime_disclosed: bool | None
     summary: str | None = None
 
 
@@ -392,6 +396,16 @@ class EpisodeSnapshot(Canonical):
     def looked_after(self) -> bool:
         """Whether the child is looked after by a council."""
         return self.care is not None and self.care.looked_after
+
+    @property
+    def on_child_protection_plan(self) -> bool:
+        """Whether the message says the child is on a child protection plan.
+
+        Either the care status's flag or the coded vulnerability says so (the policy packs
+        read it the same way), so no payload says "no plan" where the police said there is one.
+        """
+        flagged = self.care is not None and self.care.child_protection_plan
+        return flagged or Vulnerability.CHILD_PROTECTION_PLAN in self.vulnerabilities
 
     @property
     def dfe_missing_type(self) -> DfeMissingType | None:

@@ -110,7 +110,7 @@ def build_state(
         "looked_after": snap.looked_after,
         "legal_status": str(care.legal_status) if care and care.legal_status else None,
         "placement_type": str(care.placement_type) if care and care.placement_type else None,
-        "child_protection_plan": bool(care and care.child_protection_plan),
+        "child_protection_plan": snap.on_child_protection_plan,
         "home_council": snap.home_council,
         "responsible_council": snap.responsible_council,
         "councils": [{"council": code, "role": str(role)} for code, role in snap.council_roles()],

@@ -334,12 +334,12 @@ def _found(case: Case) -> c.Found | None:
     if located is None:
         return None
     locate = case.locate
-    if locate is None:
+    if locate is None:  # the export says nothing of the child's condition
         condition = c.Condition.NOT_KNOWN
     elif locate.safe_and_well:
         condition = c.Condition.SAFE_AND_WELL
-    else:
-        condition = c.Condition.INJURED if locate.injuries else c.Condition.NOT_KNOWN
+    else:  # not safe and well: a concern even when no injury is described (compact.md)
+        condition = c.Condition.INJURED if locate.injuries else c.Condition.CONCERNS
     return c.Found(
         at=located.at,
         location=located.location,
@@ -361,7 +361,8 @@ def _debrief(case: Case) -> c.Debrief | None:
             "/CaseExport/Case/Locate/PreventionInterview/Method",
         ),
         declined=interview.declined,
+        # One flag for harm and crime: Y says harm was disclosed and leaves crime not known.
         harm_disclosed=interview.disclosures,
-        crime_disclosed=interview.disclosures,
+        crime_disclosed=None if interview.disclosures else False,
         summary=interview.account,
     )

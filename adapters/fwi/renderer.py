@@ -17,6 +17,7 @@ from adapters.outbound import (
     debrief_to_send,
     episode_kind,
     sub,
+    sub_nil,
     sub_optional,
     utc_text,
     validate_xml,
@@ -105,8 +106,13 @@ def _episode(parent: etree._Element, request: DeliveryRequest) -> None:
         parent, "LegalStatus", care.legal_status.value if care and care.legal_status else None
     )
     sub_optional(parent, "ResponsibleLA", episode.responsible_council)
+    sub(parent, "ChildProtectionPlan", _boolean(episode.on_child_protection_plan))
+    sub(parent, "CouncilRole", CODES.code("council_role", request.council_role))
     if request.return_interview_due_by is not None:
         sub(parent, "ReturnInterviewDue", utc_text(request.return_interview_due_by))
+    sub_optional(parent, "ReturnInterviewOwnerLA", request.return_interview_owner)
+    if episode.found is not None:
+        sub(parent, "FoundCondition", CODES.code("found_condition", episode.found.condition))
 
 
 def _debrief(parent: etree._Element, event: EpisodeEvent) -> None:
@@ -119,7 +125,10 @@ def _debrief(parent: etree._Element, event: EpisodeEvent) -> None:
     sub(element, "Method", CODES.code("interview_method", debrief.method))
     sub(element, "Declined", _boolean(debrief.declined))
     sub(element, "HarmDisclosed", _boolean(debrief.harm_disclosed))
-    sub(element, "CrimeDisclosed", _boolean(debrief.crime_disclosed))
+    if debrief.crime_disclosed is None:  # not known: the element stays, nil (decision 0019)
+        sub_nil(element, "CrimeDisclosed")
+    else:
+        sub(element, "CrimeDisclosed", _boolean(debrief.crime_disclosed))
     sub_optional(element, "Summary", debrief.summary or None)
 
 

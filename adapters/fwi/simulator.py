@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from lxml import etree
@@ -164,9 +165,28 @@ class FwiState:
                     episode_reference=text["ExternalReference"],
                     event_type=text["EventType"],
                     target_reference=ids["FwiEventId"],
+                    **_episode_facts(request),
                 ),
             )
         return result(outcome, ids)
+
+
+def _episode_facts(request: etree._Element) -> dict[str, Any]:
+    """The safeguarding facts of a schema-valid request, as FWi holds them (its own codes)."""
+    episode = request.find(f"{{{NS}}}Request/{{{NS}}}Episode")
+    if episode is None:  # the schema requires it; kept for the type checker
+        return {}
+
+    def text(name: str) -> str | None:
+        value = episode.findtext(f"{{{NS}}}{name}")
+        return value.strip() if value is not None else None
+
+    return {
+        "council_role": text("CouncilRole"),
+        "return_interview_owner": text("ReturnInterviewOwnerLA"),
+        "child_protection_plan": text("ChildProtectionPlan") in ("true", "1"),
+        "found_condition": text("FoundCondition"),
+    }
 
 
 def _client_id(nhs: str | None) -> str:

@@ -122,6 +122,10 @@ def _episode(request: DeliveryRequest) -> Json:
         "returnInterviewDueBy": (
             utc_text(request.return_interview_due_by) if request.return_interview_due_by else None
         ),
+        "councilRole": CODES.code("council_role", request.council_role),
+        "returnInterviewOwnerLaCode": request.return_interview_owner,
+        "childProtectionPlan": episode.on_child_protection_plan,
+        "foundCondition": CODES.code("found_condition", found.condition) if found else None,
     }
     if request.cin_factors:
         body["cinFactors"] = list(request.cin_factors)
@@ -138,6 +142,6 @@ def _debrief(event: EpisodeEvent) -> Json | None:
         "method": CODES.code("interview_method", debrief.method),
         "declined": debrief.declined,
         "harmDisclosed": debrief.harm_disclosed,
-        "crimeDisclosed": debrief.crime_disclosed,
+        "crimeDisclosed": debrief.crime_disclosed,  # null: not known (COMPACT)
         "summary": debrief.summary or None,
     }

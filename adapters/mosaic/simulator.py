@@ -102,6 +102,7 @@ class MosaicState:
                 "eventId": f"MOS-EV-{council.events:06d}",
             }
             council.answers[key] = (digest, answer)
+            episode = body["episode"]
             self.sim.record(
                 la,
                 Record(
@@ -109,6 +110,10 @@ class MosaicState:
                     episode_reference=reference,
                     event_type=str(body["eventType"]),
                     target_reference=answer["eventId"],
+                    council_role=episode["councilRole"],
+                    return_interview_owner=episode["returnInterviewOwnerLaCode"],
+                    child_protection_plan=episode["childProtectionPlan"],
+                    found_condition=episode["foundCondition"],
                 ),
             )
             return 201, answer

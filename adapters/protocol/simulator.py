@@ -23,6 +23,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from lxml import etree
 
 from adapters import xml
 from adapters.protocol.renderer import MAX_FILE_BYTES, NS, SCHEMA_PATH
@@ -58,6 +59,7 @@ class _Verdict:
     external_ref: str | None = None
     event_code: str | None = None
     nhs: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)  # Record's safeguarding facts
 
 
 _INJECTED_REJECTION = _Verdict(
@@ -82,7 +84,23 @@ def _process(body: bytes) -> _Verdict:
         external_ref=notification.findtext(f"{{{NS}}}ExternalRef"),
         event_code=notification.findtext(f"{{{NS}}}EventCode"),
         nhs=notification.findtext(f"{{{NS}}}Child/{{{NS}}}NHSNo"),
+        facts=_episode_facts(notification),
     )
+
+
+def _episode_facts(notification: etree._Element) -> dict[str, Any]:
+    """The safeguarding facts of a schema-valid notification, in Protocol's own codes."""
+
+    def text(name: str) -> str | None:
+        value = notification.findtext(f"{{{NS}}}Episode/{{{NS}}}{name}")
+        return value.strip() if value is not None else None
+
+    return {
+        "council_role": text("Role"),
+        "return_interview_owner": text("RHIOwnerLA"),
+        "child_protection_plan": text("CPPlan") == "Y",
+        "found_condition": text("FoundCondition"),
+    }
 
 
 class ProtocolState:
@@ -122,6 +140,7 @@ class ProtocolState:
                         episode_reference=verdict.external_ref,
                         event_type=verdict.event_code,
                         target_reference=name,
+                        **verdict.facts,
                     ),
                 )
             council.files[name] = _File(

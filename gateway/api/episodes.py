@@ -11,6 +11,7 @@ from gateway import audit
 from gateway.api.deps import IdPath, PrincipalDep, ServicesDep, require
 from gateway.api.problems import ApiProblem
 from gateway.api.schemas import EpisodeView, Problem
+from gateway.canonical import EpisodeEvent
 from gateway.keys import Principal, Role
 from gateway.store.schema import case_records, deliveries, episodes, events, messages
 
@@ -41,6 +42,8 @@ def episode_view(connection: Connection, episode_id: str) -> dict[str, Any] | No
     if row is None:
         return None
     view = dict(row.state)
+    if "councils" not in view:
+        view.update(_roles_of_an_older_state(connection, episode_id))
     view["events"] = [
         {
             "type": e.type,
@@ -69,6 +72,26 @@ def episode_view(connection: Connection, episode_id: str) -> dict[str, Any] | No
         )
     ]
     return view
+
+
+def _roles_of_an_older_state(connection: Connection, episode_id: str) -> dict[str, Any]:
+    """Councils' roles, interview owner and found condition from the latest event's snapshot.
+
+    A state written before they were kept lacks them until the episode's next event, which
+    rewrites the state with them (`gateway.episodes.build_state` computes them the same way).
+    """
+    canonical = connection.execute(
+        select(events.c.canonical)
+        .where(events.c.episode_id == episode_id)
+        .order_by(events.c.seq.desc())
+        .limit(1)
+    ).scalar_one()
+    snap = EpisodeEvent.model_validate(canonical).episode
+    return {
+        "councils": [{"council": code, "role": str(role)} for code, role in snap.council_roles()],
+        "return_interview_owner": snap.return_interview_owner,
+        "found_condition": str(snap.found.condition) if snap.found else None,
+    }
 
 
 @router.get(

@@ -10,6 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 DeliveryStatus = Literal[
     "pending", "in_flight", "sent", "delivered", "retrying", "dead", "cancelled"
 ]
+# The canonical code lists as the API publishes them (a test keeps them equal to the enums).
+CouncilRoleCode = Literal["responsible", "home", "host"]
+ConditionCode = Literal[
+    "safe_and_well", "injured", "hospital", "in_custody", "deceased", "concerns", "not_known"
+]
 
 
 class ProblemError(BaseModel):
@@ -118,6 +123,17 @@ class FlagView(BaseModel):
     raised_at: datetime | None = Field(default=None, description="When the gateway raised it")
 
 
+class CouncilView(BaseModel):
+    """A council told of the episode, and the role it is told in."""
+
+    council: str = Field(description="DfE LA code")
+    role: CouncilRoleCode = Field(
+        description="`responsible`: placing authority of a looked-after child; `home`: home "
+        "council of a child who is not looked after; `host`: where a looked-after child is "
+        "placed, when not the responsible authority"
+    )
+
+
 class EventView(BaseModel):
     """One event of the episode."""
 
@@ -148,14 +164,29 @@ class EpisodeView(BaseModel):
     placement_type: str | None
     home_council: str
     responsible_council: str | None
+    councils: list[CouncilView] = Field(
+        description="Each council told, with its role; the home or host council first"
+    )
+    return_interview_owner: str | None = Field(
+        description="DfE LA code of the council that owes the return home interview: the "
+        "responsible authority of a looked-after child (null when the police named none), "
+        "else the home council"
+    )
     reported_at: datetime
     last_seen_at: datetime
     last_seen_location: str
     found_at: datetime | None
     found_location: str | None
+    found_condition: ConditionCode | None = Field(
+        description="The child's condition when found; null while the child is missing"
+    )
     vulnerabilities: list[str]
     cin_factors: list[str]
-    child_protection_plan: bool = False
+    child_protection_plan: bool = Field(
+        default=False,
+        description="On a child protection plan: the care status's flag or the coded "
+        "vulnerability says so",
+    )
     return_interview_due_by: datetime | None = Field(
         description="Found time + 72 h (councils.md), once the child has been found"
     )

@@ -1,10 +1,12 @@
 """Named canonical deliveries every outbound adapter must render (synthetic data only).
 
 Together they hold one case per event type, a looked-after child away (DfE type A) and one
-missing (type M), a police "absent" report, a child who is not looked after, a found event with
-its return-interview due time, a debrief with disclosures, every vulnerability at least once,
-alerts, and `first_for_target` both true and false. Each name is also the stem of the adapters'
-golden files (`adapters/<name>/fixtures/golden/<case>.<ext>`).
+missing (type M), a police "absent" report, a child who is not looked after, a delivery to
+each council role (home, host, responsible) and to the host of a child whose responsible
+authority is unknown, a child on a child protection plan, a found event per condition with its
+return-interview due time, a debrief with disclosures and one with crime not known, every
+vulnerability at least once, alerts, and `first_for_target` both true and false. Each name is
+also the stem of the adapters' golden files (`adapters/<name>/fixtures/golden/<case>.<ext>`).
 """
 
 from __future__ import annotations
@@ -94,8 +96,13 @@ def _request(
     episode: EpisodeSnapshot,
     child: Child | None = None,
     source: Source = Source.MERLIN,
+    council: str | None = None,
     **extra: Any,
 ) -> DeliveryRequest:
+    """The delivery of one event to `council` (the home or host council unless named)."""
+    council = council or episode.home_council
+    role = episode.role_of(council)
+    assert role is not None, f"{name}: council {council} is not told of this episode"
     force = "01" if source is Source.MERLIN else "30"
     event = EpisodeEvent(
         type=event_type,
@@ -109,8 +116,8 @@ def _request(
     return DeliveryRequest(
         delivery_id=f"dlv-{name}",
         idempotency_key=f"key-{name}",
-        council=episode.home_council,
-        council_role=episode.role_of(episode.home_council),
+        council=council,
+        council_role=role,
         return_interview_owner=episode.return_interview_owner,
         episode_id="EP-000001",
         first_for_target=first,
@@ -137,6 +144,21 @@ _DEBRIEF = Debrief(
     crime_disclosed=True,
     summary="Disclosed contact with older associates.",
 )
+_DEBRIEF_CRIME_NOT_KNOWN = Debrief(
+    conducted_at=DEBRIEF_AT,
+    method=InterviewMethod.TELEPHONE_CHILD,
+    declined=False,
+    harm_disclosed=True,
+    crime_disclosed=None,  # COMPACT Disclosures Y: harm disclosed, crime not known
+    summary="Disclosed being hurt while away; would not say by whom.",
+)
+_AWAY_PLACED_BY_830: dict[str, Any] = {  # placed in 831 (host) by 830 (responsible)
+    "whereabouts_known": True,
+    "care": _LOOKED_AFTER,
+    "home_council": "831",
+    "responsible_council": "830",
+    "vulnerabilities": [V.CCE, V.TRAFFICKING, V.RADICALISATION, V.FGM],
+}
 _STRATEGY = Alert(
     code="strategy_meeting_required",
     rule="missing_4_in_28_days",
@@ -175,13 +197,7 @@ def _cases() -> dict[str, DeliveryRequest]:
             REPORTED_AT,
             first=True,
             child=_child(gender=Gender.OTHER),
-            episode=_episode(
-                whereabouts_known=True,
-                care=_LOOKED_AFTER,
-                home_council="831",
-                responsible_council="830",
-                vulnerabilities=[V.CCE, V.TRAFFICKING, V.RADICALISATION, V.FGM],
-            ),
+            episode=_episode(**_AWAY_PLACED_BY_830),
             alerts=[
                 Alert(
                     code="missing_from_care_notification",
@@ -207,6 +223,48 @@ def _cases() -> dict[str, DeliveryRequest]:
                     V.SUBSTANCE_MISUSE,
                 ],
             ),
+        ),
+        "reported_looked_after_to_responsible": _request(
+            "reported_looked_after_to_responsible",
+            EventType.REPORTED,
+            REPORTED_AT,
+            first=True,
+            child=_child(gender=Gender.OTHER),
+            episode=_episode(**_AWAY_PLACED_BY_830),
+            council="830",
+        ),
+        "reported_responsible_authority_unknown": _request(
+            "reported_responsible_authority_unknown",
+            EventType.REPORTED,
+            REPORTED_AT,
+            first=True,
+            source=Source.COMPACT,
+            episode=_episode(home_council="871", care=Care(looked_after=True)),
+        ),
+        "reported_child_protection_plan": _request(
+            "reported_child_protection_plan",
+            EventType.REPORTED,
+            REPORTED_AT,
+            first=True,
+            episode=_episode(
+                risk_level=RiskLevel.HIGH,
+                care=Care(looked_after=False, child_protection_plan=True),
+            ),
+        ),
+        **_found_cases(),
+        "debriefed_crime_not_known": _request(
+            "debriefed_crime_not_known",
+            EventType.DEBRIEFED,
+            DEBRIEF_AT,
+            first=False,
+            source=Source.COMPACT,
+            episode=_episode(
+                status=EpisodeStatus.FOUND,
+                found=_FOUND.model_copy(update={"condition": Condition.CONCERNS}),
+                debrief=_DEBRIEF_CRIME_NOT_KNOWN,
+                home_council="831",
+            ),
+            return_interview_due_by=RETURN_INTERVIEW_DUE,
         ),
         "risk_changed": _request(
             "risk_changed",
@@ -282,6 +340,28 @@ def _cases() -> dict[str, DeliveryRequest]:
             ),
         ),
     }
+
+
+def _found_cases() -> dict[str, DeliveryRequest]:
+    """A found event per condition other than safe and well (the `found` case has that one)."""
+    cases: dict[str, DeliveryRequest] = {}
+    for condition in Condition:
+        if condition is Condition.SAFE_AND_WELL:
+            continue
+        name = f"found_{condition}"
+        cases[name] = _request(
+            name,
+            EventType.FOUND,
+            FOUND_AT,
+            first=False,
+            source=Source.COMPACT if condition is Condition.CONCERNS else Source.MERLIN,
+            episode=_episode(
+                status=EpisodeStatus.FOUND,
+                found=_FOUND.model_copy(update={"condition": condition}),
+            ),
+            return_interview_due_by=RETURN_INTERVIEW_DUE,
+        )
+    return cases
 
 
 CASES: dict[str, DeliveryRequest] = _cases()

@@ -23,6 +23,8 @@ from structlog.testing import capture_logs
 from adapters import xml
 from adapters.base import OutboundAdapter, TargetConfig
 from gateway.canonical import (
+    Condition,
+    CouncilRole,
     DfeMissingType,
     EpisodeStatus,
     EventType,
@@ -51,6 +53,8 @@ CANONICAL_TABLES: dict[str, list[str]] = {
     "interview_method": [v.value for v in InterviewMethod],
     "vulnerability": [v.value for v in Vulnerability],
     "source_system": [v.value for v in Source],
+    "council_role": [v.value for v in CouncilRole],
+    "found_condition": [v.value for v in Condition],
 }
 
 

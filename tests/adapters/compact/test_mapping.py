@@ -149,27 +149,34 @@ def test_child_fields() -> None:
     [
         ("wy_4_located", c.Condition.SAFE_AND_WELL),
         ("council_variants_interview_declined", c.Condition.INJURED),
-        ("grade_absent_located", c.Condition.NOT_KNOWN),
+        ("grade_absent_located", c.Condition.CONCERNS),
     ],
 )
 def test_found_condition(fixture: str, condition: c.Condition) -> None:
-    """SafeAndWell Y is safe and well; N with Injuries injured; N alone not known."""
+    """SafeAndWell Y is safe and well; N with Injuries injured; N alone concerns."""
     found = event(fixture).episode.found
     assert found is not None
     assert found.condition is condition
 
 
 def test_debrief_from_the_prevention_interview() -> None:
-    """Disclosures sets both harm and crime disclosed; Account is the summary."""
+    """Disclosures Y is harm disclosed with crime not known; Account is the summary."""
     debrief = event("wy_5_return_interview").episode.debrief
     assert debrief == c.Debrief(
         conducted_at=utc("2024-06-16T09:00:00"),
         method=c.InterviewMethod.FACE_TO_FACE,
         declined=False,
         harm_disclosed=True,
-        crime_disclosed=True,
+        crime_disclosed=None,
         summary="Stayed with an older friend in Leeds; met adults she did not know.",
     )
+
+
+def test_no_disclosures_is_neither_harm_nor_crime() -> None:
+    """Disclosures N says both: no harm and no crime disclosed."""
+    debrief = event("council_variants_interview_declined").episode.debrief
+    assert debrief is not None
+    assert (debrief.harm_disclosed, debrief.crime_disclosed) == (False, False)
 
 
 def test_police_contact_and_closure() -> None:

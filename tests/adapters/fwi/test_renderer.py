@@ -23,12 +23,9 @@ def text(root: etree._Element, path: str) -> str | None:
     return root.findtext(f"f:Request/{path}", namespaces=NS)
 
 
-def test_episode_type_is_absent_without_authorisation_only_for_dfe_type_a():
-    """AbsentWithoutAuthorisation for DfE type A; Missing for type M and other children."""
-    assert (
-        text(doc("reported_looked_after_away"), "f:Episode/f:EpisodeType")
-        == "AbsentWithoutAuthorisation"
-    )
+def test_episode_type_is_away_from_placement_only_for_dfe_type_a():
+    """AwayFromPlacement for DfE type A; Missing for type M and other children."""
+    assert text(doc("reported_looked_after_away"), "f:Episode/f:EpisodeType") == "AwayFromPlacement"
     assert text(doc("reported_looked_after_missing"), "f:Episode/f:EpisodeType") == "Missing"
     assert text(doc("reported_absent"), "f:Episode/f:EpisodeType") == "Missing"
     assert text(doc("reported_absent"), "f:Episode/f:PoliceCategory") == "Absent"

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from lxml import etree
 
 from adapters.fwi import client, renderer, simulator
 from gateway.errors import PermanentDelivery, RetryableDelivery
@@ -176,4 +177,36 @@ def test_injected_faults_are_retryable(fwi, faults, status):
     assert caught.value.http_status == status
     if "retry_after_s" in faults:
         assert caught.value.retry_after == 4
+    assert fwi.records() == {}
+
+
+def test_the_safeguarding_facts_are_recorded(fwi):
+    """FWi keeps the council's role, the interview's owner, the CP plan and the condition."""
+    fwi.send("reported_looked_after_to_responsible")
+    fwi.send("found_in_custody")
+    reported, found = fwi.records()["830"]
+    assert (reported["council_role"], reported["return_interview_owner"]) == ("Responsible", "830")
+    assert (reported["child_protection_plan"], reported["found_condition"]) == (False, None)
+    assert (found["council_role"], found["found_condition"]) == ("Home", "InCustody")
+
+
+def test_a_debrief_with_crime_not_known_is_accepted(fwi):
+    """`CrimeDisclosed xsi:nil="true"` is valid: FWi records the debrief."""
+    fwi.send("reported_not_looked_after")
+    fwi.send("debriefed_crime_not_known")
+    assert [r["event_type"] for r in fwi.records()["830"]] == ["Reported", "Debriefed"]
+
+
+@pytest.mark.parametrize("element", ["ChildProtectionPlan", "CouncilRole"])
+def test_a_body_without_a_safeguarding_element_is_a_validation_fault(fwi, element):
+    """ChildProtectionPlan and CouncilRole are required: leaving one out is a Validation fault."""
+    payload = renderer.render(CASES["found"])
+    root = etree.fromstring(payload.body)
+    (gone,) = root.iterfind(f".//{{{renderer.NS}}}Episode/{{{renderer.NS}}}{element}")
+    gone.getparent().remove(gone)
+    broken = payload.model_copy(update={"body": etree.tostring(root)})
+    answer = _post(fwi, client.envelope(broken, "u", "p", created=NOW, nonce=b"y" * 16))
+    assert answer.status_code == 500
+    with pytest.raises(PermanentDelivery, match="Validation"):
+        client.classify(answer)
     assert fwi.records() == {}

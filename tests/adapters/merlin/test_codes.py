@@ -8,6 +8,7 @@ from lxml import etree
 
 import mappings
 from adapters.merlin import ADAPTER, mapping
+from gateway.canonical import Condition
 
 XS = {"xs": "http://www.w3.org/2001/XMLSchema"}
 
@@ -66,3 +67,15 @@ def test_the_tables_load_into_canonical_values() -> None:
     tables = mapping.tables()
     assert set(tables.__dataclass_fields__) == {table_name(n) for n in enumerated_types()}
     assert tables.risk_level.rows["VERY_LOW"] == tables.risk_level.rows["NO_APPARENT_RISK"]
+
+
+def test_found_conditions_map_as_the_canonical_list_says() -> None:
+    """Each MERLIN Condition has its canonical twin; UNKNOWN is not known, never concerns."""
+    assert mapping.tables().condition.rows == {
+        "SAFE_WELL": Condition.SAFE_AND_WELL,
+        "INJURED": Condition.INJURED,
+        "HOSPITAL": Condition.HOSPITAL,
+        "CUSTODY": Condition.IN_CUSTODY,
+        "DECEASED": Condition.DECEASED,
+        "UNKNOWN": Condition.NOT_KNOWN,
+    }

@@ -204,3 +204,41 @@ def test_a_timeout_records_then_the_retry_is_exactly_once():
     assert result.http_status == 200
     assert record["times_recorded"] == 1
     assert record["target_reference"] == result.target_reference
+
+
+def test_the_safeguarding_facts_are_recorded(mosaic):
+    """Mosaic keeps the council's role, the interview's owner, the CP plan and the condition."""
+    mosaic.send("reported_looked_after_away", council="831")
+    mosaic.send("found_concerns")
+    [host] = mosaic.records()["831"]
+    assert (host["council_role"], host["return_interview_owner"]) == ("HOST", "830")
+    assert (host["child_protection_plan"], host["found_condition"]) == (False, None)
+    [home] = mosaic.records()["304"]
+    assert (home["council_role"], home["return_interview_owner"]) == ("HOME", "304")
+    assert home["found_condition"] == "CONCERNS"
+
+
+def test_a_debrief_with_crime_not_known_is_accepted(mosaic):
+    """`crimeDisclosed: null` is valid: Mosaic records the debrief."""
+    result = mosaic.send("debriefed_crime_not_known", council="831")
+    assert result.http_status == 201
+    assert [r["event_type"] for r in mosaic.records()["831"]] == ["DEBRIEFED"]
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["councilRole", "returnInterviewOwnerLaCode", "childProtectionPlan", "foundCondition"],
+)
+def test_a_body_without_a_safeguarding_field_is_a_validation_error(mosaic, field):
+    """Each new episode field is required (null where not known): leaving it out is a 422."""
+    token = client.fetch_token(mosaic.http, sim_target("mosaic"))[0]
+    body = json.loads(renderer.render(CASES["found"]).body)
+    del body["episode"][field]
+    answer = mosaic.http.post(
+        "/sim/mosaic/304/api/v1/missing-episodes",
+        json=body,
+        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "k-1"},
+    )
+    assert answer.status_code == 422
+    assert answer.json() == {"error": "VALIDATION", "details": ["$.episode: required"]}
+    assert mosaic.records() == {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from lxml import etree
 
 from adapters.protocol import client, renderer, simulator
 from gateway.errors import PermanentDelivery, RetryableDelivery
@@ -126,4 +127,41 @@ def test_injected_faults_are_503_and_retryable(protocol, faults):
     with pytest.raises(RetryableDelivery) as caught:
         protocol.send("found")
     assert caught.value.http_status == 503
+    assert protocol.http.get("/sim/protocol/_control/records").json() == {}
+
+
+def test_the_safeguarding_facts_are_recorded(protocol):
+    """Protocol keeps the council's role, the interview's owner, the CP plan and the condition."""
+    protocol.send("reported_child_protection_plan")
+    protocol.send("found_deceased")
+    reported, found = protocol.http.get("/sim/protocol/_control/records").json()["317"]
+    assert (reported["council_role"], reported["return_interview_owner"]) == ("HOME", "304")
+    assert (reported["child_protection_plan"], reported["found_condition"]) == (True, None)
+    assert found["found_condition"] == "DECEASED"
+
+
+def test_a_debrief_with_crime_not_known_is_accepted(protocol):
+    """`Crime xsi:nil="true"` is valid: the file is ACCEPTED."""
+    protocol.send("debriefed_crime_not_known")
+    protocol.now += 1
+    [ack], _ = protocol.acks()
+    assert ack.accepted
+
+
+@pytest.mark.parametrize("element", ["CPPlan", "Role"])
+def test_a_file_without_a_safeguarding_element_is_rejected(protocol, element):
+    """CPPlan and Role are required: a file without one is acknowledged REJECTED."""
+    root = etree.fromstring(renderer.render(CASES["found"]).body)
+    (gone,) = root.iterfind(f".//{{{renderer.NS}}}Episode/{{{renderer.NS}}}{element}")
+    gone.getparent().remove(gone)
+    answer = protocol.http.put(
+        f"{INBOX}/317_without-{element}.xml",
+        content=etree.tostring(root),
+        headers={"X-Api-Key": "k", "Content-Type": "application/xml"},
+    )
+    assert answer.status_code == 201
+    protocol.now += 1
+    [ack], _ = protocol.acks()
+    assert not ack.accepted
+    assert any(element in error for error in ack.errors)
     assert protocol.http.get("/sim/protocol/_control/records").json() == {}
