@@ -47,7 +47,7 @@ STATUS_TAGS: dict[str, tuple[str, str]] = {
 RISK_TAGS: dict[str, str] = {
     "high": "red",
     "medium": "orange",
-    "low": "yellow",
+    "low": "grey",
     "no_apparent_risk": "grey",
 }
 

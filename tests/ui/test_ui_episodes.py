@@ -154,7 +154,7 @@ def test_a_host_council_is_not_told_the_interview_is_its_own(
     assert hosted.count("<time") == 1 and "Due by" not in hosted and "Overdue" not in hosted
     assert "Home" in row_html(page, caseload["due_later"])
     missing = row_html(page, caseload["high"])
-    assert "Due within 72 hours of the child being found" in missing
+    assert "Due by" not in missing
     assert "Owed by Derbyshire County Council (830), not your council" in missing
 
 
