@@ -167,16 +167,7 @@ def build_rows(
             which the council was told of as host: left out, and listed if in the period.
     """
     facts = list(facts)
-    known: dict[str, set[str]] = defaultdict(set)
-    starts: dict[str, set[datetime]] = defaultdict(set)
-    for child_id, ids in (person_ids or {}).items():
-        known[child_id].update(ids)
-    for child_id, seen in (reports or {}).items():
-        starts[child_id].update(seen)
-    for fact in facts:
-        if fact.person_id:
-            known[fact.child_id].add(fact.person_id)
-        starts[fact.child_id].add(fact.last_seen_at)
+    known, starts = _by_child(facts, person_ids or {}, reports or {})
     spans: dict[str, list[_Span]] = defaultdict(list)
     left_out = [
         LeftOut(fact.episode_id, UNKNOWN_RESPONSIBLE)
@@ -202,6 +193,25 @@ def build_rows(
     rows.sort(key=lambda r: (r.child, r.start, r.end or date.max))
     left_out.sort(key=lambda item: item.episode_id)
     return Export(rows=rows, left_out=left_out)
+
+
+def _by_child(
+    facts: list[EpisodeFacts],
+    person_ids: Mapping[str, Iterable[str]],
+    reports: Mapping[str, Iterable[datetime]],
+) -> tuple[dict[str, set[str]], dict[str, set[datetime]]]:
+    """Each child's known person ids, and when it was last seen in each of its reports."""
+    known: dict[str, set[str]] = defaultdict(set)
+    starts: dict[str, set[datetime]] = defaultdict(set)
+    for child_id, ids in person_ids.items():
+        known[child_id].update(ids)
+    for child_id, seen in reports.items():
+        starts[child_id].update(seen)
+    for fact in facts:
+        if fact.person_id:
+            known[fact.child_id].add(fact.person_id)
+        starts[fact.child_id].add(fact.last_seen_at)
+    return known, starts
 
 
 def _end(fact: EpisodeFacts, starts: Iterable[datetime]) -> tuple[datetime | None, bool]:

@@ -156,6 +156,26 @@ def _row(
     )
 
 
+def _consulted(
+    connection: Connection, principal: Principal, ids: list[str], page: int, now: datetime
+) -> None:
+    """One audit entry for the page view, naming every episode shown (DESIGN.md §4)."""
+    audit.append(
+        connection,
+        actor=principal.actor,
+        action=audit.Action.CONSULTED,
+        subject=principal.council,
+        details={
+            "what": "episodes",
+            "episode_ids": ids,
+            "page": page,
+            "purpose": PURPOSE,
+            "via": "ui",
+        },
+        at=now,
+    )
+
+
 def open_episodes(
     connection: Connection,
     principal: Principal,
@@ -184,20 +204,7 @@ def open_episodes(
     flags = _flags(connection, principal, ids)
     rows = [_row(c, states[c.episode_id], reader, flags.get(c.episode_id, []), now) for c in chosen]
     if rows:
-        audit.append(
-            connection,
-            actor=principal.actor,
-            action=audit.Action.CONSULTED,
-            subject=principal.council,
-            details={
-                "what": "episodes",
-                "episode_ids": ids,
-                "page": number,
-                "purpose": PURPOSE,
-                "via": "ui",
-            },
-            at=now,
-        )
+        _consulted(connection, principal, ids, number, now)
     return EpisodePage(
         episodes=rows, number=number, pages=pages, total=len(ordered), page_size=page_size
     )
