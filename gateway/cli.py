@@ -398,39 +398,64 @@ def export_group() -> None:
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="write the CSV to this file (readable by its owner only) instead of stdout",
+    help="write the CSV to this new file (readable by its owner only) instead of stdout",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="replace --output if it exists (a link there is replaced, never followed)",
 )
 def export_ssda903_missing(
-    council: str, first: str | None, last: str | None, output: Path | None
+    council: str, first: str | None, last: str | None, output: Path | None, overwrite: bool
 ) -> None:
     """The SSDA903 "Missing" table (CSV) of the looked-after children a council is responsible for.
 
     Episodes that cannot be exported (no person id from the council's case system yet, for one)
-    are listed on standard error with the reason, so they can be added by hand.
+    are listed on standard error with the reason, so they can be added by hand; so are those
+    whose end is the child's next report. --output creates a new file: one already there (or a
+    link) is refused unless --overwrite is given.
     """
-    from gateway.exports import ssda903
+    from gateway.exports import output as files
+    from gateway.exports import ssda903, ssda903_store
 
     period = _export_period(first, last)
     settings = _settings()
     _check_onboarded(council, settings)
-    if output is not None and not output.parent.is_dir():
-        _fail(f"--output {output}: the folder {output.parent} does not exist", 2)
+    if output is not None:
+        _check_output(output, overwrite)
     engine = _engine(settings)
     try:
         # The disclosure is audited in the transaction that reads the rows, and committed only
         # once they are written: a failed write rolls the audit entry back with it.
         with engine.begin() as connection:
-            result = ssda903.export(connection, council, period, actor=EXPORT_ACTOR)
+            result = ssda903_store.export(connection, council, period, actor=EXPORT_ACTOR)
             text = ssda903.to_csv(result.rows)
             if output is None:
                 click.echo(text, nl=False)
             else:
-                ssda903.write_private(output, text)
+                files.write_private(output, text, overwrite=overwrite)
+    except FileExistsError:
+        _fail(_exists(output), 2)
     except OSError as exc:
         _fail(f"cannot write {output or 'standard output'}: {exc.strerror}; nothing exported", 1)
     finally:
         engine.dispose()
     _export_report(result, council, period)
+
+
+def _exists(output: Path | None) -> str:
+    return (
+        f"--output {output} already exists (a file or a link): nothing exported; name a new "
+        "file, or add --overwrite to replace it"
+    )
+
+
+def _check_output(output: Path, overwrite: bool) -> None:
+    """Refuse, before anything is read or disclosed, an output the export may not write."""
+    if not output.parent.is_dir():
+        _fail(f"--output {output}: the folder {output.parent} does not exist", 2)
+    if not overwrite and (output.is_symlink() or output.exists()):
+        _fail(_exists(output), 2)
 
 
 def _day(option: str, value: str) -> date:
@@ -476,8 +501,16 @@ def _export_report(result: Export, council: str, period: Period) -> None:
             f"gateway: merged episodes {ids} into one period (overlapping reports of one absence)",
             err=True,
         )
+    for row in result.ended_by_next:
+        click.echo(
+            f"gateway: episode {row.ended_by_next} ended by the next report: no found message, "
+            f"so MIS_END {row.cells()[4]} is when the child's next report says the child was "
+            "last seen; check it",
+            err=True,
+        )
     click.echo(
         f"gateway: {len(result.rows)} row(s) for council {council}, {period.first} to "
-        f"{period.last}; {len(result.left_out)} episode(s) left out",
+        f"{period.last}; {len(result.left_out)} episode(s) left out; "
+        f"{len(result.ended_by_next)} ended by the next report",
         err=True,
     )

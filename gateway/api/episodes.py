@@ -1,39 +1,25 @@
-"""Episodes: the canonical episode with its events, for operators and the councils told of it."""
+"""Episodes: the canonical episode with its events, for operators and the councils told of it.
+
+Who may read which episode, and which of its parts, is `gateway.visibility`'s rule.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import Connection, exists, select
+from sqlalchemy import Connection, select
 
-from gateway import audit
+from gateway import audit, visibility
 from gateway.api.deps import IdPath, PrincipalDep, ServicesDep, require
 from gateway.api.problems import ApiProblem
 from gateway.api.schemas import EpisodeView, Problem
 from gateway.canonical import EpisodeEvent
-from gateway.keys import Principal, Role
-from gateway.store.schema import case_records, deliveries, episodes, events, messages
+from gateway.keys import Role
+from gateway.store.schema import case_records, episodes, events, messages
 
 router = APIRouter(tags=["episodes"])
 _NOT_FOUND = {"model": Problem, "description": "No such episode for this caller"}
-
-
-def may_read_episode(connection: Connection, principal: Principal, episode_id: str) -> bool:
-    """Operators read every episode; a council reads those it has deliveries for."""
-    if principal.role is Role.OPERATOR:
-        return True
-    if principal.role is not Role.COUNCIL:
-        return False
-    return bool(
-        connection.execute(
-            select(
-                exists().where(
-                    deliveries.c.episode_id == episode_id, deliveries.c.council == principal.council
-                )
-            )
-        ).scalar()
-    )
 
 
 def episode_view(connection: Connection, episode_id: str) -> dict[str, Any] | None:
@@ -107,10 +93,9 @@ def get_episode(
     require(principal, Role.OPERATOR, Role.COUNCIL)
     with services.engine.begin() as connection:
         view = episode_view(connection, episode_id)
-        if view is None or not may_read_episode(connection, principal, episode_id):
+        if view is None or not visibility.may_see_episode(connection, principal, episode_id):
             raise ApiProblem(404, "not-found", "no such episode")
-        if principal.role is Role.COUNCIL:  # another council's policy flags are its own business
-            view["flags"] = [f for f in view["flags"] if f.get("council") == principal.council]
+        view = visibility.council_view(view, principal)
         audit.append(
             connection,
             actor=principal.actor,

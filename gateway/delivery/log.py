@@ -20,10 +20,10 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Select, and_, not_, or_, select
 
-from gateway import audit
+from gateway import audit, visibility
 from gateway.delivery import replay as replays
 from gateway.delivery.enqueue import RISK_BY_PRIORITY
-from gateway.keys import Principal, Role
+from gateway.keys import Principal
 from gateway.store.schema import attempts, deliveries, events
 
 CONSULT_PURPOSE = "delivery_log"
@@ -125,10 +125,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 def visible_to(query: Select[Any], principal: Principal) -> Select[Any]:
-    """Only what the caller may see: a council its own deliveries, an operator everything."""
-    if principal.role is Role.OPERATOR:
-        return query
-    return query.where(deliveries.c.council == principal.council)
+    """Only what the caller may see (`gateway.visibility`): a council its own deliveries."""
+    return visibility.deliveries_visible(query, principal)
 
 
 def _overdue(now: datetime) -> Any:

@@ -1,8 +1,9 @@
 """The DfE SSDA903 "Missing" table of a council's looked-after children (operations.md).
 
-Which episodes: looked-after episodes whose responsible (placing) council is the council, or,
-when the police named no responsible council, whose home council is; never cancelled ones; the
-periods that overlap the reporting period.
+Which episodes: looked-after episodes whose responsible (placing) council is the council (its
+`responsible` role); never cancelled ones; the periods that overlap the reporting period. A
+looked-after child whose responsible authority is unknown (the police named none) is left out
+and listed in the export of the council it was placed in, which is the one that was told.
 
 The columns are the return's, `CHILD,DOB,MISSING,MIS_START,MIS_END`, dates `dd/mm/yyyy`:
 
@@ -11,6 +12,10 @@ The columns are the return's, `CHILD,DOB,MISSING,MIS_START,MIS_END`, dates `dd/m
   episode with none, or with several different ones, is left out and listed with its reason.
 - `MIS_START` is the UK (Europe/London) date the child was last seen, `MIS_END` the UK date the
   child was found: blank while still missing at the end of the period, or found after it.
+- An open episode with no found message, followed by a new report of the same child (of any
+  council), ended at the latest when that report's child was last seen: its `MIS_END` is that
+  date, never a later episode's end, and it is listed as "ended by the next report" so the
+  council can check it. One row per absence, so the count of episodes in the return stays true.
 - `MISSING` is the episode's derived DfE missing type, `M` or `A`.
 
 The rows pass the DfE validator's Missing rules: 1004/1005 (valid dates), 1006 (`M`/`A`),
@@ -19,31 +24,29 @@ period; an end inside it), 574 (a child's periods do not overlap; one may start 
 previous one ended) and 586 (start after the date of birth). Two police reports of one absence
 (two forces, or a duplicate report) overlap in time: they are merged into one period, which is
 `M` if either part was.
+
+The file is written by `gateway.exports.output` (created new, mode 0600, never via a link).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
-
-from sqlalchemy import ColumnElement, Connection, and_, or_, select
-
-from gateway import audit
-from gateway.store.schema import case_records, episodes
 
 COLUMNS = ("CHILD", "DOB", "MISSING", "MIS_START", "MIS_END")
 DATE_FORMAT = "%d/%m/%Y"
 CODES = frozenset({"M", "A"})
 LONDON = ZoneInfo("Europe/London")
 PURPOSE = "ssda903_return"
+UNKNOWN_RESPONSIBLE = (
+    "a looked-after child whose responsible authority is unknown (the police named none): "
+    "left out; if your council placed the child, add the episode by hand"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,7 @@ class Row:
     start: date
     end: date | None  # None: still missing at the end of the period
     episode_ids: tuple[str, ...]
+    ended_by_next: str | None = None  # the episode whose MIS_END is its next report's last seen
 
     def cells(self) -> list[str]:
         """The row's CSV cells, in the order of `COLUMNS`."""
@@ -117,6 +121,11 @@ class Export:
         """The rows that merge several overlapping episodes."""
         return [row for row in self.rows if len(row.episode_ids) > 1]
 
+    @property
+    def ended_by_next(self) -> list[Row]:
+        """The rows whose `MIS_END` is when the child's next report says it was last seen."""
+        return [row for row in self.rows if row.ended_by_next and row.end is not None]
+
 
 @dataclass(slots=True)
 class _Span:
@@ -128,6 +137,7 @@ class _Span:
     start: datetime
     end: datetime | None
     episode_ids: list[str]
+    ended_by_next: str | None = None  # the episode whose end is the start of its next report
 
 
 def uk_date(moment: datetime) -> date:
@@ -139,6 +149,9 @@ def build_rows(
     facts: Iterable[EpisodeFacts],
     period: Period,
     person_ids: Mapping[str, Iterable[str]] | None = None,
+    *,
+    reports: Mapping[str, Iterable[datetime]] | None = None,
+    unknown_responsible: Iterable[EpisodeFacts] = (),
 ) -> Export:
     """The Missing table rows of the period (pure: no I/O).
 
@@ -147,20 +160,25 @@ def build_rows(
         period: the reporting period.
         person_ids: for each gateway child id, every person id the council's case system gave
             the child (on any episode); the facts' own ids are added to these.
+        reports: for each gateway child id, when the child was last seen in each of its
+            reports that is not cancelled, whichever council it concerned (an open episode
+            ends, at the latest, at the next of these); the facts' own are added to these.
+        unknown_responsible: looked-after episodes whose responsible authority is unknown,
+            which the council was told of as host: left out, and listed if in the period.
     """
     facts = list(facts)
-    known: dict[str, set[str]] = defaultdict(set)
-    for child_id, ids in (person_ids or {}).items():
-        known[child_id].update(ids)
-    for fact in facts:
-        if fact.person_id:
-            known[fact.child_id].add(fact.person_id)
+    known, starts = _by_child(facts, person_ids or {}, reports or {})
     spans: dict[str, list[_Span]] = defaultdict(list)
-    left_out: list[LeftOut] = []
+    left_out = [
+        LeftOut(fact.episode_id, UNKNOWN_RESPONSIBLE)
+        for fact in unknown_responsible
+        if _overlaps(uk_date(fact.last_seen_at), _end_date(fact.found_at), period)
+    ]
     for fact in facts:
-        span = _span(fact, known[fact.child_id])
+        end, ended_by_next = _end(fact, starts[fact.child_id])
+        span = _span(fact, known[fact.child_id], end, ended_by_next)
         if isinstance(span, str):
-            if _overlaps(uk_date(fact.last_seen_at), _end_date(fact.found_at), period):
+            if _overlaps(uk_date(fact.last_seen_at), _end_date(end), period):
                 left_out.append(LeftOut(fact.episode_id, span))
         else:
             spans[span.child].append(span)
@@ -177,7 +195,40 @@ def build_rows(
     return Export(rows=rows, left_out=left_out)
 
 
-def _span(fact: EpisodeFacts, known: set[str]) -> _Span | str:
+def _by_child(
+    facts: list[EpisodeFacts],
+    person_ids: Mapping[str, Iterable[str]],
+    reports: Mapping[str, Iterable[datetime]],
+) -> tuple[dict[str, set[str]], dict[str, set[datetime]]]:
+    """Each child's known person ids, and when it was last seen in each of its reports."""
+    known: dict[str, set[str]] = defaultdict(set)
+    starts: dict[str, set[datetime]] = defaultdict(set)
+    for child_id, ids in person_ids.items():
+        known[child_id].update(ids)
+    for child_id, seen in reports.items():
+        starts[child_id].update(seen)
+    for fact in facts:
+        if fact.person_id:
+            known[fact.child_id].add(fact.person_id)
+        starts[fact.child_id].add(fact.last_seen_at)
+    return known, starts
+
+
+def _end(fact: EpisodeFacts, starts: Iterable[datetime]) -> tuple[datetime | None, bool]:
+    """When the episode ended, and whether that is its child's next report (operations.md).
+
+    An open episode with no found message ended, at the latest, when the child was last seen
+    in the next report of the same child: the child was seen then.
+    """
+    if fact.found_at is not None or fact.status != "open":
+        return fact.found_at, False
+    later = [start for start in starts if start > fact.last_seen_at]
+    return (min(later), True) if later else (None, False)
+
+
+def _span(
+    fact: EpisodeFacts, known: set[str], end: datetime | None, ended_by_next: bool
+) -> _Span | str:
     """The episode as a span, or the reason it cannot be exported."""
     if fact.missing_type not in CODES:
         return "the episode has no DfE missing type (M or A)"
@@ -197,21 +248,26 @@ def _span(fact: EpisodeFacts, known: set[str]) -> _Span | str:
         date_of_birth=fact.date_of_birth,
         missing=fact.missing_type,
         start=fact.last_seen_at,
-        end=fact.found_at,
+        end=end,
         episode_ids=[fact.episode_id],
+        ended_by_next=fact.episode_id if ended_by_next else None,
     )
 
 
 def _merge(spans: list[_Span]) -> list[_Span]:
-    """One child's spans with overlapping ones merged (rule 574), in start order."""
+    """One child's spans with overlapping ones merged (rule 574), in start order.
+
+    Only reports of one absence overlap: an open episode followed by another report has
+    already been ended at that report (`_end`), so it never swallows it.
+    """
     merged: list[_Span] = []
     for span in sorted(spans, key=lambda s: s.start):
         current = merged[-1] if merged else None
         if current is None or (current.end is not None and span.start >= current.end):
             merged.append(span)
             continue
-        if current.end is not None:
-            current.end = None if span.end is None else max(current.end, span.end)
+        if current.end is not None and (span.end is None or span.end > current.end):
+            current.end, current.ended_by_next = span.end, span.ended_by_next
         current.missing = "M" if "M" in (current.missing, span.missing) else "A"
         current.date_of_birth = span.date_of_birth  # the later report's, which may correct it
         current.episode_ids.extend(span.episode_ids)
@@ -232,6 +288,7 @@ def _row(span: _Span, period: Period) -> Row | str | None:
         start=start,
         end=end if end is not None and end <= period.last else None,
         episode_ids=tuple(span.episode_ids),
+        ended_by_next=span.ended_by_next,
     )
 
 
@@ -250,109 +307,3 @@ def to_csv(rows: Iterable[Row]) -> str:
     writer.writerow(COLUMNS)
     writer.writerows(row.cells() for row in rows)
     return buffer.getvalue()
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write the CSV to a file readable by its owner only (it holds personal data)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
-
-
-def _responsible_for(council: str) -> ColumnElement[bool]:
-    """Looked-after, not cancelled episodes the council is the responsible authority for."""
-    return and_(
-        episodes.c.looked_after.is_(True),
-        episodes.c.status != "cancelled",
-        or_(
-            episodes.c.responsible_council == council,
-            and_(episodes.c.responsible_council.is_(None), episodes.c.home_council == council),
-        ),
-    )
-
-
-def load_facts(connection: Connection, council: str) -> list[EpisodeFacts]:
-    """Every episode of the council's looked-after children.
-
-    The whole history, not just the period: a period that began before the reporting period,
-    or one merged with an earlier report, keeps its real start.
-    """
-    record = and_(case_records.c.episode_id == episodes.c.id, case_records.c.council == council)
-    query = (
-        select(
-            episodes.c.id,
-            episodes.c.child_id,
-            episodes.c.status,
-            episodes.c.dfe_missing_type,
-            episodes.c.found_at,
-            episodes.c.state,
-            case_records.c.person_id,
-        )
-        .select_from(episodes.outerjoin(case_records, record))
-        .where(_responsible_for(council))
-    )
-    return [_facts(row) for row in connection.execute(query)]
-
-
-def _facts(row: Any) -> EpisodeFacts:
-    state = row.state
-    return EpisodeFacts(
-        episode_id=row.id,
-        child_id=row.child_id,
-        person_id=row.person_id,
-        date_of_birth=date.fromisoformat(state["child"]["date_of_birth"]),
-        missing_type=row.dfe_missing_type,
-        status=row.status,
-        last_seen_at=datetime.fromisoformat(state["last_seen_at"]),
-        found_at=row.found_at,
-    )
-
-
-def load_person_ids(connection: Connection, council: str) -> dict[str, set[str]]:
-    """Each of the council's looked-after children's person ids, from any of their episodes."""
-    children = select(episodes.c.child_id).where(_responsible_for(council))
-    query = (
-        select(episodes.c.child_id, case_records.c.person_id)
-        .distinct()
-        .select_from(case_records.join(episodes, case_records.c.episode_id == episodes.c.id))
-        .where(
-            case_records.c.council == council,
-            case_records.c.person_id.is_not(None),
-            episodes.c.child_id.in_(children),
-        )
-    )
-    known: dict[str, set[str]] = defaultdict(set)
-    for row in connection.execute(query):
-        known[row.child_id].add(row.person_id)
-    return known
-
-
-def export(
-    connection: Connection, council: str, period: Period, *, actor: str, via: str = "cli"
-) -> Export:
-    """Read and build the council's Missing table, audited as a disclosure (DPA 2018 s.62).
-
-    The audit entry is appended in the caller's transaction: commit it only once the rows
-    have been handed over, so that a failed write leaves no disclosure on the record.
-    """
-    audit.serialise(connection)  # one at a time with the worker's steps (see audit.serialise)
-    result = build_rows(
-        load_facts(connection, council), period, load_person_ids(connection, council)
-    )
-    audit.append(
-        connection,
-        actor=actor,
-        action=audit.Action.DISCLOSED,
-        subject=council,
-        details={
-            "what": "ssda903_missing",
-            "recipient": council,
-            "period_from": period.first.isoformat(),
-            "period_to": period.last.isoformat(),
-            "rows": len(result.rows),
-            "left_out": len(result.left_out),
-            "purpose": PURPOSE,
-            "via": via,
-        },
-    )
-    return result

@@ -1,51 +1,113 @@
-"""The open episodes a council is responsible for, with its policy flags, soonest deadline first.
+"""The open episodes a council was told of, most urgent first, a page at a time.
 
-An episode is the council's when it is the home (or host) council or the responsible
-(placing) council; open means `open` or `found` (found but not closed: the return home
-interview is still to be done). A council sees only the policy flags raised for itself;
-an operator sees every open episode and every flag.
+Which episodes: those the reader may see (`gateway.visibility`: a council sees the episodes it
+was sent a delivery of, an operator every one), still open or found, and closed ones while the
+reader owes their return home interview. The order and the words are `triage`'s. A council
+sees only the policy flags raised for itself; an operator sees every flag.
 
-Each episode shown is a consultation of police data (DESIGN.md §4): one audit entry per
-episode, naming the caller and the purpose.
+Each page view is one consultation of police data (DESIGN.md §4): one audit entry naming the
+reader, the purpose, the page and the ids of every episode shown on it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, and_, or_, select
 
-from gateway import audit
-from gateway.keys import Principal, Role
+from gateway import audit, visibility
+from gateway.episodes import RETURN_INTERVIEW_DUE
+from gateway.keys import Principal
 from gateway.store.schema import episodes, policy_flags
+from gateway.ui.triage import CLOSED_KEPT, Candidate, Section, page_count, section, triage
 
-OPEN_STATUSES = ("open", "found")
+PAGE_SIZE = 25
 PURPOSE = "safeguarding"
 
 
 @dataclass(frozen=True, slots=True)
 class OpenEpisode:
-    """One row of the open-episodes table."""
+    """One row of the page: the episode's state and what the reader needs beside it."""
 
     episode_id: str
     state: dict[str, Any]
-    reported_at: datetime
+    section: Section
+    councils: list[tuple[str, str]]  # each council told, with its role
+    role: str | None  # the reader's role on the episode (None: an operator, or no longer told)
+    interview_owner: str | None  # None: a looked-after child with no responsible authority
+    interview_is_yours: bool
     return_interview_due_by: datetime | None
+    overdue: bool
+    last_seen_at: datetime
     flags: list[dict[str, Any]]
 
 
-def _sort_key(episode: OpenEpisode) -> tuple[bool, datetime, datetime, str]:
-    """Deadline soonest first; those without one yet after those with one; then by report."""
-    due = episode.return_interview_due_by
-    return (due is None, due or episode.reported_at, episode.reported_at, episode.episode_id)
+@dataclass(frozen=True, slots=True)
+class EpisodePage:
+    """One page of the list, and where it sits in the whole."""
+
+    episodes: list[OpenEpisode]
+    number: int
+    pages: int
+    total: int
+    page_size: int
+
+    @property
+    def first(self) -> int:
+        """The position of the page's first row in the whole list (from 1; 0 when empty)."""
+        return (self.number - 1) * self.page_size + 1 if self.episodes else 0
+
+    @property
+    def last(self) -> int:
+        """The position of the page's last row in the whole list."""
+        return (self.number - 1) * self.page_size + len(self.episodes)
+
+
+def _reader(principal: Principal) -> str | None:
+    """The council the page is for; None for an operator (every council)."""
+    return None if visibility.sees_all(principal) else (principal.council or "")
+
+
+def _candidates(connection: Connection, principal: Principal, now: datetime) -> list[Candidate]:
+    """What ordering needs of every episode the page may show (no states: they are large)."""
+    closed_since = now - RETURN_INTERVIEW_DUE - CLOSED_KEPT
+    query = select(
+        episodes.c.id,
+        episodes.c.status,
+        episodes.c.risk_level,
+        episodes.c.looked_after,
+        episodes.c.home_council,
+        episodes.c.responsible_council,
+        episodes.c.found_at,
+        episodes.c.state["last_seen_at"].as_string().label("last_seen_at"),
+    ).where(
+        visibility.episode_visible(principal),
+        or_(
+            episodes.c.status.in_(("open", "found")),
+            and_(episodes.c.status == "closed", episodes.c.found_at >= closed_since),
+        ),
+    )
+    return [
+        Candidate(
+            episode_id=r.id,
+            status=r.status,
+            risk_level=r.risk_level,
+            last_seen_at=datetime.fromisoformat(r.last_seen_at),
+            found_at=r.found_at,
+            # EpisodeSnapshot.return_interview_owner, from the columns it is made of
+            interview_owner=r.responsible_council if r.looked_after else r.home_council,
+        )
+        for r in connection.execute(query)
+    ]
 
 
 def _flags(connection: Connection, principal: Principal, ids: list[str]) -> dict[str, list[Any]]:
-    """The flags raised on these episodes, for the caller's council only (operators: all)."""
+    """The flags raised on these episodes, for the reader's council only (operators: all)."""
     query = select(policy_flags).where(policy_flags.c.episode_id.in_(ids))
-    if principal.role is not Role.OPERATOR:
+    if not visibility.sees_all(principal):
         query = query.where(policy_flags.c.council == principal.council)
     found: dict[str, list[Any]] = {}
     for row in connection.execute(query.order_by(policy_flags.c.due_at, policy_flags.c.id)):
@@ -53,50 +115,104 @@ def _flags(connection: Connection, principal: Principal, ids: list[str]) -> dict
     return found
 
 
-def open_episodes(
-    connection: Connection, principal: Principal, *, now: datetime
-) -> list[OpenEpisode]:
-    """The caller's open episodes, soonest return-interview deadline first; audited.
+def told(state: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Each council told of the episode with its role (councils.md).
 
-    Call inside a transaction (the consultations are written with the read).
+    A state written before roles were kept has none: they are worked out as
+    `EpisodeSnapshot.council_roles` does.
     """
-    query = select(episodes.c.id, episodes.c.state, episodes.c.reported_at).where(
-        episodes.c.status.in_(OPEN_STATUSES)
-    )
-    if principal.role is not Role.OPERATOR:
-        query = query.where(
-            or_(
-                episodes.c.home_council == principal.council,
-                episodes.c.responsible_council == principal.council,
-            )
-        )
-    rows = connection.execute(query).all()
-    flags = _flags(connection, principal, [r.id for r in rows])
-    shown = sorted(
-        (
-            OpenEpisode(
-                episode_id=r.id,
-                state=dict(r.state),
-                reported_at=r.reported_at,
-                return_interview_due_by=_time(r.state.get("return_interview_due_by")),
-                flags=flags.get(r.id, []),
-            )
-            for r in rows
-        ),
-        key=_sort_key,
-    )
-    for episode in shown:
-        audit.append(
-            connection,
-            actor=principal.actor,
-            action=audit.Action.CONSULTED,
-            subject=episode.episode_id,
-            details={"what": "episode", "purpose": PURPOSE, "via": "ui"},
-            at=now,
-        )
-    return shown
+    if "councils" in state:
+        return [(str(c["council"]), str(c["role"])) for c in state["councils"]]
+    home, responsible = str(state["home_council"]), state.get("responsible_council")
+    if not state.get("looked_after"):
+        return [(home, "home")]
+    roles = [] if home == responsible else [(home, "host")]
+    return roles + ([(str(responsible), "responsible")] if responsible else [])
 
 
-def _time(value: str | None) -> datetime | None:
-    """An ISO 8601 time from the canonical state (`...Z`), or None."""
-    return datetime.fromisoformat(value) if value else None
+def _row(
+    candidate: Candidate,
+    state: dict[str, Any],
+    reader: str | None,
+    flags: list[dict[str, Any]],
+    now: datetime,
+) -> OpenEpisode:
+    """The page's row for a chosen episode."""
+    group = section(candidate, reader)
+    due = candidate.interview_due_by
+    councils = told(state)
+    return OpenEpisode(
+        episode_id=candidate.episode_id,
+        state=state,
+        section=group,
+        councils=councils,
+        role=next((role for code, role in councils if code == reader), None),
+        interview_owner=candidate.interview_owner,
+        interview_is_yours=reader is not None and candidate.interview_owner == reader,
+        return_interview_due_by=due,
+        overdue=group is Section.INTERVIEW_DUE and due is not None and due < now,
+        last_seen_at=candidate.last_seen_at,
+        flags=flags,
+    )
+
+
+def _consulted(
+    connection: Connection, principal: Principal, ids: list[str], page: int, now: datetime
+) -> None:
+    """One audit entry for the page view, naming every episode shown (DESIGN.md §4)."""
+    audit.append(
+        connection,
+        actor=principal.actor,
+        action=audit.Action.CONSULTED,
+        subject=principal.council,
+        details={
+            "what": "episodes",
+            "episode_ids": ids,
+            "page": page,
+            "purpose": PURPOSE,
+            "via": "ui",
+        },
+        at=now,
+    )
+
+
+def open_episodes(
+    connection: Connection,
+    principal: Principal,
+    *,
+    now: datetime,
+    page: int = 1,
+    page_size: int = PAGE_SIZE,
+) -> EpisodePage:
+    """One page of the reader's episodes, most urgent first; the view is audited.
+
+    A page number past the end gives the last page. Call inside a transaction (the
+    consultation is written with the read).
+    """
+    reader = _reader(principal)
+    ordered = triage(_candidates(connection, principal, now), reader, now)
+    pages = page_count(len(ordered), page_size)
+    number = min(max(page, 1), pages)
+    chosen = ordered[(number - 1) * page_size : number * page_size]
+    ids = [c.episode_id for c in chosen]
+    states = {
+        r.id: dict(r.state)
+        for r in connection.execute(
+            select(episodes.c.id, episodes.c.state).where(episodes.c.id.in_(ids))
+        )
+    }
+    flags = _flags(connection, principal, ids)
+    rows = [_row(c, states[c.episode_id], reader, flags.get(c.episode_id, []), now) for c in chosen]
+    if rows:
+        _consulted(connection, principal, ids, number, now)
+    return EpisodePage(
+        episodes=rows, number=number, pages=pages, total=len(ordered), page_size=page_size
+    )
+
+
+def by_section(rows: list[OpenEpisode]) -> list[tuple[Section, list[OpenEpisode]]]:
+    """The page's rows in their groups, in order (a group with no row on the page is left out)."""
+    groups: dict[Section, list[OpenEpisode]] = {}
+    for row in rows:
+        groups.setdefault(row.section, []).append(row)
+    return sorted(groups.items())

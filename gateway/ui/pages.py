@@ -17,6 +17,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import ChoiceLoader, Environment, PackageLoader, PrefixLoader, select_autoescape
 
+from gateway.ui import triage
+
 LONDON = ZoneInfo("Europe/London")  # council staff read UK time; the log stores UTC
 STATUS_COLOURS = {
     "delivered": "green",
@@ -70,8 +72,14 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(uk_time=uk_time, iso=iso, label=label)
-    env.globals["status_colours"] = STATUS_COLOURS
+    env.filters.update(uk_time=uk_time, iso=iso, label=label, missing_for=triage.missing_for)
+    env.globals.update(
+        status_colours=STATUS_COLOURS,
+        episode_status_tags=triage.STATUS_TAGS,
+        condition_tags=triage.CONDITION_TAGS,
+        not_recorded=triage.NOT_RECORDED,
+        risk_tags=triage.RISK_TAGS,
+    )
     return env
 
 

@@ -21,7 +21,7 @@ from gateway.delivery import log
 from gateway.delivery import replay as replays
 from gateway.keys import Principal, Role
 from gateway.logs import get_logger
-from gateway.ui import episodes, filters, session
+from gateway.ui import episodes, filters, session, triage
 from gateway.ui.pages import render
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -279,15 +279,59 @@ def replay(
 
 
 @router.get("/episodes")
-def episodes_page(request: Request, services: ServicesDep, signed_in: SignedInDep) -> HTMLResponse:
-    """The council's open episodes with its flags, soonest return-interview deadline first."""
+def episodes_page(
+    request: Request, services: ServicesDep, signed_in: SignedInDep, page: str = "1"
+) -> HTMLResponse:
+    """The council's episodes, most urgent first (see `triage`), a page at a time."""
+    if not page.isascii() or not page.isdigit() or int(page) < 1:
+        return message(
+            request,
+            400,
+            "That page number is not valid",
+            "Page numbers are whole numbers from 1: the first page is /ui/episodes.",
+            signed_in=signed_in,
+        )
     with services.engine.begin() as connection:
-        shown = episodes.open_episodes(connection, signed_in.principal, now=utc_now())
+        shown = episodes.open_episodes(
+            connection,
+            signed_in.principal,
+            now=utc_now(),
+            page=int(page),
+            page_size=episodes.PAGE_SIZE,
+        )
+    codes = {code for e in shown.episodes for code, _ in e.councils}
+    codes |= {e.interview_owner for e in shown.episodes if e.interview_owner}
     context = {
         "title": "Open episodes",
         "section": "episodes",
         "signed_in": signed_in,
-        "episodes": shown,
+        "page": shown,
+        "sections": episodes.by_section(shown.episodes),
+        "now": utc_now(),
+        "council_names": {code: _council_name(services, code) for code in codes},
+        "pagination": _pagination(shown),
         "show_council": signed_in.principal.role is Role.OPERATOR,
     }
     return render(request, "episodes.html", context)
+
+
+def _council_name(services: Services, code: str) -> str:
+    """'Derbyshire County Council (830)', or 'council 830' when it is not onboarded."""
+    route = services.routing.route(code)
+    return f"{route.name} ({code})" if route else f"council {code}"
+
+
+def _pagination(shown: episodes.EpisodePage) -> dict[str, Any] | None:
+    """The GOV.UK pagination component's parameters, or None for a single page."""
+    if shown.pages == 1:
+        return None
+    href = "/ui/episodes?page={}".format
+    items = [
+        {"ellipsis": True}
+        if number is None
+        else {"number": number, "href": href(number), "current": number == shown.number}
+        for number in triage.page_numbers(shown.number, shown.pages)
+    ]
+    previous = {"href": href(shown.number - 1)} if shown.number > 1 else None
+    following = {"href": href(shown.number + 1)} if shown.number < shown.pages else None
+    return {"items": items, "previous": previous, "next": following}

@@ -6,8 +6,10 @@ import csv
 import io
 import itertools
 import json
+import os
 import re
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -155,14 +157,87 @@ def test_a_period_may_start_on_the_day_the_previous_one_ended() -> None:
     ]
 
 
-def test_an_open_episode_swallows_a_later_report_and_stays_blank() -> None:
-    """A report while an earlier one is still open is the same absence: one open row."""
-    assert cells(
+def test_an_open_episode_ends_when_the_next_report_last_saw_the_child() -> None:
+    """Never found, then reported again: it ended at the next report's last seen, own row."""
+    result = build_rows(
         [
             fact("e1", "2026-03-20T18:00:00Z", None),
             fact("e2", "2026-03-25T18:00:00Z", "2026-03-26T10:00:00Z", kind="A"),
-        ]
-    ) == [["P1", "04/03/2010", "M", "20/03/2026", ""]]
+        ],
+        YEAR,
+    )
+    assert [r.cells() for r in result.rows] == [
+        ["P1", "04/03/2010", "M", "20/03/2026", "25/03/2026"],  # not e2's end, 26/03
+        ["P1", "04/03/2010", "A", "25/03/2026", "26/03/2026"],
+    ]
+    assert [r.ended_by_next for r in result.ended_by_next] == ["e1"]
+    assert result.merged == []
+
+
+def test_a_run_of_reports_never_found_keeps_one_row_each() -> None:
+    """Three open reports in a row: two end at the next one, the last stays blank."""
+    result = build_rows(
+        [
+            fact("e1", "2025-06-01T18:00:00Z", None),
+            fact("e2", "2025-06-09T18:00:00Z", None),
+            fact("e3", "2025-07-20T18:00:00Z", None),
+        ],
+        YEAR,
+    )
+    assert [r.cells()[3:] for r in result.rows] == [
+        ["01/06/2025", "09/06/2025"],
+        ["09/06/2025", "20/07/2025"],
+        ["20/07/2025", ""],
+    ]
+    assert [r.ended_by_next for r in result.ended_by_next] == ["e1", "e2"]
+
+
+def test_the_next_report_may_be_one_the_council_is_not_responsible_for() -> None:
+    """A later report of the child placed by another council still ends the open episode."""
+    later = datetime.fromisoformat("2025-10-03T09:00:00Z")
+    result = build_rows([fact("e1", "2025-10-01T18:00:00Z", None)], YEAR, reports={"c1": [later]})
+    assert [r.cells() for r in result.rows] == [
+        ["P1", "04/03/2010", "M", "01/10/2025", "03/10/2025"]
+    ]
+    assert [r.ended_by_next for r in result.ended_by_next] == ["e1"]
+
+
+def test_two_open_reports_of_one_absence_still_merge() -> None:
+    """Two forces report the same last seen, neither found: one open row, not ended."""
+    result = build_rows(
+        [
+            fact("e1", "2026-02-01T18:00:00Z", None),
+            fact("e2", "2026-02-01T18:00:00Z", None, kind="A"),
+        ],
+        YEAR,
+    )
+    assert [r.cells() for r in result.rows] == [["P1", "04/03/2010", "M", "01/02/2026", ""]]
+    assert result.ended_by_next == [] and result.merged[0].episode_ids == ("e1", "e2")
+
+
+def test_an_end_by_the_next_report_after_the_period_leaves_mis_end_blank() -> None:
+    """The next report came after 31 March: still missing at the end, MIS_END blank, unlisted."""
+    result = build_rows(
+        [fact("e1", "2026-03-28T18:00:00Z", None), fact("e2", "2026-04-04T18:00:00Z", None)],
+        YEAR,
+    )
+    assert [r.cells()[3:] for r in result.rows] == [["28/03/2026", ""]]
+    assert result.ended_by_next == []
+
+
+def test_a_looked_after_child_with_an_unknown_responsible_authority_is_listed() -> None:
+    """The host's export lists the episode (with why) when it is in the period, not otherwise."""
+    result = build_rows(
+        [],
+        YEAR,
+        unknown_responsible=[
+            fact("u1", "2025-05-01T10:00:00Z", "2025-05-02T10:00:00Z", person=None),
+            fact("u2", "2024-05-01T10:00:00Z", "2024-05-02T10:00:00Z", person=None),
+        ],
+    )
+    assert result.rows == []
+    assert [item.episode_id for item in result.left_out] == ["u1"]
+    assert "responsible authority is unknown" in result.left_out[0].reason
 
 
 def test_dates_are_uk_calendar_dates_and_cut_to_the_period() -> None:
@@ -245,15 +320,23 @@ class Child:
 
     family_name: str
     serial: int
-    responsible: str = "830"
+    responsible: str | None = "830"  # None: the police name no responsible authority
     looked_after: bool = True
+    placed: str = "304"
 
     def replacements(self) -> list[tuple[str, str]]:
         """Text replacements of the MERLIN example that make it about this child."""
+        authority = "<ResponsibleAuthority>830</ResponsibleAuthority>\n      "
         changes = [
             ("<FamilyName>Testchild<", f"<FamilyName>{self.family_name}<"),
             ("<NhsNumber>9997654323<", f"<NhsNumber>{nhs_number(self.serial)}<"),
-            ("<ResponsibleAuthority>830<", f"<ResponsibleAuthority>{self.responsible}<"),
+            ("<PlacementBorough>304<", f"<PlacementBorough>{self.placed}<"),
+            (
+                authority,
+                f"<ResponsibleAuthority>{self.responsible}</ResponsibleAuthority>\n      "
+                if self.responsible
+                else "",
+            ),
         ]
         if not self.looked_after:
             changes.append(("<LookedAfter>true<", "<LookedAfter>false<"))
@@ -339,6 +422,8 @@ ALPHA, BRAVO, CHARLIE = Child("Alphatest", 1), Child("Bravotest", 2), Child("Cha
 DELTA, ECHO = Child("Deltatest", 4), Child("Echotest", 5)
 FOXTROT = Child("Foxtrottest", 6, responsible="304")  # looked after by Brent, not Derbyshire
 GOLF = Child("Golftest", 7, looked_after=False)
+HOTEL = Child("Hoteltest", 8)  # one report never found, then reported again
+INDIA = Child("Indiatest", 9, responsible=None, placed="830")  # placed in 830 by nobody named
 EXPECTED = [
     ["FWI-A", "04/03/2010", "M", "10/05/2025", "11/05/2025"],
     ["FWI-A", "04/03/2010", "M", "11/05/2025", "12/05/2025"],  # starts the day the last ended
@@ -347,6 +432,8 @@ EXPECTED = [
     ["FWI-B", "04/03/2010", "M", "20/03/2026", ""],  # still missing on 31 March
     ["FWI-C", "04/03/2010", "M", "05/09/2025", "07/09/2025"],  # two reports, merged
     ["FWI-D", "04/03/2010", "M", "30/03/2026", ""],  # found after 31 March
+    ["FWI-H", "04/03/2010", "M", "01/08/2025", "10/08/2025"],  # ended by the next report
+    ["FWI-H", "04/03/2010", "M", "10/08/2025", "11/08/2025"],
 ]
 
 
@@ -393,8 +480,13 @@ def year(client: TestClient, engine: Engine, met: dict[str, str]) -> dict[str, l
         "echo": [y.episode(ECHO, "2025-10-01T16:00:00+01:00", "2025-10-02T10:00:00+01:00")],
         "foxtrot": [y.episode(FOXTROT, "2025-11-01T16:00:00+00:00", "2025-11-02T10:00:00+00:00")],
         "golf": [y.episode(GOLF, "2025-12-01T16:00:00+00:00", "2025-12-02T10:00:00+00:00")],
+        "hotel": [
+            y.episode(HOTEL, "2025-08-01T16:00:00+01:00"),  # no found message, ever
+            y.episode(HOTEL, "2025-08-10T21:00:00+01:00", "2025-08-11T10:00:00+01:00"),
+        ],
+        "india": [y.episode(INDIA, "2025-09-01T16:00:00+01:00", "2025-09-02T10:00:00+01:00")],
     }
-    for name in ("alpha", "bravo", "delta"):
+    for name in ("alpha", "bravo", "delta", "hotel", "india"):
         for episode_id in ids[name]:
             y.answered(episode_id, "830", f"FWI-{name[0].upper()}")
     y.answered(ids["charlie"][0], "830", "FWI-C")  # the second report was never answered
@@ -424,10 +516,19 @@ def test_the_generated_year_exports_rows_that_pass_the_returns_rules(
     assert return_errors(rows, YEAR) == []
     assert [list(row.values()) for row in rows] == EXPECTED
     assert f"left out episode {year['echo'][0]}: no person id" in result.stderr
-    assert f"merged episodes {', '.join(year['charlie'])}" in result.stderr
-    assert "7 row(s) for council 830, 2025-04-01 to 2026-03-31; 1 episode(s) left out" in (
+    assert f"left out episode {year['india'][0]}: a looked-after child whose responsible " in (
         result.stderr
     )
+    assert f"merged episodes {', '.join(year['charlie'])}" in result.stderr
+    assert (
+        f"episode {year['hotel'][0]} ended by the next report: no found message, so MIS_END "
+        "10/08/2025 is when"
+    ) in result.stderr
+    assert result.stderr.count("ended by the next report:") == 1
+    assert (
+        "9 row(s) for council 830, 2025-04-01 to 2026-03-31; 2 episode(s) left out; "
+        "1 ended by the next report"
+    ) in result.stderr
     (entry,) = disclosures(engine)
     assert entry["actor"] == "operator:cli" and entry["subject"] == "830"
     assert entry["details"] == {
@@ -435,8 +536,9 @@ def test_the_generated_year_exports_rows_that_pass_the_returns_rules(
         "recipient": "830",
         "period_from": "2025-04-01",
         "period_to": "2026-03-31",
-        "rows": 7,
-        "left_out": 1,
+        "rows": 9,
+        "left_out": 2,
+        "ended_by_next_report": 1,
         "purpose": "ssda903_return",
         "via": "cli",
     }
@@ -453,8 +555,22 @@ def test_another_council_sees_only_its_own_children(
     ]
 
 
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The usual umask (group and others may read new files) for the test's duration."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def export_to(cli: CliRunner, target: Path, *extra: str) -> Any:
+    """Derbyshire's export of the year to `target`."""
+    args = ["export", "ssda903-missing", "--council", "830", *YEAR_ARGS, "--output", str(target)]
+    return cli.invoke(main, [*args, *extra])
+
+
 def test_output_file_is_written_for_its_owner_only(
-    cli: CliRunner, engine: Engine, year: dict[str, list[str]], tmp_path: Path
+    cli: CliRunner, engine: Engine, year: dict[str, list[str]], tmp_path: Path, umask_022: None
 ) -> None:
     """--output writes the same CSV to a file only its owner can read, not to stdout."""
     target = tmp_path / "missing.csv"
@@ -465,6 +581,64 @@ def test_output_file_is_written_for_its_owner_only(
     assert target.read_bytes().startswith(b"CHILD,DOB,MISSING,MIS_START,MIS_END\r\n")
     assert [list(row.values()) for row in read_csv(target.read_text(encoding="utf-8"))] == EXPECTED
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_an_existing_file_is_refused_unless_overwrite_which_leaves_it_0600(
+    cli: CliRunner, engine: Engine, year: dict[str, list[str]], tmp_path: Path, umask_022: None
+) -> None:
+    """Exit 2 and nothing disclosed for a file already there; --overwrite replaces it, 0600."""
+    target = tmp_path / "missing.csv"
+    target.write_text("an older return\n", encoding="utf-8")
+    target.chmod(0o644)
+    refused = export_to(cli, target)
+    assert refused.exit_code == 2, refused.output
+    assert "already exists" in refused.stderr and "--overwrite" in refused.stderr
+    assert target.read_text(encoding="utf-8") == "an older return\n"
+    assert disclosures(engine) == []
+    replaced = export_to(cli, target, "--overwrite")
+    assert replaced.exit_code == 0, replaced.output
+    assert [list(row.values()) for row in read_csv(target.read_text(encoding="utf-8"))] == EXPECTED
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]  # no temporary left
+    assert len(disclosures(engine)) == 1
+
+
+@pytest.mark.parametrize("dangling", [False, True], ids=["to-a-file", "dangling"])
+def test_a_link_at_the_output_path_is_never_followed(
+    cli: CliRunner,
+    engine: Engine,
+    year: dict[str, list[str]],
+    tmp_path: Path,
+    umask_022: None,
+    dangling: bool,
+) -> None:
+    """A symlink is refused, then with --overwrite replaced by a file; its target is untouched."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    precious = elsewhere / "precious.txt"
+    if not dangling:
+        precious.write_text("not the export's to touch\n", encoding="utf-8")
+        precious.chmod(0o644)
+    (tmp_path / "out").mkdir()
+    link = tmp_path / "out" / "missing.csv"
+    link.symlink_to(precious)
+
+    def untouched() -> None:
+        if dangling:
+            assert not precious.exists()
+        else:
+            assert precious.read_text(encoding="utf-8") == "not the export's to touch\n"
+            assert stat.S_IMODE(precious.stat().st_mode) == 0o644
+
+    refused = export_to(cli, link)
+    assert refused.exit_code == 2, refused.output
+    assert link.is_symlink() and "already exists" in refused.stderr
+    untouched()
+    replaced = export_to(cli, link, "--overwrite")
+    assert replaced.exit_code == 0, replaced.output
+    assert not link.is_symlink() and stat.S_IMODE(link.lstat().st_mode) == 0o600
+    assert [list(row.values()) for row in read_csv(link.read_text(encoding="utf-8"))] == EXPECTED
+    untouched()
 
 
 @pytest.mark.parametrize(

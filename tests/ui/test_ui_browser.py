@@ -1,8 +1,10 @@
 """The /ui pages end to end in a real headless Chromium (Debian's), with JavaScript switched off.
 
 The app is served by uvicorn on a free loopback port; Playwright drives `/usr/bin/chromium`
-(Playwright's own browser download cannot work here). The run saves the screenshot of the
-delivery log used in the docs: docs/screenshots/ui-delivery-log.png.
+(Playwright's own browser download cannot work here). The run saves the screenshots used in
+the docs: docs/screenshots/ui-delivery-log.png and docs/screenshots/ui-open-episodes.png (a
+synthetic caseload: children still missing at each risk, found ones with their condition, an
+overdue return interview, a closed episode whose interview is still due, a hosted child).
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from gateway.store import migrate
 from gateway.store.engine import make_engine
 from gateway.store.schema import attempts, deliveries
 from tests.gateway.test_delivery_log import set_delivery
-from tests.messages import compact, merlin, new_id
+from tests.messages import compact
+from tests.ui.conftest import set_episode_state
+from tests.ui.reports import Episode
 
 pytestmark = pytest.mark.slow
 
@@ -89,20 +93,67 @@ def seed(base: str, engine: Engine) -> dict[str, Any]:
             force: keys.create(connection, keys.Role.POLICE, force=force) for force in ("01", "30")
         }
         brent = keys.create(connection, keys.Role.COUNCIL, council="304")
-    receipts = []
+    now = utc_now()
+    first = Episode("Alex Jordan", "Testchild", 1, now - timedelta(hours=26)).messages()[0]
+    second = Episode("Robin", "Ashdown", 2, now - timedelta(hours=8)).messages()[0]
+    receipts, episode_ids = [], []
     with httpx.Client(base_url=base) as http:
         for source, body, force in (
-            ("merlin", merlin(), "01"),
+            ("merlin", first, "01"),
             ("compact", compact(), "30"),
-            ("merlin", merlin(message_id=new_id(), ref="24MIS077777"), "01"),
+            ("merlin", second, "01"),
         ):
             auth = {"Authorization": f"Bearer {police[force]}"}
             answer = http.post(f"/v1/inbound/{source}", content=body, headers={**XML, **auth})
             assert answer.status_code == 202, answer.text
             receipts.append({d["council"]: d["delivery_id"] for d in answer.json()["deliveries"]})
+            episode_ids.append(answer.json()["episode_id"])
     dead, delivered = receipts[0]["304"], receipts[2]["304"]
     _history(engine, dead, delivered)
-    return {"brent": brent, "dead": dead, "theirs": receipts[1]["830"], "mine": [dead, delivered]}
+    return {
+        "brent": brent,
+        "met": police["01"],
+        "dead": dead,
+        "theirs": receipts[1]["830"],
+        "mine": [dead, delivered],
+        "missing": [episode_ids[0], episode_ids[2]],
+    }
+
+
+def caseload(base: str, engine: Engine, data: dict[str, Any]) -> list[str]:
+    """Brent's open episodes beyond the two seeded, posted as the Met; all, in triage order."""
+    now = utc_now()
+    ago = lambda hours: now - timedelta(hours=hours)  # noqa: E731
+    home = {"looked_after": False}  # Brent is the home council and owes the return interview
+    cases = {
+        "high": Episode("Jamie", "Highfield", 11, ago(3), risk="HIGH"),
+        "medium": Episode("Casey", "Marsh", 12, ago(30), **home),
+        "low": Episode("Ellis", "Brook", 13, ago(48), risk="LOW", **home),
+        "overdue": Episode("Harper", "Lane", 14, ago(90), found=ago(80), condition="INJURED",
+                           **home),
+        "safe": Episode("Indy", "Shaw", 15, ago(14), found=ago(10), **home),
+        "concerns": Episode("Nico", "Vale", 16, ago(9), found=ago(5), condition="UNKNOWN",
+                            **home),
+        "closed": Episode("Jordan", "Reed", 17, ago(6), found=ago(3), condition="HOSPITAL",
+                          closed=True, **home),
+        "hosted": Episode("Logan", "Price", 18, ago(7), found=ago(2), condition="CUSTODY"),
+    }  # fmt: skip
+    auth = {**XML, "Authorization": f"Bearer {data['met']}"}
+    with httpx.Client(base_url=base) as http:
+
+        def post(body: bytes) -> dict[str, Any]:
+            answer = http.post("/v1/inbound/merlin", content=body, headers=auth)
+            assert answer.status_code == 202, answer.text
+            receipt: dict[str, Any] = answer.json()
+            return receipt
+
+        ids = {name: case.send(post) for name, case in cases.items()}
+    # COMPACT's SafeAndWell N says "not safe and well" with no detail: set it as it would.
+    set_episode_state(engine, ids["concerns"], found_condition="concerns")
+    seeded_26h, seeded_8h = data["missing"]
+    return [ids["high"], ids["medium"], seeded_26h, seeded_8h, ids["low"]] + [
+        ids[name] for name in ("overdue", "safe", "concerns", "closed", "hosted")
+    ]
 
 
 def _history(engine: Engine, dead: str, delivered: str) -> None:
@@ -155,9 +206,10 @@ def test_a_council_signs_in_filters_opens_and_replays_without_javascript(
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.set_viewport_size({"width": 1280, "height": 900})
             page.screenshot(path=str(SCREENSHOT), full_page=True)
+            expected = caseload(base, engine, data)
             page.goto(f"{base}/ui/episodes")
-            # The seeded 2024 report is long open: Brent's pack has flagged it.
-            assert page.get_by_text("missing from care notification", exact=False).count() > 0
+            _in_triage_order_with_conditions(page, expected)
+            page.set_viewport_size({"width": 1440, "height": 900})
             page.screenshot(path=str(EPISODES_SCREENSHOT), full_page=True)
             page.get_by_role("button", name="Sign out").click()
             assert page.get_by_role(
@@ -204,6 +256,29 @@ def _cannot_see_derbyshire(page: Any, base: str, data: dict[str, Any]) -> None:
     page.goto(f"{base}/ui/episodes")
     assert page.locator("tr[data-episode-id]").count() == 2
     assert "Examplechild" not in page.content()
+
+
+def _in_triage_order_with_conditions(page: Any, expected: list[str]) -> None:
+    listed = page.locator("tr[data-episode-id]").evaluate_all(
+        "rows => rows.map(r => r.dataset.episodeId)"
+    )
+    assert listed == expected
+    for heading in (
+        "Still missing",
+        "Found: your council's return home interview is due",
+        "Found: the return home interview is another council's",
+    ):
+        assert page.locator("caption", has_text=heading).is_visible()
+    tags = page.locator("td[data-condition] strong.govuk-tag").all_inner_texts()
+    assert tags == [
+        "Injured",
+        "Safe and well",
+        "Not safe and well",
+        "In hospital",
+        "In custody",
+    ]
+    assert page.locator("strong.govuk-tag--red", has_text="Overdue").count() == 1
+    assert page.get_by_text("Owed by Derbyshire County Council (830), not your council").count()
 
 
 def _status(engine: Engine, delivery_id: str) -> str:

@@ -15,13 +15,12 @@ from sqlalchemy import Engine, insert, select
 
 from gateway import keys
 from gateway.canonical import utc_now
-from gateway.store.schema import attempts, audit_log, deliveries, policy_flags
+from gateway.store.schema import attempts, audit_log, deliveries
 from gateway.ui import filters, session
 from tests.gateway.test_delivery_log import ids_of, set_delivery
-from tests.ui.conftest import another_report, csrf_of, set_episode_state, sign_in
+from tests.ui.conftest import another_report, csrf_of, sign_in
 
 ROW = re.compile(r'data-delivery-id="([^"]+)"')
-EPISODE_ROW = re.compile(r'data-episode-id="([^"]+)"')
 OLDER = re.compile(r'href="([^"]+)" rel="next"')
 
 
@@ -341,68 +340,6 @@ def test_a_delivery_still_queued_cannot_be_replayed(
     response = brent.post(f"/ui/deliveries/{delivery_id}/replay", data={"csrf_token": csrf})
     assert response.status_code == 409 and "It is pending" in response.text
     assert status_of(engine, delivery_id) == "pending"
-
-
-# --- open episodes ----------------------------------------------------------------------------
-
-
-def _flag(engine: Engine, episode_id: str, council: str, code: str, reason: str) -> None:
-    now = utc_now()
-    with engine.begin() as connection:
-        connection.execute(
-            insert(policy_flags).values(
-                episode_id=episode_id,
-                council=council,
-                rule=code,
-                period=0,
-                code=code,
-                reason=reason,
-                due_at=now,
-                raised_at=now,
-            )
-        )
-
-
-def test_open_episodes_soonest_deadline_first_with_only_the_councils_flags(
-    client: TestClient,
-    engine: Engine,
-    examples: dict[str, Any],
-    met: dict[str, str],
-    brent_key: str,
-) -> None:
-    """Deadlines soonest first, then those without one; Brent's flags only; audited."""
-    later, sooner = (another_report(client, met, n)["episode_id"] for n in (1, 2))
-    still_missing = examples["merlin"]["episode_id"]
-    now = utc_now()
-    due = lambda hours: (now + timedelta(hours=hours)).isoformat().replace("+00:00", "Z")  # noqa: E731
-    set_episode_state(engine, later, status="found", return_interview_due_by=due(48))
-    set_episode_state(engine, sooner, status="found", return_interview_due_by=due(6))
-    _flag(engine, sooner, "304", "return_interview_due", "Brent: interview within 72 hours")
-    _flag(engine, sooner, "830", "derbyshire_only", "Derbyshire's own protocol")
-    assert sign_in(client, brent_key).status_code == 303
-    page = client.get("/ui/episodes")
-    assert page.status_code == 200
-    assert EPISODE_ROW.findall(page.text) == [sooner, later, still_missing]
-    assert "Brent: interview within 72 hours" in page.text
-    assert "Derbyshire" not in page.text.split('id="episodes"')[1]
-    assert "Alex Jordan Testchild" in page.text  # names are shown...
-    assert "Examplechild" not in page.text  # ...but the COMPACT child is Derbyshire's alone
-    with engine.connect() as connection:
-        consulted = connection.execute(
-            select(audit_log.c.subject).where(audit_log.c.action == "consulted")
-        ).scalars()
-        assert set(consulted) == {sooner, later, still_missing}
-
-
-def test_closed_episodes_and_other_councils_episodes_are_not_listed(
-    derbyshire: TestClient, brent: TestClient, engine: Engine, examples: dict[str, Any]
-) -> None:
-    """A closed episode leaves the list; Derbyshire sees its COMPACT episode, Brent does not."""
-    compact_episode = examples["compact"]["episode_id"]
-    assert compact_episode in EPISODE_ROW.findall(derbyshire.get("/ui/episodes").text)
-    assert compact_episode not in EPISODE_ROW.findall(brent.get("/ui/episodes").text)
-    set_episode_state(engine, compact_episode, status="closed")
-    assert compact_episode not in EPISODE_ROW.findall(derbyshire.get("/ui/episodes").text)
 
 
 # --- works without JavaScript, safely ---------------------------------------------------------
