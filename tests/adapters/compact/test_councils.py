@@ -221,7 +221,7 @@ def test_ambiguous_and_abolished_names_resolve_to_nothing(name: str) -> None:
 
 
 def test_city_of_london_keeps_its_generic_words() -> None:
-    """ "City of London" is read as one word, so stripping "City of" cannot leave "London"."""
+    """The words of "City of London" stay together: stripping "City of" cannot leave "London"."""
     assert councils.normalise("City of London Council") == "city of london"
     assert councils.normalise("City of Westminster") == "westminster"
 
