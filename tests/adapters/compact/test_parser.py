@@ -175,6 +175,27 @@ def test_an_unknown_council_name_is_kept_verbatim_with_its_role(
     ]
 
 
+def test_one_unknown_name_for_placing_and_placement_council_is_the_responsible_one() -> None:
+    """Placed in its placing authority's own area, by a name that matches none: told once."""
+    data = variant(
+        "placed_elsewhere_whereabouts_known",
+        (
+            "<PlacingAuthority>Nottinghamshire County Council</PlacingAuthority>",
+            "<PlacingAuthority>Midshire Council</PlacingAuthority>",
+        ),
+        (
+            "<PlacementLocalAuthority>Derby City Council</PlacementLocalAuthority>",
+            "<PlacementLocalAuthority>Midshire Council</PlacementLocalAuthority>",
+        ),
+    )
+    snap = ADAPTER.to_events(parse(data))[0].episode
+    assert (snap.home_council, snap.responsible_council) == (None, None)
+    assert [(u.name, str(u.role)) for u in snap.unresolved_councils] == [
+        ("Midshire Council", "responsible")
+    ]
+    assert snap.council_roles() == []
+
+
 @pytest.mark.parametrize("blank", ["", "   ", "\n\t"])
 def test_a_blank_council_name_is_still_refused(blank: str) -> None:
     """An empty or blank council name is a 422 at its path (the XSD's token minLength)."""
