@@ -23,7 +23,8 @@ from sqlalchemy import Connection, and_, case, func, or_, select, update
 from adapters.compact.councils import NameTable
 from gateway import audit
 from gateway.canonical import CouncilRole
-from gateway.delivery import log as delivery_log  # the module: log imports replay, replay this
+# The module, not its names: it imports replay, which imports this module (a cycle).
+from gateway.delivery import log as delivery_log
 from gateway.delivery.enqueue import already_told
 from gateway.episodes import Told, add_council
 from gateway.store.prepared import Prepared
