@@ -23,6 +23,7 @@ from sqlalchemy import Connection, and_, case, func, or_, select, update
 from adapters.compact.councils import NameTable
 from gateway import audit
 from gateway.canonical import CouncilRole
+
 # The module, not its names: it imports replay, which imports this module (a cycle).
 from gateway.delivery import log as delivery_log
 from gateway.delivery.enqueue import already_told
