@@ -50,6 +50,7 @@ class Action(StrEnum):
     MAPPED = "mapped"
     ROUTED = "routed"
     UNROUTABLE = "unroutable"
+    RESOLVED = "resolved"  # a waiting council name, read again, names a council now
     FLAGGED = "flagged"
     ATTEMPTED = "attempted"
     DELIVERED = "delivered"

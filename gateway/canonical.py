@@ -364,11 +364,24 @@ class Care(Canonical):
     child_protection_plan: bool = False
 
 
+class UnresolvedCouncil(Canonical):
+    """A council the message names by a name that matches no council (COMPACT), verbatim.
+
+    `role` is the role the council would have had (councils.md): the name waits on the
+    unroutable list until an operator resolves it, and is then told in that role.
+    """
+
+    name: str = Field(min_length=1)
+    role: CouncilRole
+
+
 class EpisodeSnapshot(Canonical):
     """The episode as the source message describes it now (sources send the full report).
 
     `home_council` is the council where the child lives or is placed (home or host
-    authority); `responsible_council` is the placing authority of a looked-after child.
+    authority); `responsible_council` is the placing authority of a looked-after child. Either
+    is None when the message names that council by a name that matches none: the name is then
+    in `unresolved_councils`, with the role it would have had.
     """
 
     police_category: PoliceCategory
@@ -383,8 +396,9 @@ class EpisodeSnapshot(Canonical):
     circumstances: str | None = None
     vulnerabilities: list[Vulnerability] = Field(default_factory=list)
     care: Care | None = None
-    home_council: LaCode
+    home_council: LaCode | None
     responsible_council: LaCode | None = None
+    unresolved_councils: list[UnresolvedCouncil] = Field(default_factory=list)
     found: Found | None = None
     debrief: Debrief | None = None
     closure_reason: ClosureReason | None = None
@@ -419,14 +433,16 @@ class EpisodeSnapshot(Canonical):
 
         A child who is not looked after: the home council. A looked-after child: the council
         where the child is (`home_council`) as host, unless it is the responsible authority
-        too, and the responsible authority when the message names one.
+        too, and the responsible authority when the message names one. A council named by an
+        unresolved name is not here (`unresolved_councils`).
         """
+        home = self.home_council
         if not self.looked_after:
-            return [(self.home_council, CouncilRole.HOME)]
+            return [(home, CouncilRole.HOME)] if home else []
         responsible = self.responsible_council
         told: list[tuple[str, CouncilRole]] = []
-        if self.home_council != responsible:
-            told.append((self.home_council, CouncilRole.HOST))
+        if home and home != responsible:
+            told.append((home, CouncilRole.HOST))
         if responsible:
             told.append((responsible, CouncilRole.RESPONSIBLE))
         return told
@@ -440,7 +456,8 @@ class EpisodeSnapshot(Canonical):
         """Who owes the return home interview (councils.md).
 
         The responsible authority of a looked-after child, else the home council; None for a
-        looked-after child whose message names no responsible authority.
+        looked-after child whose message names no responsible authority, or when that council's
+        name is unresolved.
         """
         return self.responsible_council if self.looked_after else self.home_council
 

@@ -27,6 +27,8 @@ from gateway.store.engine import make_engine
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from adapters.compact.councils import NameTable
+    from gateway.delivery.unroutable import Resolution
     from gateway.exports.ssda903 import Export, Period
     from gateway.ingest import Deadlines
 
@@ -254,7 +256,12 @@ def _deadlines(settings: Settings) -> Deadlines:
     "--since", help="only what was created at or after this time (ISO 8601 with a UTC offset)"
 )
 def replay_command(council: str | None, statuses: tuple[str, ...], since: str | None) -> None:
-    """Re-queue dead (or delivered) deliveries; queue unroutable events for onboarded councils."""
+    """Re-queue dead (or delivered) deliveries; queue unroutable events for onboarded councils.
+
+    Council names that matched no council are read again first, with the names table as it is
+    now (mappings/councils.yaml), so a variant just added resolves what waited for it.
+    """
+    from adapters.compact import councils as names_table
     from gateway.delivery import replay as replays
 
     if council is not None and not re.fullmatch(r"[0-9]{3}", council):
@@ -263,12 +270,14 @@ def replay_command(council: str | None, statuses: tuple[str, ...], since: str | 
     settings = _settings()
     try:
         table = routing.load(settings.routing_file, simulators_url=settings.public_url)
+        names = names_table.load_table()
     except ConfigurationError as exc:
         _fail(str(exc), 2)
     if council is not None and table.route(council) is None:
         _fail(f"council {council} is not onboarded in {table.source}; onboard it first", 2)
     engine = _engine(settings)
     try:
+        resolution = _resolve_names(engine, names)
         with engine.connect() as connection:
             ids = replays.replayable(connection, statuses=statuses, council=council, since=after)
             waiting = replays.count_routable(connection, table, council=council, since=after)
@@ -283,10 +292,23 @@ def replay_command(council: str | None, statuses: tuple[str, ...], since: str | 
         engine.dispose()
     requeued = counts["dead"] + counts["delivered"]
     click.echo(
+        f"resolved {resolution.resolved} waiting council name(s); "
+        f"{resolution.unresolved} still match no council"
+    )
+    click.echo(
         f"re-queued {requeued} delivery(ies) ({counts['dead']} dead, "
         f"{counts['delivered']} delivered); queued {counts['unroutable']} unroutable "
         f"event(s) for onboarded councils; skipped {counts['skipped']} that changed meanwhile"
     )
+
+
+def _resolve_names(engine: Engine, names: NameTable) -> Resolution:
+    """Read the waiting council names again with `names` (one transaction, audited)."""
+    from gateway.canonical import utc_now
+    from gateway.delivery import unroutable as unroutables
+
+    with engine.begin() as connection:
+        return unroutables.resolve_names(connection, names, now=utc_now(), actor=REPLAY_ACTOR)
 
 
 def _requeue(engine: Engine, ids: list[str], bar: Any) -> Counter[str]:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import mappings
-from gateway.canonical import EpisodeEvent, EpisodeSnapshot
+from gateway.canonical import CouncilRole, EpisodeEvent, EpisodeSnapshot
 
 COUNT_WINDOWS_DAYS = (28, 30, 60, 90)
 RETURN_INTERVIEW_DUE = timedelta(hours=72)
@@ -86,6 +86,73 @@ def _risk_history(
     return sorted(history.values(), key=lambda h: h["at"])
 
 
+@dataclass(frozen=True, slots=True)
+class Told:
+    """Who is told of an episode: the councils with their roles, and the names still waiting.
+
+    `councils` holds `{"council", "role"}` and, for a council known only because an operator
+    resolved the name the police wrote, that `"name"` too; `unresolved` holds
+    `{"name", "role"}` for each name that matches no council yet.
+    """
+
+    councils: list[dict[str, str]]
+    unresolved: list[dict[str, str]]
+
+    def code_in(self, *roles: CouncilRole) -> str | None:
+        """The council told in one of `roles`, if any."""
+        wanted = {str(role) for role in roles}
+        return next((t["council"] for t in self.councils if t["role"] in wanted), None)
+
+
+def told(previous: Mapping[str, Any] | None, snapshot: EpisodeSnapshot) -> Told:
+    """The councils to tell of `snapshot`, with a name resolved earlier for this episode.
+
+    A name the police still write but an operator has since resolved (`gateway replay`
+    recorded it in the episode's state) counts as the council it names, in the role the
+    name has now; a council told in two roles is told once, as `responsible` if either is.
+    """
+    resolved = {
+        t["name"]: t["council"] for t in (previous or {}).get("councils", []) if t.get("name")
+    }
+    councils = [{"council": code, "role": str(role)} for code, role in snapshot.council_roles()]
+    unresolved: list[dict[str, str]] = []
+    for waiting in snapshot.unresolved_councils:
+        code = resolved.get(waiting.name)
+        if code is None:
+            unresolved.append({"name": waiting.name, "role": str(waiting.role)})
+        else:
+            add_council(councils, code, waiting.role, name=waiting.name)
+    return Told(councils, unresolved)
+
+
+def add_council(
+    councils: list[dict[str, str]], code: str, role: CouncilRole, *, name: str | None = None
+) -> None:
+    """Add `code` in `role` to `councils` (in place); `name`: the name it was resolved from."""
+    entry = next((t for t in councils if t["council"] == code), None)
+    if entry is None:
+        entry = {"council": code, "role": str(role)}
+        councils.append(entry)
+    elif role is CouncilRole.RESPONSIBLE:
+        entry["role"] = str(role)
+    if name is not None:
+        entry.setdefault("name", name)
+
+
+def council_columns(snapshot: EpisodeSnapshot, told: Told) -> dict[str, str | None]:
+    """`home_council`, `responsible_council` and `return_interview_owner` of the episode.
+
+    As the snapshot says, or, where it names a council by a name since resolved, that council.
+    """
+    home = snapshot.home_council or told.code_in(CouncilRole.HOME, CouncilRole.HOST)
+    responsible = snapshot.responsible_council or told.code_in(CouncilRole.RESPONSIBLE)
+    return {
+        "home_council": home,
+        "responsible_council": responsible,
+        "return_interview_owner": responsible if snapshot.looked_after else home,
+    }
+
+
 def build_state(
     previous: Mapping[str, Any] | None,
     event: EpisodeEvent,
@@ -98,6 +165,7 @@ def build_state(
     snap = event.episode
     found_at = snap.found.at if snap.found else None
     care = snap.care
+    councils = told(previous, snap)
     return {
         "episode_id": episode_id,
         "police_category": str(snap.police_category),
@@ -111,10 +179,9 @@ def build_state(
         "legal_status": str(care.legal_status) if care and care.legal_status else None,
         "placement_type": str(care.placement_type) if care and care.placement_type else None,
         "child_protection_plan": snap.on_child_protection_plan,
-        "home_council": snap.home_council,
-        "responsible_council": snap.responsible_council,
-        "councils": [{"council": code, "role": str(role)} for code, role in snap.council_roles()],
-        "return_interview_owner": snap.return_interview_owner,
+        **council_columns(snap, councils),
+        "councils": councils.councils,
+        "unresolved_councils": councils.unresolved,
         "reported_at": _iso(snap.reported_at),
         "last_seen_at": _iso(snap.last_seen_at),
         "last_seen_location": snap.last_seen_location,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,8 +34,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from adapters import registry
 from adapters.base import InboundAdapter, SourceMessage
-from gateway import audit
-from gateway.canonical import EpisodeEvent, EpisodeStatus, RiskLevel, utc_now
+from gateway import audit, receipts
+from gateway.canonical import CouncilRole, EpisodeEvent, EpisodeStatus, RiskLevel, utc_now
+from gateway.delivery import unroutable as unroutables
 from gateway.delivery.enqueue import enqueue
 from gateway.episodes import ChildCounts, build_state, count_episodes, match_key
 from gateway.errors import ConflictingResend, ForceMismatch, InboundRejected, StoreBusy
@@ -44,17 +45,12 @@ from gateway.ids import new_id
 from gateway.keys import Principal, Role
 from gateway.logs import get_logger
 from gateway.policy import engine as policy
+from gateway.policy import host_flags
 from gateway.routing import RoutingTable
 from gateway.store import locks
 from gateway.store.events import append_event
 from gateway.store.prepared import Prepared
-from gateway.store.schema import (
-    children,
-    episode_sources,
-    episodes,
-    messages,
-    unroutable,
-)
+from gateway.store.schema import children, episode_sources, episodes, messages
 
 log = get_logger(__name__)
 _ATTEMPTS = 5  # transactions tried per message before answering 503 (StoreBusy)
@@ -126,7 +122,6 @@ _INSERT_MESSAGE = Prepared(insert(messages))
 _INSERT_EPISODE = Prepared(insert(episodes))
 _INSERT_SOURCE = Prepared(insert(episode_sources))
 _INSERT_CHILD = Prepared(insert(children))
-_INSERT_UNROUTABLE = Prepared(insert(unroutable))
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,13 +199,17 @@ class _Stored:
 
 @dataclass(frozen=True, slots=True)
 class _Txn:
-    """What every step of storing one message shares: its transaction, receipt and actor."""
+    """What every step of storing one message shares: its transaction, receipt and actor.
+
+    `warned`: what its events found that the receipt's warnings tell (`gateway.receipts`).
+    """
 
     connection: Connection
     receipt_id: str
     receipt: dict[str, Any]
     now: datetime
     principal: Principal
+    warned: set[str] = field(default_factory=set)
 
 
 class Ingestor:
@@ -382,6 +381,8 @@ class Ingestor:
             "event_types": [],
             "deliveries": [],
             "unroutable_councils": [],
+            "unresolved_councils": [],
+            "warnings": [],
             "stale": stale,
             "received_at": _iso(now),
         }
@@ -427,6 +428,9 @@ class Ingestor:
                     opened=opened if index == 0 else None,
                 )
             receipt["episode_id"] = episode_id
+            receipt["warnings"] = receipts.warnings(
+                receipt, responsible_unknown=receipts.RESPONSIBLE_UNKNOWN in txn.warned
+            )
             _UPDATE_MESSAGE.run(
                 connection, {"row_id": receipt_id, "episode_id": episode_id, "receipt": receipt}
             )
@@ -510,7 +514,7 @@ class Ingestor:
             counts=_counts(stored, snap.reported_at, episode_id, snap.status),
             sources=sources,
         )
-        columns = _columns(event, now)
+        columns = _columns(event, now, state)
         audit.append(
             connection,
             actor=txn.principal.actor,
@@ -530,13 +534,14 @@ class Ingestor:
                 dfe_missing_type=columns["dfe_missing_type"],
                 state=state,
             ),
-            policy.councils_with_packs(self.routing, [c for c, _ in snap.council_roles()]),
+            policy.councils_with_packs(self.routing, [t["council"] for t in state["councils"]]),
             history=stored,
             now=now,
             event_id=event_id,
             actor=txn.principal.actor,
             first=first,
         )
+        raised = self._host_flags(txn, episode_id, event_id, state, raised, first=first)
         _UPDATE_EPISODE.run(
             connection,
             {
@@ -548,40 +553,68 @@ class Ingestor:
         )
         txn.receipt["event_types"].append(str(event.type))
         self._route(
-            txn, episode_id, _Stored(event_id, seq, new_episode, first), event, raised.by_council
+            txn,
+            episode_id,
+            _Stored(event_id, seq, new_episode, first),
+            state,
+            raised.by_council,
         )
+
+    def _host_flags(
+        self,
+        txn: _Txn,
+        episode_id: str,
+        event_id: str,
+        state: dict[str, Any],
+        raised: policy.Raised,
+        *,
+        first: bool,
+    ) -> policy.Raised:
+        """The packs' flags with the host's own added (`gateway.policy.host_flags`)."""
+        if host_flags.responsible_unknown(state):
+            txn.warned.add(receipts.RESPONSIBLE_UNKNOWN)
+        host = host_flags.raise_flags(
+            txn.connection,
+            episode_id,
+            state,
+            self.routing,
+            now=txn.now,
+            event_id=event_id,
+            actor=txn.principal.actor,
+            first=first,
+        )
+        if not host:
+            return raised
+        by_council = {council: list(flags) for council, flags in raised.by_council.items()}
+        for council, flags in host.items():
+            by_council.setdefault(council, []).extend(flags)
+        return policy.Raised(by_council=by_council, next_at=raised.next_at)
 
     def _route(
         self,
         txn: _Txn,
         episode_id: str,
         stored: _Stored,
-        event: EpisodeEvent,
+        state: dict[str, Any],
         flags: dict[str, list[policy.Flag]],
     ) -> None:
-        """Queue a delivery per council told, with the flags its pack just raised."""
+        """Queue a delivery per council told, with its role and the flags just raised for it.
+
+        `state` is the episode's after the event: its councils (`gateway.episodes.told`) and
+        the names that match none. A council not onboarded, and each such name, is held on
+        the unroutable list in its role instead.
+        """
         connection, receipt, principal = txn.connection, txn.receipt, txn.principal
         event_id = stored.event_id
-        for council, _role in event.episode.council_roles():
+        for waiting in state["unresolved_councils"]:
+            self._hold(txn, episode_id, stored, CouncilRole(waiting["role"]), name=waiting["name"])
+            if waiting["name"] not in receipt["unresolved_councils"]:
+                receipt["unresolved_councils"].append(waiting["name"])
+        for told in state["councils"]:
+            council, role = told["council"], CouncilRole(told["role"])
             route = self.routing.route(council)
             if route is None:
-                _INSERT_UNROUTABLE.run(
-                    connection,
-                    {
-                        "event_id": event_id,
-                        "episode_id": episode_id,
-                        "message_row_id": txn.receipt_id,
-                        "council": council,
-                        "created_at": txn.now,
-                    },
-                )
-                audit.append(
-                    connection,
-                    actor=principal.actor,
-                    action=audit.Action.UNROUTABLE,
-                    subject=event_id,
-                    details={"council": council},
-                )
+                self._hold(txn, episode_id, stored, role, council=council)
                 if council not in receipt["unroutable_councils"]:
                     receipt["unroutable_councils"].append(council)
                 continue
@@ -591,11 +624,12 @@ class Ingestor:
                 event_id=event_id,
                 council=council,
                 system=route.system,
-                risk=event.episode.risk_level,
+                risk=RiskLevel(state["risk_level"]),
                 now=txn.now,
                 deadlines=self.deadlines,
                 actor=principal.actor,
                 flags=flags.get(council, []),
+                role=role,
                 event_seq=stored.seq,
                 new_episode=stored.new_episode,
                 first=stored.first,
@@ -608,6 +642,22 @@ class Ingestor:
                     "status": "pending",
                 }
             )
+
+    def _hold(
+        self,
+        txn: _Txn,
+        episode_id: str,
+        stored: _Stored,
+        role: CouncilRole,
+        *,
+        council: str | None = None,
+        name: str | None = None,
+    ) -> None:
+        """Put the event on the unroutable list for `council`, or for the unresolved `name`."""
+        waiting = unroutables.Waiting(
+            stored.event_id, episode_id, txn.receipt_id, role, council=council, name=name
+        )
+        unroutables.hold(txn.connection, waiting, now=txn.now, actor=txn.principal.actor)
 
 
 def log_outcome(outcome: Outcome) -> None:
@@ -630,17 +680,27 @@ def _iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def _columns(event: EpisodeEvent, now: datetime) -> dict[str, Any]:
-    """The `episodes` columns an event sets (its state and timer apart)."""
+def _columns(
+    event: EpisodeEvent, now: datetime, state: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The `episodes` columns an event sets (its state and timer apart).
+
+    Its councils are the state's when given: those the snapshot names, or a name of it that
+    an operator resolved earlier (`gateway.episodes.council_columns`).
+    """
     snap = event.episode
     kind = snap.dfe_missing_type
+    councils = state or {
+        "home_council": snap.home_council,
+        "responsible_council": snap.responsible_council,
+    }
     return {
         "status": str(snap.status),
         "risk_level": str(snap.risk_level),
         "looked_after": snap.looked_after,
         "dfe_missing_type": str(kind) if kind else None,
-        "home_council": snap.home_council,
-        "responsible_council": snap.responsible_council,
+        "home_council": councils["home_council"],
+        "responsible_council": councils["responsible_council"],
         "reported_at": snap.reported_at,
         "found_at": snap.found.at if snap.found else None,
         "updated_at": now,

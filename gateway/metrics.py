@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, case, func, select
 
 from gateway.canonical import utc_now
+from gateway.delivery import unroutable as unroutables
 from gateway.store.schema import deliveries
 
 RECEIVED = Counter(
@@ -95,10 +96,44 @@ class QueueCollector(Collector):
         yield from (depth, oldest, overdue)
 
 
+class UnroutableCollector(Collector):
+    """What waits on the unroutable list, by kind, read from the database when scraped.
+
+    Both kinds are always reported (0 when none waits), so an alert on the oldest item's age
+    (`gateway_unroutable_oldest_age_seconds > 3600`, say) can page someone whatever the kind.
+    """
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] = utc_now) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Waiting count and oldest waiting age, per kind (`not_onboarded`, `unresolved_name`)."""
+        waiting = GaugeMetricFamily(
+            "gateway_unroutable_waiting",
+            "Events waiting for an operator: council not onboarded, or its name unresolved",
+            labels=["kind"],
+        )
+        oldest = GaugeMetricFamily(
+            "gateway_unroutable_oldest_age_seconds",
+            "How long the oldest event of the kind has waited (0: none waits)",
+            labels=["kind"],
+        )
+        now = self.clock()
+        with self.engine.connect() as connection:
+            counts = unroutables.waiting_by_kind(connection)
+        for kind, (count, since) in sorted(counts.items()):
+            waiting.add_metric([kind], count)
+            age = (now - since).total_seconds() if since is not None else 0.0
+            oldest.add_metric([kind], max(0.0, age))
+        yield from (waiting, oldest)
+
+
 def registry(engine: Engine) -> CollectorRegistry:
-    """A registry of this process's counters and the database's queue figures."""
+    """A registry of this process's counters and the database's queue and unroutable figures."""
     found = CollectorRegistry(auto_describe=False)
     for metric in _PROCESS_METRICS:
         found.register(metric)
     found.register(QueueCollector(engine))
+    found.register(UnroutableCollector(engine))
     return found

@@ -247,10 +247,7 @@ def _snapshot(message: CompactMessage) -> c.EpisodeSnapshot:
         last_seen_location=case.timeline.last_seen_location,
         vulnerabilities=_vulnerabilities(case),
         care=_care(case),
-        home_council=_home_council(case),
-        responsible_council=(
-            case.care.placing_authority.code if case.care and case.care.placing_authority else None
-        ),
+        **_councils(case),
         found=_found(case),
         debrief=_debrief(case),
         closure_reason=_closure_reason(case),
@@ -323,10 +320,30 @@ def _care(case: Case) -> c.Care | None:
     )
 
 
-def _home_council(case: Case) -> str:
-    if case.care is not None and case.care.placement_local_authority is not None:
-        return case.care.placement_local_authority.code
-    return case.person.local_authority.code
+def _councils(case: Case) -> dict[str, Any]:
+    """`home_council`, `responsible_council` and the names among them that match no council.
+
+    Where the child is (the placement's council, else the home address's) is the home council,
+    or the host of a looked-after child; a looked-after child's placing authority is its
+    responsible council. An unresolved name keeps the role its council would have had; one
+    name for both is the responsible authority alone, as a resolved one would be.
+    """
+    care = case.care
+    where = care.placement_local_authority if care else None
+    where = where or case.person.local_authority
+    placing = care.placing_authority if care else None
+    looked_after = bool(care and care.looked_after)
+    unresolved: list[c.UnresolvedCouncil] = []
+    if placing is not None and placing.code is None:
+        unresolved.append(c.UnresolvedCouncil(name=placing.name, role=c.CouncilRole.RESPONSIBLE))
+    if where.code is None and not (unresolved and unresolved[0].name == where.name):
+        role = c.CouncilRole.HOST if looked_after else c.CouncilRole.HOME
+        unresolved.insert(0, c.UnresolvedCouncil(name=where.name, role=role))
+    return {
+        "home_council": where.code,
+        "responsible_council": placing.code if placing else None,
+        "unresolved_councils": unresolved,
+    }
 
 
 def _found(case: Case) -> c.Found | None:

@@ -2,7 +2,8 @@
 
 Field for field what the export says, in COMPACT's own codes, with two conversions already
 made by the parser: times are aware UTC datetimes (COMPACT sends Europe/London wall-clock
-time), and each council name carries the DfE LA code it was matched to. Identifiers are
+time), and each council name carries the DfE LA code it was matched to (None when it matches
+no council: the name is then an unresolved council, compact.md). Identifiers are
 normalised (NHS number without spaces, postcode in the standard form). Mapping to canonical
 codes happens in `mapping.py`.
 """
@@ -23,10 +24,10 @@ class Part(BaseModel):
 
 
 class Council(Part):
-    """A council as named in the export, with the DfE LA code the name matched."""
+    """A council as named in the export, with the DfE LA code the name matched, if any."""
 
     name: str
-    code: str
+    code: str | None
 
 
 class Address(Part):

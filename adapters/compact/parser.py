@@ -2,7 +2,7 @@
 
 The XSD settles structure and code lists; what it cannot say is checked here, each failure a
 `SemanticInvalid` naming the element (or `/@attribute`) and line, never the offending value
-(which may be personal data; council names are not, and are named). Reading is direct lxml
+(which may be personal data). Reading is direct lxml
 child lookups on the validated tree: this runs on every inbound request.
 """
 
@@ -135,16 +135,16 @@ class _Reader:
             raise self.reject(exc.code, element, str(exc)) from exc
 
     def council(self, element: Element) -> Council:
-        """A council name with the LA code it matches."""
+        """A council name with the LA code it matches, or None: never a reason to refuse.
+
+        A name that matches no council is kept verbatim (whitespace collapsed, as the XSD's
+        token type reads it) for an operator to resolve (compact.md). A blank one breaks the
+        XSD's `minLength`; it is checked here too, so no caller can build a nameless council.
+        """
         name = _token(element)
-        code = councils.lookup(name)
-        if code is None:
-            raise self.reject(
-                "unknown-council",
-                element,
-                f"council name {name!r} is not in mappings/councils.yaml",
-            )
-        return Council(name=name, code=code)
+        if not name:
+            raise self.reject("blank-council-name", element, "the council name is blank")
+        return Council(name=name, code=councils.lookup(name))
 
     # --- sections ----------------------------------------------------------------------------
 

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from gateway import audit
 from gateway.api.deps import PrincipalDep, ServicesDep, require
 from gateway.api.schemas import AuditVerification, Health, Problem, UnroutableList
+from gateway.delivery import unroutable as unroutables
 from gateway.errors import AuditChainBroken
 from gateway.keys import Role
 from gateway.store import migrate
-from gateway.store.schema import unroutable
 
 router = APIRouter(tags=["operations"])
 
@@ -62,32 +63,41 @@ def prometheus_metrics(services: ServicesDep) -> Response:
 @router.get(
     "/v1/unroutable",
     response_model=UnroutableList,
-    responses={401: {"model": Problem}, 403: {"model": Problem}},
-    summary="Messages naming a council that is not onboarded (operators)",
+    responses={
+        401: {"model": Problem},
+        403: {"model": Problem},
+        422: {"model": Problem, "description": "A parameter is not valid (each one is named)"},
+    },
+    summary="What waits for an operator: councils not onboarded, names unresolved (operators)",
 )
 def list_unroutable(
-    services: ServicesDep, principal: PrincipalDep, include_resolved: bool = False
+    services: ServicesDep,
+    principal: PrincipalDep,
+    include_resolved: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500, description="Page size")] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="The previous page's `next_cursor`")
+    ] = None,
 ) -> dict[str, Any]:
-    """Unroutable events, oldest first; resolved ones only when asked."""
+    """Unroutable events, oldest first, a page at a time; resolved ones only when asked."""
     require(principal, Role.OPERATOR)
-    query = select(unroutable).order_by(unroutable.c.id)
-    if not include_resolved:
-        query = query.where(unroutable.c.resolved_at.is_(None))
     with services.engine.connect() as connection:
-        rows = connection.execute(query.limit(1000)).all()
-    return {
-        "items": [
-            {
-                "council": r.council,
-                "episode_id": r.episode_id,
-                "event_id": r.event_id,
-                "receipt_id": r.message_row_id,
-                "created_at": r.created_at,
-                "resolved_at": r.resolved_at,
-            }
-            for r in rows
-        ]
-    }
+        try:
+            page = unroutables.page(
+                connection, limit=limit, cursor=cursor, include_resolved=include_resolved
+            )
+        except ValueError as exc:  # only the cursor can be wrong once the query validated
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "value_error",
+                        "loc": ("query", "cursor"),
+                        "msg": f"{exc}; ask again without a cursor to start from the oldest",
+                        "input": None,
+                    }
+                ]
+            ) from exc
+    return {"items": page.items, "next_cursor": page.next_cursor}
 
 
 @router.get(

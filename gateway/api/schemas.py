@@ -47,6 +47,15 @@ class ReceiptDelivery(BaseModel):
     status: DeliveryStatus
 
 
+class ReceiptWarning(BaseModel):
+    """A fact police IT should act on; the message was accepted all the same."""
+
+    code: str = Field(
+        description="council_name_unresolved, responsible_authority_unknown or no_council_told"
+    )
+    message: str
+
+
 class Receipt(BaseModel):
     """What the gateway did with an inbound message."""
 
@@ -57,7 +66,15 @@ class Receipt(BaseModel):
     episode_id: str | None
     event_types: list[str]
     deliveries: list[ReceiptDelivery]
-    unroutable_councils: list[str]
+    unroutable_councils: list[str] = Field(
+        description="DfE codes of councils that must be told but are not onboarded"
+    )
+    unresolved_councils: list[str] = Field(
+        default_factory=list,
+        description="Council names (COMPACT) that match no council, verbatim: they wait on "
+        "the unroutable list for an operator",
+    )
+    warnings: list[ReceiptWarning] = Field(default_factory=list)
     stale: bool
     received_at: datetime
 
@@ -162,7 +179,9 @@ class EpisodeView(BaseModel):
     looked_after: bool
     legal_status: str | None
     placement_type: str | None
-    home_council: str
+    home_council: str | None = Field(
+        description="Null while the council where the child is has a name that matches none"
+    )
     responsible_council: str | None
     councils: list[CouncilView] = Field(
         description="Each council told, with its role; the home or host council first"
@@ -202,20 +221,30 @@ class EpisodeView(BaseModel):
 
 
 class UnroutableItem(BaseModel):
-    """A message naming a council that is not onboarded."""
+    """An event waiting for an operator: its council is not onboarded, or its name unknown."""
 
-    council: str
+    kind: Literal["not_onboarded", "unresolved_name"]
+    council: str | None = Field(
+        description="DfE code of the council that waits (null: its name matches none yet)"
+    )
+    name: str | None = Field(
+        description="The council name as the police wrote it, when it matched none (COMPACT)"
+    )
+    role: Literal["responsible", "home", "host"] = Field(
+        description="The role the council is told in once it can be (councils.md)"
+    )
     episode_id: str
     event_id: str
     receipt_id: str | None
-    created_at: datetime
+    created_at: datetime = Field(description="Waiting since")
     resolved_at: datetime | None
 
 
 class UnroutableList(BaseModel):
-    """The operators' unroutable list."""
+    """A page of the operators' unroutable list, oldest first."""
 
     items: list[UnroutableItem]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: last")
 
 
 class AuditVerification(BaseModel):

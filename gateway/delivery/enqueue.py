@@ -2,10 +2,12 @@
 
 The row's `seq` is the next number for its (episode, council): the ordering key the outbox
 claims by, so an episode's deliveries to a council must be numbered in event order. Events
-that named a council before it was onboarded wait on the `unroutable` list; whichever comes
-first for that (episode, council), a new event (`enqueue`) or `gateway replay`
-(`route_unroutable`), queues the waiting ones first, oldest event first, so a council never
-gets a newer event before an older one it was not yet onboarded for.
+that named a council before it was onboarded wait on the `unroutable` list, and so do events
+that named it by a name the names table did not know then; whichever comes first for that
+(episode, council), a new event (`enqueue`) or `gateway replay` (`route_unroutable`), queues
+the waiting ones first, oldest event first, so a council never gets a newer event before an
+older one it was not yet onboarded for, or not yet known by that name. A waiting name is
+read again with the names table of this process: one that now names the council is its.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, exists, func, insert, or_, select, update
 
+from adapters.compact import councils as names_table
 from gateway import audit
-from gateway.canonical import RiskLevel
+from gateway.canonical import CouncilRole, RiskLevel
 from gateway.ids import new_id
 from gateway.store.prepared import Prepared
 from gateway.store.schema import deliveries, episodes, events, unroutable
@@ -32,12 +35,21 @@ RISK_BY_PRIORITY = {priority: risk for risk, priority in PRIORITY.items()}
 
 # Prepared once (gateway/store/prepared.py): they run on the ingest hot path.
 _EVENT_SEQ = Prepared(select(events.c.seq).where(events.c.id == bindparam("event")))
+# The council's waiting rows, and the episode's waiting names (`council` None), which may be
+# the council's too: one query either way, on the episode's index.
 _WAITING = Prepared(
-    select(unroutable.c.id, unroutable.c.event_id, events.c.canonical)
+    select(
+        unroutable.c.id,
+        unroutable.c.event_id,
+        unroutable.c.council,
+        unroutable.c.name,
+        unroutable.c.role,
+        events.c.canonical,
+    )
     .join(events, events.c.id == unroutable.c.event_id)
     .where(
         unroutable.c.episode_id == bindparam("episode"),
-        unroutable.c.council == bindparam("council"),
+        or_(unroutable.c.council == bindparam("council"), unroutable.c.council.is_(None)),
         unroutable.c.resolved_at.is_(None),
         events.c.seq < bindparam("before"),
     )
@@ -47,6 +59,30 @@ _RESOLVE = Prepared(
     update(unroutable)
     .where(unroutable.c.id == bindparam("row"), unroutable.c.resolved_at.is_(None))
     .values(resolved_at=bindparam("now"))
+)
+# A waiting name claimed for the council it now names (still unclaimed: see `_claim_name`).
+_RESOLVE_NAME = Prepared(
+    update(unroutable)
+    .where(
+        unroutable.c.id == bindparam("row"),
+        unroutable.c.resolved_at.is_(None),
+        unroutable.c.council.is_(None),
+    )
+    .values(resolved_at=bindparam("now"), council=bindparam("council"))
+)
+_TOLD = Prepared(
+    select(
+        or_(
+            exists().where(
+                deliveries.c.event_id == bindparam("event"),
+                deliveries.c.council == bindparam("council"),
+            ),
+            exists().where(
+                unroutable.c.event_id == bindparam("event"),
+                unroutable.c.council == bindparam("council"),
+            ),
+        )
+    )
 )
 # FOR NO KEY UPDATE, as ingest locks an episode (see gateway/ingest.py: _LINK).
 _LOCK_EPISODE = Prepared(
@@ -86,6 +122,7 @@ def enqueue(
     deadlines: Deadlines,
     actor: str,
     flags: Sequence[Mapping[str, Any]] = (),
+    role: CouncilRole | None = None,
     event_seq: int | None = None,
     new_episode: bool = False,
     first: bool = False,
@@ -94,9 +131,11 @@ def enqueue(
 
     Its priority and deadline follow the event's risk level; its idempotency key is derived
     from its id and never changes, whatever retries and replays follow. `flags` are the council
-    policy flags this delivery raises with the council (gateway/policy). Earlier events of the
-    episode still waiting on the unroutable list for this council are queued first (see
-    `route_unroutable`), so they keep their place before this one. Audited as routed by `actor`.
+    policy flags this delivery raises with the council (gateway/policy); `role` is why the
+    council is told (None: its role in the event's snapshot, as the renderer reads it).
+    Earlier events of the episode still waiting on the unroutable list for this council are
+    queued first (see `route_unroutable`), so they keep their place before this one. Audited
+    as routed by `actor`.
     `event_seq` is the event's number in its episode (read when not given); `new_episode` says
     the episode was created in this transaction, so nothing of it can be waiting; `first`, that
     this is also its first event, so the council's stream of it is empty (not read).
@@ -106,7 +145,9 @@ def enqueue(
         if event_seq is None:
             event_seq = _EVENT_SEQ.scalar(connection, {"event": event_id})
         _route_waiting(connection, stream, before=event_seq, actor=actor)
-    delivery_id = _insert(connection, stream, event_id, risk, flags, after=0 if first else None)
+    delivery_id = _insert(
+        connection, stream, event_id, risk, flags, role=role, after=0 if first else None
+    )
     audit.append(
         connection,
         actor=actor,
@@ -132,7 +173,8 @@ def route_unroutable(
     """Queue the episode's unroutable events for a council onboarded since, in event order.
 
     Every unresolved row of (episode, council) whose event is numbered `through` or earlier
-    (`events.seq`) is resolved, gets a delivery and is audited as routed and replayed (from
+    (`events.seq`), and every waiting name of the episode that now names the council, is
+    resolved, gets a delivery in the row's role and is audited as routed and replayed (from
     `unroutable`) by `actor`, inside the caller's transaction. A row another transaction
     resolved first is skipped.
 
@@ -153,11 +195,16 @@ def _route_waiting(
     )
     created: list[str] = []
     for row in waiting:
-        claimed = _RESOLVE.run(connection, {"row": row.id, "now": stream.now})
-        if claimed != 1:
+        if row.council is None:
+            if names_table.lookup(row.name) != stream.council:
+                continue  # still unresolved, or another council's
+            if not _claim_name(connection, stream, row):
+                continue
+        elif _RESOLVE.run(connection, {"row": row.id, "now": stream.now}) != 1:
             continue
         risk = RiskLevel(row.canonical["episode"]["risk_level"])
-        delivery_id = _insert(connection, stream, row.event_id, risk, ())
+        role = CouncilRole(row.role)
+        delivery_id = _insert(connection, stream, row.event_id, risk, (), role=role)
         _audit_routed(
             connection,
             stream,
@@ -168,6 +215,27 @@ def _route_waiting(
         )
         created.append(delivery_id)
     return created
+
+
+def already_told(connection: Connection, event_id: str, council: str) -> bool:
+    """Whether the event has a delivery to `council`, or waits for it by its code."""
+    return bool(_TOLD.scalar(connection, {"event": event_id, "council": council}))
+
+
+def _claim_name(connection: Connection, stream: _Stream, row: Any) -> bool:
+    """Resolve a waiting name to the stream's council; False: nothing left to deliver.
+
+    An event that already reached the council (or waits for it by code: the message named it
+    twice, once by a name not known then) is told once: the name is resolved without a
+    delivery, and the council keeps the one it has.
+    """
+    if already_told(connection, row.event_id, stream.council):
+        _RESOLVE.run(connection, {"row": row.id, "now": stream.now})
+        return False
+    changed = _RESOLVE_NAME.run(
+        connection, {"row": row.id, "now": stream.now, "council": stream.council}
+    )
+    return bool(changed == 1)
 
 
 def _audit_routed(
@@ -205,6 +273,7 @@ def _insert(
     risk: RiskLevel,
     flags: Sequence[Mapping[str, Any]],
     *,
+    role: CouncilRole | None = None,
     after: int | None = None,
 ) -> str:
     """Insert the stream's next delivery; `after`: its last number when the caller knows it."""
@@ -234,6 +303,7 @@ def _insert(
             "attempt_floor": 0,
             "updated_at": now,
             "flags": [dict(flag) for flag in flags],
+            "council_role": str(role) if role else None,
         },
     )
     return delivery_id

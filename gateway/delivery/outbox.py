@@ -58,6 +58,7 @@ class Claim:
     canonical_event: dict[str, Any]
     episode_state: dict[str, Any]
     flags: list[dict[str, Any]]
+    council_role: str | None = None  # None: a delivery queued before roles were kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +154,7 @@ def _candidates(connection: Connection, councils: list[str], want: int, *where: 
             deliveries.c.attempt_floor,
             deliveries.c.created_at,
             deliveries.c.flags,
+            deliveries.c.council_role,
         )
         .where(*where, deliveries.c.council.in_(councils), ~blocked)
         .limit(want)
@@ -191,6 +193,7 @@ def _take(connection: Connection, row: Any, now: datetime, lease: timedelta, act
         canonical_event=dict(event.canonical),
         episode_state=dict(event.state or {}),
         flags=list(row.flags or []),
+        council_role=row.council_role,
     )
 
 

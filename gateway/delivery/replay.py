@@ -1,11 +1,14 @@
-"""Replay: queue a dead or delivered delivery again; route unroutable events once onboarded.
+"""Replay: queue a dead or delivered delivery again; route unroutable events once resolved.
 
 Shared by `POST /v1/deliveries/{id}/replay` and `gateway replay`. Every function works inside
 the caller's transaction and audits what it changes (DESIGN.md §4), with the caller as actor.
 
 A replayed delivery keeps its id, ordering key and idempotency key, so a case system that
 already holds the record recognises it; its retry budget starts again (`attempt_floor`).
-An unroutable event becomes a new delivery, in event order for its (episode, council).
+An unroutable event becomes a new delivery, in event order for its (episode, council), once
+its council is onboarded; a council name that matched none is read again with the names
+table first (`gateway.delivery.unroutable.resolve_names`), and waits on as a row for the
+council it now names.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Select, func, select, update
 
+from adapters.compact.councils import NameTable
 from gateway import audit
+from gateway.delivery import unroutable as unroutables
 from gateway.delivery.enqueue import route_unroutable
 from gateway.routing import RoutingTable
 from gateway.store.schema import deliveries, events, unroutable
@@ -149,15 +154,20 @@ def replay_unroutable(
     deadlines: Deadlines,
     since: datetime | None = None,
     limit: int | None = None,
+    names: NameTable | None = None,
 ) -> list[str]:
     """Deliver unroutable events to the councils onboarded since; returns the new delivery ids.
 
-    Rows are taken in event order, each with any earlier row of its (episode, council) that
-    `since` left out (`route_unroutable`), so each council gets its deliveries numbered in the
-    order its events happened. Each row is resolved once: a row another transaction (or an
-    ingest for the same episode and council) resolved first is skipped. `limit` bounds the rows
-    one call selects (callers loop for batches).
+    With `names`, the waiting council names are read again with that table first, so a name
+    an operator has added a variant for counts as its council. Rows are taken in event order,
+    each with any earlier row of its (episode, council) that `since` left out
+    (`route_unroutable`), so each council gets its deliveries numbered in the order its events
+    happened. Each row is resolved once: a row another transaction (or an ingest for the same
+    episode and council) resolved first is skipped. `limit` bounds the rows one call selects
+    (callers loop for batches, and give `names` to the first call only).
     """
+    if names is not None:
+        unroutables.resolve_names(connection, names, now=now, actor=actor)
     query = _routable(routing_table, council, since)
     if limit is not None:
         query = query.limit(limit)

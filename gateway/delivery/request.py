@@ -31,7 +31,7 @@ def build(
         delivery_id=claimed.delivery_id,
         idempotency_key=claimed.idempotency_key,
         council=claimed.council,
-        council_role=event.episode.role_of(claimed.council) or _fallback_role(event),
+        council_role=role(claimed, event),
         return_interview_owner=event.episode.return_interview_owner,
         episode_id=claimed.episode_id,
         first_for_target=claimed.seq == 1,
@@ -52,6 +52,24 @@ def _alert(flag: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def _fallback_role(event: EpisodeEvent) -> CouncilRole:
-    """A council the snapshot does not name (its name was resolved after the event)."""
-    return CouncilRole.RESPONSIBLE if event.episode.looked_after else CouncilRole.HOME
+def role(claimed: Claim, event: EpisodeEvent) -> CouncilRole:
+    """Why the delivery's council is told (councils.md).
+
+    The role it was queued with (ingest, replay of the unroutable list: for a council named
+    by a name resolved later, the role that name had). Else, for a delivery the policy timer
+    queued or one queued before roles were kept, the council's role in the event's snapshot,
+    or in the episode's state when the snapshot names it by a name resolved since.
+
+    Raises:
+        ValueError: none of them names the council: nothing says which duties are its own.
+    """
+    if claimed.council_role is not None:
+        return CouncilRole(claimed.council_role)
+    found = event.episode.role_of(claimed.council)
+    if found is not None:
+        return found
+    told = claimed.episode_state.get("councils", [])
+    state_role = next((t["role"] for t in told if t["council"] == claimed.council), None)
+    if state_role is None:
+        raise ValueError(f"council {claimed.council} has no role in delivery {claimed.delivery_id}")
+    return CouncilRole(state_role)

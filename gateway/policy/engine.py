@@ -422,5 +422,18 @@ def _record(
         )
 
 
+def record_flags(
+    connection: Connection,
+    episode_id: str,
+    by_council: Mapping[str, list[Flag]],
+    *,
+    event_id: str | None,
+    now: datetime,
+    actor: str,
+) -> None:
+    """Record flags raised outside the packs (gateway/policy/host_flags.py) as theirs are."""
+    _record(connection, episode_id, by_council, event_id=event_id, now=now, actor=actor)
+
+
 def _iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")

@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
@@ -112,7 +113,8 @@ episodes = Table(
     Column("risk_level", String(24), nullable=False),
     Column("looked_after", Boolean, nullable=False),
     Column("dfe_missing_type", String(1), nullable=True),
-    Column("home_council", String(3), nullable=False, index=True),
+    # None while the council where the child is has a name that matches none (COMPACT).
+    Column("home_council", String(3), nullable=True, index=True),
     Column("responsible_council", String(3), nullable=True, index=True),
     Column("reported_at", Ts, nullable=False),
     Column("found_at", Ts, nullable=True),
@@ -216,6 +218,9 @@ deliveries = Table(
     Column("payload", LargeBinary, nullable=True),
     Column("payload_media_type", String(100), nullable=True),
     Column("flags", JSON, nullable=False),
+    # Why the council is told (responsible, home, host: councils.md); None on rows written
+    # before it was kept, whose event's snapshot names the council and so its role.
+    Column("council_role", String(16), nullable=True),
     UniqueConstraint("episode_id", "council", "seq"),
 )
 Index("ix_deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)
@@ -254,17 +259,25 @@ attempts = Table(
     UniqueConstraint("delivery_id", "number"),
 )
 
+# What waits for an operator: an event for a council that is not onboarded (`council`), or
+# one naming a council by a name that matches none (`name`, verbatim, `council` None until the
+# name resolves). `role` is the role the council is told in once it can be (councils.md).
 unroutable = Table(
     "unroutable",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("event_id", Id, ForeignKey("events.id"), nullable=False),
-    Column("episode_id", Id, ForeignKey("episodes.id"), nullable=False),
+    Column("episode_id", Id, ForeignKey("episodes.id"), nullable=False, index=True),
     Column("message_row_id", Id, ForeignKey("messages.id"), nullable=True),
-    Column("council", String(3), nullable=False, index=True),
+    Column("council", String(3), nullable=True, index=True),
+    Column("name", String(200), nullable=True),
+    Column("role", String(16), nullable=False),
     Column("created_at", Ts, nullable=False),
     Column("resolved_at", Ts, nullable=True),
     UniqueConstraint("event_id", "council"),
+    CheckConstraint(
+        "council IS NOT NULL OR name IS NOT NULL", name="ck_unroutable_council_or_name"
+    ),
 )
 
 case_records = Table(

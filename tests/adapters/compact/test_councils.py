@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+import pytest
+import yaml
+
+import mappings
 from adapters.compact import councils
 from gateway.errors import ConfigurationError
 
@@ -95,6 +99,7 @@ def test_derby_and_derbyshire_stay_apart() -> None:
         "Council",
         "County Council",
         "London",
+        "London Council",
         "",
         "   ",
         "Nottingham Trent",
@@ -111,6 +116,136 @@ def test_official_names_and_codes() -> None:
     assert councils.official_name("384") == "City of Wakefield Metropolitan District Council"
     assert councils.official_name("999") is None
     assert set(COUNCILS_MD) <= councils.known_codes()
+
+
+def _spellings() -> list[tuple[str, str]]:
+    table = mappings.load(councils.FILE)["councils"]
+    return [
+        (code, spelling)
+        for code, entry in table.items()
+        for spelling in (entry["name"], *entry.get("variants", []))
+    ]
+
+
+def test_the_table_holds_every_childrens_services_authority_in_england() -> None:
+    """153 councils, the City of London (201) and the Isles of Scilly (420) among them (DfE)."""
+    codes = councils.known_codes()
+    assert len(codes) == 153
+    assert {"201", "420"} <= codes
+    # Abolished: Cumbria, Northamptonshire, Dorset County, Bournemouth, Poole, Bedfordshire.
+    assert not {"909", "928", "835", "837", "836", "820"} & codes
+
+
+@pytest.mark.parametrize(("code", "spelling"), _spellings(), ids=str)
+def test_every_spelling_in_the_table_names_its_own_council(code: str, spelling: str) -> None:
+    """No official name or variant of one council resolves to another."""
+    assert councils.lookup(spelling) == code
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        # city and county
+        ("Derby City Council", "831"),
+        ("Derbyshire County Council", "830"),
+        ("Nottingham City Council", "892"),
+        ("Nottinghamshire County Council", "891"),
+        ("Leicester City Council", "856"),
+        ("Leicestershire County Council", "855"),
+        ("Southampton City Council", "852"),
+        ("Hampshire County Council", "850"),
+        ("City of York Council", "816"),
+        ("York", "816"),
+        ("North Yorkshire County Council", "815"),
+        ("North Yorkshire Council", "815"),
+        ("East Riding of Yorkshire Council", "811"),
+        ("Kingston upon Hull City Council", "810"),
+        ("Hull City Council", "810"),
+        ("Kingston upon Hull, City of", "810"),
+        ("Royal Borough of Kingston upon Thames", "314"),
+        ("Kingston upon Thames", "314"),
+        ("Bristol City Council", "801"),
+        ("Bristol, City of", "801"),
+        ("City of Bristol", "801"),
+        ("Durham County Council", "840"),
+        ("County Durham", "840"),
+        ("City of Westminster", "213"),
+        ("Westminster City Council", "213"),
+        ("City of London", "201"),
+        ("City of London Corporation", "201"),
+        ("The City of London Council", "201"),
+        # the 2019-2023 reorganisations
+        ("Dorset Council", "838"),
+        ("Dorset County Council", "838"),
+        ("Bournemouth, Christchurch and Poole Council", "839"),
+        ("BCP Council", "839"),
+        ("Borough of Poole", "839"),
+        ("Buckinghamshire County Council", "825"),
+        ("North Northamptonshire Council", "940"),
+        ("West Northamptonshire Council", "941"),
+        ("Cumberland Council", "942"),
+        ("Westmorland & Furness Council", "943"),
+        ("Somerset County Council", "933"),
+        ("Somerset Council", "933"),
+        ("North Somerset Council", "802"),
+        ("Bath & North East Somerset Council", "800"),
+        ("Council of the Isles of Scilly", "420"),
+        ("Cornwall Council", "908"),
+    ],
+)
+def test_the_hard_pairs_resolve_each_to_its_own_council(name: str, code: str) -> None:
+    """Cities and their counties, Kingstons, Cities of, and the new unitaries stay apart."""
+    assert councils.lookup(name) == code
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "London",
+        "Greater London",
+        "Kingston",
+        "Richmond",
+        "Newcastle",
+        "Newcastle Borough Council",
+        "Northamptonshire County Council",
+        "Cumbria County Council",
+        "Bedfordshire",
+        "Cheshire",
+        "Yorkshire",
+        "Borsetshire County Council",
+    ],
+)
+def test_ambiguous_and_abolished_names_resolve_to_nothing(name: str) -> None:
+    """A name that could mean two councils (or none now) is left for an operator."""
+    assert councils.lookup(name) is None
+
+
+def test_city_of_london_keeps_its_generic_words() -> None:
+    """The words of "City of London" stay together: stripping "City of" cannot leave "London"."""
+    assert councils.normalise("City of London Council") == "city of london"
+    assert councils.normalise("City of Westminster") == "westminster"
+
+
+def test_load_table_reads_the_file_as_it_is_now(tmp_path: Path) -> None:
+    """A variant added to the file resolves with a table read after the change."""
+    data = mappings.load(councils.FILE)
+    edited = {
+        "councils": {
+            **data["councils"],
+            "830": {"name": "Derbyshire County Council", "variants": ["Borsetshire"]},
+        }
+    }
+    path = tmp_path / "councils.yaml"
+    path.write_text(yaml.safe_dump(edited), encoding="utf-8")
+    assert councils.lookup("Borsetshire County Council") is None
+    assert councils.load_table(path).lookup("Borsetshire County Council") == "830"
+
+
+def test_load_table_names_the_file_it_cannot_read(tmp_path: Path) -> None:
+    """A missing or broken names file is a configuration error naming the file."""
+    with pytest.raises(ConfigurationError) as caught:
+        councils.load_table(tmp_path / "absent.yaml")
+    assert caught.value.file == str(tmp_path / "absent.yaml")
 
 
 def test_two_councils_meeting_after_normalisation_is_a_configuration_error() -> None:

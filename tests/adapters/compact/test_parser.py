@@ -141,32 +141,73 @@ def test_council_names_resolve_in_all_three_fields() -> None:
 
 
 @pytest.mark.parametrize(
-    ("old", "path"),
+    ("old", "councils", "unresolved"),
     [
-        (
+        (  # the home address's council: not the one told, as the child is placed in 831
             "<LocalAuthority>Nottinghamshire County Council</LocalAuthority>",
-            "/CaseExport/Case/Person/LocalAuthority",
+            ("831", "891"),
+            [],
         ),
         (
             "<PlacingAuthority>Nottinghamshire County Council</PlacingAuthority>",
-            "/CaseExport/Case/Care/PlacingAuthority",
+            ("831", None),
+            [("Midshire   Council", "responsible")],
         ),
         (
             "<PlacementLocalAuthority>Derby City Council</PlacementLocalAuthority>",
-            "/CaseExport/Case/Care/PlacementLocalAuthority",
+            (None, "891"),
+            [("Midshire   Council", "host")],
         ),
     ],
 )
-def test_unknown_council_names_the_path_and_the_name(old: str, path: str) -> None:
-    """An unknown council is `unknown-council` naming where and which name (not personal)."""
+def test_an_unknown_council_name_is_kept_verbatim_with_its_role(
+    old: str, councils: tuple[str | None, str | None], unresolved: list[tuple[str, str]]
+) -> None:
+    """A name that matches no council is accepted, kept (spaces collapsed) with its role."""
     tag = old[1 : old.index(">")]
-    error = rejection(
-        variant("placed_elsewhere_whereabouts_known", (old, f"<{tag}>Midshire Council</{tag}>"))
+    data = variant(
+        "placed_elsewhere_whereabouts_known", (old, f"<{tag}> Midshire   Council </{tag}>")
     )
-    assert (error.status, error.code) == (422, "unknown-council")
-    assert error.errors[0].path == path
-    assert error.errors[0].line is not None
-    assert "Midshire Council" in error.errors[0].message
+    snap = ADAPTER.to_events(parse(data))[0].episode
+    assert (snap.home_council, snap.responsible_council) == councils
+    assert [(u.name, str(u.role)) for u in snap.unresolved_councils] == [
+        (" ".join(name.split()), role) for name, role in unresolved
+    ]
+
+
+def test_one_unknown_name_for_placing_and_placement_council_is_the_responsible_one() -> None:
+    """Placed in its placing authority's own area, by a name that matches none: told once."""
+    data = variant(
+        "placed_elsewhere_whereabouts_known",
+        (
+            "<PlacingAuthority>Nottinghamshire County Council</PlacingAuthority>",
+            "<PlacingAuthority>Midshire Council</PlacingAuthority>",
+        ),
+        (
+            "<PlacementLocalAuthority>Derby City Council</PlacementLocalAuthority>",
+            "<PlacementLocalAuthority>Midshire Council</PlacementLocalAuthority>",
+        ),
+    )
+    snap = ADAPTER.to_events(parse(data))[0].episode
+    assert (snap.home_council, snap.responsible_council) == (None, None)
+    assert [(u.name, str(u.role)) for u in snap.unresolved_councils] == [
+        ("Midshire Council", "responsible")
+    ]
+    assert snap.council_roles() == []
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\n\t"])
+def test_a_blank_council_name_is_still_refused(blank: str) -> None:
+    """An empty or blank council name is a 422 at its path (the XSD's token minLength)."""
+    old = "<PlacingAuthority>Nottinghamshire County Council</PlacingAuthority>"
+    error = rejection(
+        variant(
+            "placed_elsewhere_whereabouts_known",
+            (old, f"<PlacingAuthority>{blank}</PlacingAuthority>"),
+        )
+    )
+    assert error.status == 422
+    assert error.errors[0].path == "/CaseExport/Case/Care/PlacingAuthority"
 
 
 def test_vulnerability_wording_matches_whatever_the_case_and_spacing() -> None:
