@@ -130,6 +130,7 @@ def build_state(
         "episodes_last_60_days": counts.last_60_days,
         "episodes_last_90_days": counts.last_90_days,
         "episodes_total": counts.total,
+        "previous_reports_12m": snap.previous_reports_12m,
         "debrief": snap.debrief.model_dump(mode="json") if snap.debrief else None,
         "closure_reason": str(snap.closure_reason) if snap.closure_reason else None,
         "police": snap.police.model_dump(mode="json"),

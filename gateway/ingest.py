@@ -530,7 +530,7 @@ class Ingestor:
                 dfe_missing_type=columns["dfe_missing_type"],
                 state=state,
             ),
-            policy.councils_with_packs(self.routing, [c for c, _ in snap.council_roles()]),
+            policy.councils_with_packs(self.routing, snap.council_roles()),
             history=stored,
             now=now,
             event_id=event_id,
