@@ -8,13 +8,16 @@ restart (new ingestor and timer over the same database) in the middle changes no
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
 
 from gateway.policy import engine as policy_engine
 from gateway.store.schema import deliveries, events
+from tests.gateway.test_replay import onboarded_table
 from tests.policy.harness import (
+    DAY,
     HOUR,
     Gateway,
     fires_at,
@@ -128,3 +131,15 @@ def test_a_state_without_roles_is_read_as_council_roles_gives_them() -> None:
         ("304", "responsible")
     ]
     assert told({"home_council": "304", "looked_after": True}) == [("304", "host")]
+
+
+def test_councils_sharing_a_pack_in_different_roles_are_evaluated_apart(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Harrow places a child in Hillingdon, both on `default`: only Harrow owes the interview."""
+    gw = Gateway(engine, T, onboarded_table(tmp_path, "310", "312"))
+    report = Report(council="312", placing="310", reported=T, looked_after=True, cp_plan=True)
+    episode = gw.send(report)
+    found_at(gw, report, T + 30 * DAY)
+    assert raised(gw, episode, "310") == {"return_home_interview", "cp_not_found_20_working_days"}
+    assert raised(gw, episode, "312") == set()
