@@ -104,6 +104,21 @@ class Told:
         return next((t["council"] for t in self.councils if t["role"] in wanted), None)
 
 
+def roles_in_state(state: Mapping[str, Any]) -> list[tuple[str, CouncilRole]]:
+    """Each council told of a stored episode, with its role (as `told` recorded them).
+
+    A state written before roles were kept has none: they are worked out from its councils
+    as `EpisodeSnapshot.council_roles` does.
+    """
+    if "councils" in state:
+        return [(str(t["council"]), CouncilRole(t["role"])) for t in state["councils"]]
+    home, responsible = str(state["home_council"]), state.get("responsible_council")
+    if not state.get("looked_after"):
+        return [(home, CouncilRole.HOME)]
+    roles = [] if home == responsible else [(home, CouncilRole.HOST)]
+    return [*roles, (str(responsible), CouncilRole.RESPONSIBLE)] if responsible else roles
+
+
 def told(previous: Mapping[str, Any] | None, snapshot: EpisodeSnapshot) -> Told:
     """The councils to tell of `snapshot`, with a name resolved earlier for this episode.
 
@@ -197,6 +212,7 @@ def build_state(
         "episodes_last_60_days": counts.last_60_days,
         "episodes_last_90_days": counts.last_90_days,
         "episodes_total": counts.total,
+        "previous_reports_12m": snap.previous_reports_12m,
         "debrief": snap.debrief.model_dump(mode="json") if snap.debrief else None,
         "closure_reason": str(snap.closure_reason) if snap.closure_reason else None,
         "police": snap.police.model_dump(mode="json"),

@@ -38,7 +38,7 @@ from gateway import audit, receipts
 from gateway.canonical import CouncilRole, EpisodeEvent, EpisodeStatus, RiskLevel, utc_now
 from gateway.delivery import unroutable as unroutables
 from gateway.delivery.enqueue import enqueue
-from gateway.episodes import ChildCounts, build_state, count_episodes, match_key
+from gateway.episodes import ChildCounts, build_state, count_episodes, match_key, roles_in_state
 from gateway.errors import ConflictingResend, ForceMismatch, InboundRejected, StoreBusy
 from gateway.group_commit import GroupCommit
 from gateway.ids import new_id
@@ -534,7 +534,7 @@ class Ingestor:
                 dfe_missing_type=columns["dfe_missing_type"],
                 state=state,
             ),
-            policy.councils_with_packs(self.routing, [t["council"] for t in state["councils"]]),
+            policy.councils_with_packs(self.routing, roles_in_state(state)),
             history=stored,
             now=now,
             event_id=event_id,

@@ -10,6 +10,12 @@ from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 UK = ZoneInfo("Europe/London")
+# Canonical vulnerability -> (MERLIN risk factor code, COMPACT wording), for the ones tests use.
+VULNERABILITY_CODES = {
+    "domestic_abuse": ("DOM_ABUSE", None),
+    "cse": ("CSE", "CSE RISK"),
+    "mental_health": ("MENTAL_HEALTH", "MENTAL HEALTH"),
+}
 _serial = itertools.count(1)
 
 # The demo's COMPACT councils (councils.md): name and force; any other code goes by MERLIN.
@@ -53,12 +59,20 @@ class Report:
     whereabouts_known: bool = False
     cp_plan: bool = False
     located: datetime | None = None
-    placing: str | None = None  # MERLIN: the responsible council, when another one placed the child
+    placing: str | None = None  # the responsible council, when another one placed the child
+    last_seen: datetime | None = None  # default: when reported
+    vulnerabilities: tuple[str, ...] = ()  # canonical codes (VULNERABILITY_CODES)
+    previous_reports: int | None = None  # MERLIN's PreviousReports12m
     case: str = field(default_factory=lambda: f"{next(_serial):06d}")
 
     def with_risk(self, grade: str, at: datetime) -> Report:
         """The same report with a new risk assessment appended."""
         return replace(self, risks=(*self.grades, (grade, at)))
+
+    @property
+    def seen(self) -> datetime:
+        """When the child was last seen (the report's time unless given)."""
+        return self.last_seen or self.reported
 
     @property
     def grades(self) -> tuple[tuple[str, datetime], ...]:
@@ -85,10 +99,19 @@ def _compact(report: Report, version: int, event: str) -> bytes:
         "<AssessedBy>PS 1 Example</AssessedBy><Rationale>Synthetic.</Rationale></RiskAssessment>"
         for grade, at in report.grades
     )
+    placing = COMPACT_COUNCILS[report.placing][0] if report.placing else name
     care = (
         f"<Care><LookedAfter>{'Y' if report.looked_after else 'N'}</LookedAfter>"
-        + (f"<PlacingAuthority>{name}</PlacingAuthority>" if report.looked_after else "")
+        + (f"<PlacingAuthority>{placing}</PlacingAuthority>" if report.looked_after else "")
         + f"<CPPlan>{'Y' if report.cp_plan else 'N'}</CPPlan></Care>"
+    )
+    wording = [VULNERABILITY_CODES[v][1] for v in report.vulnerabilities]
+    vulnerabilities = (
+        "<Vulnerabilities>"
+        + "".join(f"<Vulnerability>{w}</Vulnerability>" for w in wording)
+        + "</Vulnerabilities>"
+        if wording
+        else ""
     )
     located = ""
     locate = ""
@@ -108,9 +131,9 @@ def _compact(report: Report, version: int, event: str) -> bytes:
       <Surname>{escape(child.surname)}</Surname><DOB>{dob}</DOB><Sex>2</Sex>{nhs}
       <Address><AddressLine>1 Synthetic Street</AddressLine><Postcode>ZZ1 1ZZ</Postcode></Address>
       <LocalAuthority>{name}</LocalAuthority></Person>
-    {care}
+    {care}{vulnerabilities}
     <RiskAssessments>{risks}</RiskAssessments>
-    <Timeline><LastSeen at="{_local(report.reported)}">Home address</LastSeen>
+    <Timeline><LastSeen at="{_local(report.seen)}">Home address</LastSeen>
       <Reported at="{_local(report.reported)}" by="PARENT"/>{whereabouts}{located}</Timeline>
     {locate}{closure}
     <OIC><Name>DC Example</Name><Collar>1</Collar><Station>Central</Station>
@@ -158,6 +181,17 @@ def _merlin(report: Report, version: int, event: str) -> bytes:
         )
     nhs = f"<NhsNumber>{child.nhs}</NhsNumber>" if child.nhs else ""
     whereabouts = "<WhereaboutsKnown>true</WhereaboutsKnown>" if report.whereabouts_known else ""
+    codes = [VULNERABILITY_CODES[v][0] for v in report.vulnerabilities]
+    factors = (
+        "<RiskFactors>" + "".join(f'<Factor code="{c}"/>' for c in codes) + "</RiskFactors>"
+        if codes
+        else ""
+    )
+    previous = (
+        f"<PreviousReports12m>{report.previous_reports}</PreviousReports12m>"
+        if report.previous_reports is not None
+        else ""
+    )
     return f"""<MerlinNotification xmlns="urn:mps:merlin:notification:2" schemaVersion="2.1">
   <Header><MessageId>{uuid.uuid4()}</MessageId><SentAt>{iso(report.reported)}</SentAt>
     <NotificationType>{_MERLIN_TYPES[event]}</NotificationType><ForceCode>01</ForceCode>
@@ -172,9 +206,9 @@ def _merlin(report: Report, version: int, event: str) -> bytes:
     <Missing><Category>MISSING</Category>{whereabouts}
       <RiskLevel>{_MERLIN_GRADES.get(grade, grade)}</RiskLevel>
       <RiskRationale>Synthetic.</RiskRationale><RiskAssessedAt>{iso(assessed)}</RiskAssessedAt>
-      <LastSeenAt>{iso(report.reported)}</LastSeenAt><LastSeenLocation>Home</LastSeenLocation>
+      <LastSeenAt>{iso(report.seen)}</LastSeenAt><LastSeenLocation>Home</LastSeenLocation>
       <ReportedAt>{iso(report.reported)}</ReportedAt><ReportedBy>PARENT</ReportedBy>
-      <Circumstances>Synthetic.</Circumstances></Missing>
+      <Circumstances>Synthetic.</Circumstances>{factors}{previous}</Missing>
     {found}
     <OfficerInCase><Name>PC Example</Name><Rank>PC</Rank><WarrantNumber>000000</WarrantNumber>
       <Unit>MPU</Unit><Phone>020 0000 0000</Phone>

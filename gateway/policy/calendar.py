@@ -1,8 +1,9 @@
-"""UK local time, calendar months and England and Wales working days for policy rules.
+"""UK local time, calendar days and months and England and Wales working days for policy rules.
 
 Bank holidays come from the `holidays` package (offline data, kept up to date by its
 maintainers; England's list is the England and Wales one). A working day is Monday to Friday
-and not a bank holiday; "N working days after" keeps the time of day.
+and not a bank holiday. "N days", "N working days" and "N months after" keep the UK time of
+day, across a clock change too; "N hours after" is elapsed time.
 """
 
 from __future__ import annotations
@@ -29,9 +30,34 @@ def is_working_day(day: date) -> bool:
 
 def add_working_days(start: datetime, count: int) -> datetime:
     """The same UK local time on the `count`th working day after `start`'s UK date."""
+    return _shifted(start.astimezone(UTC), "working_days", count)
+
+
+def add_days(start: datetime, days: int) -> datetime:
+    """The same UK local time `days` calendar days later (across a clock change too)."""
+    return _shifted(start.astimezone(UTC), "days", days)
+
+
+def add_months(start: datetime, months: int) -> datetime:
+    """The same UK local time `months` calendar months later (31 Jan + 1 = 28/29 Feb)."""
+    return _shifted(start.astimezone(UTC), "months", months)
+
+
+@lru_cache(maxsize=8192)
+def _shifted(start: datetime, unit: str, count: int) -> datetime:
+    # Memoised, keyed on the UTC instant (see `_describe_utc`): an episode's last-seen time is
+    # shifted by the same spans on every event and timer run, for every council told.
     local = start.astimezone(UK)
-    day = _working_day_after(local.date(), count)
-    return _at_local(day, local.timetz().replace(tzinfo=None))
+    day = local.date()
+    if unit == "days":
+        day += timedelta(days=count)
+    elif unit == "months":
+        index = local.month - 1 + count
+        year, month = local.year + index // 12, index % 12 + 1
+        day = date(year, month, min(local.day, _calendar.monthrange(year, month)[1]))
+    else:
+        day = _working_day_after(day, count)
+    return at_local(day, local.time())
 
 
 @lru_cache(maxsize=4096)
@@ -46,21 +72,17 @@ def _working_day_after(day: date, count: int) -> date:
     return day
 
 
-def add_months(start: datetime, months: int) -> datetime:
-    """The same UK local time `months` calendar months later (31 Jan + 1 = 28/29 Feb)."""
-    local = start.astimezone(UK)
-    index = local.month - 1 + months
-    year, month = local.year + index // 12, index % 12 + 1
-    day = min(local.day, _calendar.monthrange(year, month)[1])
-    return _at_local(date(year, month, day), local.timetz().replace(tzinfo=None))
-
-
 def next_local_time(start: datetime, at: time) -> datetime:
     """The first moment at or after `start` when the UK clock reads `at`."""
+    return _next_local_time(start.astimezone(UTC), at)
+
+
+@lru_cache(maxsize=4096)
+def _next_local_time(start: datetime, at: time) -> datetime:
     local = start.astimezone(UK)
-    candidate = _at_local(local.date(), at)
+    candidate = at_local(local.date(), at)
     if candidate < start:
-        candidate = _at_local(local.date() + timedelta(days=1), at)
+        candidate = at_local(local.date() + timedelta(days=1), at)
     return candidate
 
 
@@ -69,7 +91,8 @@ def local_time_of(moment: datetime) -> time:
     return moment.astimezone(UK).time()
 
 
-def _at_local(day: date, at: time) -> datetime:
+def at_local(day: date, at: time) -> datetime:
+    """The moment the UK clock reads `at` on `day`."""
     # fold=0: an ambiguous autumn time is the first (BST) one; a spring-gap time moves on.
     return datetime.combine(day, at, tzinfo=UK).astimezone(UTC)
 

@@ -14,16 +14,18 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, insert, or_, select, update
 
 from gateway import audit
-from gateway.canonical import EpisodeEvent, EpisodeStatus, EventType, RiskLevel
+from gateway.canonical import CouncilRole, EpisodeEvent, EpisodeStatus, EventType
+from gateway.episodes import roles_in_state
 from gateway.logs import get_logger
 from gateway.policy import packs
-from gateway.policy.rules import Due, Evaluation, Facts, PastEpisode, evaluate
+from gateway.policy.facts import Facts, from_episode
+from gateway.policy.rules import Due, Evaluation, evaluate
 from gateway.routing import RoutingTable
 from gateway.store import locks
 from gateway.store.events import append_event
@@ -34,7 +36,6 @@ log = get_logger(__name__)
 Flag = dict[str, Any]
 # Told of a flag raised by the timer: (connection, episode id, event id, council, flags) -> None
 Deliver = Callable[[Connection, str, str, str, list[Flag]], None]
-ENDED = {EpisodeStatus.CLOSED, EpisodeStatus.CANCELLED}
 CONFIG_SUBJECT = "policy-packs"
 # The ingest hot path's statements, prepared once (gateway/store/prepared.py).
 _HISTORY = Prepared(
@@ -51,7 +52,6 @@ _RAISED = Prepared(
     )
 )
 _INSERT_FLAG = Prepared(insert(policy_flags))
-_RISK_LEVELS = {level.value: level for level in RiskLevel}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +76,29 @@ class Raised:
     next_at: datetime | None
 
 
-def councils_with_packs(routing: RoutingTable, councils: Iterable[str]) -> list[tuple[str, str]]:
-    """(council, pack name) for each onboarded council of `councils`; others have no pack."""
-    return [(c, route.policy) for c in councils if (route := routing.route(c)) is not None]
+# Whom a pack is evaluated for: (council, the role it is told in, its pack's name).
+Told = tuple[str, CouncilRole, str]
+
+
+def councils_with_packs(
+    routing: RoutingTable, councils: Iterable[tuple[str, CouncilRole]]
+) -> list[Told]:
+    """(council, role, pack name) for each onboarded council of `councils`; others have none.
+
+    `councils` is `EpisodeSnapshot.council_roles()` (ingest) or the roles the episode's state
+    keeps (the timer): a host council gets its pack's host rules only.
+    """
+    return [
+        (code, role, route.policy)
+        for code, role in councils
+        if (route := routing.route(code)) is not None
+    ]
 
 
 def evaluate_episode(
     connection: Connection,
     episode: Any,
-    councils: Iterable[tuple[str, str]],
+    councils: Iterable[Told],
     *,
     history: Iterable[Any],
     now: datetime,
@@ -102,7 +116,7 @@ def evaluate_episode(
     to the `updated` event it creates. `first`: the episode was created in this transaction,
     so it has no flag yet (not read).
     """
-    facts = _facts(episode, history)
+    facts = from_episode(episode, history)
     raised_before = (
         set()
         if first
@@ -121,19 +135,20 @@ def evaluate_episode(
 
 
 def _evaluations(
-    councils: Iterable[tuple[str, str]], facts: Facts, now: datetime
+    councils: Iterable[Told], facts: Facts, now: datetime
 ) -> list[tuple[str, Evaluation]]:
-    """Each council's evaluation of its pack as of `now`.
+    """Each council's evaluation of its pack, in its role, as of `now`.
 
-    Councils sharing a pack share one evaluation: the facts and `now` are the same and
-    `evaluate` is pure, so evaluating the pack again would give the same answer.
+    Councils sharing a pack and a role share one evaluation: the facts and `now` are the same
+    and `evaluate` is pure. A host and a responsible council on one pack are evaluated apart.
     """
-    by_pack: dict[str, Evaluation] = {}
+    by_pack: dict[tuple[str, CouncilRole], Evaluation] = {}
     evaluations: list[tuple[str, Evaluation]] = []
-    for council, pack_name in councils:
-        if pack_name not in by_pack:
-            by_pack[pack_name] = evaluate(packs.load(pack_name), facts, now)
-        evaluations.append((council, by_pack[pack_name]))
+    for council, role, pack_name in councils:
+        key = (pack_name, role)
+        if key not in by_pack:
+            by_pack[key] = evaluate(packs.load(pack_name), facts, now, role)
+        evaluations.append((council, by_pack[key]))
     return evaluations
 
 
@@ -151,7 +166,7 @@ def history(connection: Connection, child_id: str) -> list[Any]:
 def _evaluate_stored(
     connection: Connection,
     episode_id: str,
-    councils: Iterable[tuple[str, str]],
+    councils: Iterable[Told],
     *,
     now: datetime,
     actor: str,
@@ -281,7 +296,7 @@ def _timer_one(
     actor: str,
 ) -> int:
     row = connection.execute(select(episodes.c.state).where(episodes.c.id == episode_id)).one()
-    councils = councils_with_packs(routing, _told(row.state))
+    councils = councils_with_packs(routing, roles_in_state(row.state))
     raised = _evaluate_stored(connection, episode_id, councils, now=now, actor=actor)
     if not raised.by_council:
         return 0
@@ -301,17 +316,6 @@ def _timer_one(
     return sum(len(flags) for flags in raised.by_council.values())
 
 
-def _told(state: Mapping[str, Any]) -> list[str]:
-    """The councils told of the episode: home or host, and a looked-after child's placing one."""
-    if "councils" in state:
-        return [str(told["council"]) for told in state["councils"]]
-    councils = [str(state["home_council"])]  # a state written before roles were kept
-    responsible = state.get("responsible_council")
-    if state.get("looked_after") and responsible and responsible not in councils:
-        councils.append(str(responsible))
-    return councils
-
-
 def _updated_event(connection: Connection, episode_id: str, now: datetime) -> str:
     """An `updated` event repeating the latest snapshot: the carrier of a timer's alert."""
     latest = connection.execute(
@@ -329,46 +333,7 @@ def _updated_event(connection: Connection, episode_id: str, now: datetime) -> st
     return event_id
 
 
-# --- facts and flags -----------------------------------------------------------------------
-
-
-def _facts(row: Any, stored: Iterable[Any]) -> Facts:
-    state = row.state
-    status = EpisodeStatus(row.status)
-    ended = row.found_at or (row.updated_at if status in ENDED else None)
-    history = [h for h in stored if h.id != row.id]
-    if status is not EpisodeStatus.CANCELLED:
-        history.append(row)
-    return Facts(
-        reported_at=row.reported_at,
-        ended_at=ended,
-        cancelled=status is EpisodeStatus.CANCELLED,
-        looked_after=bool(row.looked_after),
-        child_protection_plan=bool(state.get("child_protection_plan"))
-        or "child_protection_plan" in state.get("vulnerabilities", []),
-        date_of_birth=date.fromisoformat(state["child"]["date_of_birth"]),
-        risk_history=[
-            (_risk_level(h["level"]), datetime.fromisoformat(h["at"]))
-            for h in state.get("risk_history", [])
-        ],
-        history=[
-            PastEpisode(
-                reported_at=h.reported_at,
-                away=h.dfe_missing_type == "A",
-                from_home=not h.looked_after,
-            )
-            for h in history
-        ],
-        away=row.dfe_missing_type == "A",
-    )
-
-
-def _risk_level(value: str) -> RiskLevel:
-    # A dict lookup: `RiskLevel(value)` goes through EnumMeta.__call__ (~0.5 us) for each entry
-    # of the risk history on every event. Anything else (not a str, or unknown) still goes to
-    # `RiskLevel`, so it raises the same ValueError as before.
-    level = _RISK_LEVELS.get(value) if isinstance(value, str) else None
-    return level or RiskLevel(value)
+# --- flags ---------------------------------------------------------------------------------
 
 
 def _flag(council: str, due: Due, now: datetime) -> Flag:

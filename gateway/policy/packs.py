@@ -1,116 +1,44 @@
 """Policy packs: one YAML file per council in `mappings/policies/`, validated into rules.
 
-A pack may `extends` another (every council's pack extends `default`); its rules are added to
-the parent's. Every problem is a `ConfigurationError` naming the file, the line and the rule.
+A pack names the protocol its rules come from and may `extends` another pack (every council's
+pack extends `default`, directly or through a joint protocol's pack); its rules are added to
+the parent's, and a rule that `replaces` an inherited one takes its place. Every rule cites its
+`source`; every pack has the return home interview (a `found` rule with id
+`return_home_interview` and a deadline in hours). Every problem is a `ConfigurationError` naming
+the file, the line and the rule.
 """
 
 from __future__ import annotations
 
-from datetime import time
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import mappings
 from gateway import yamlconfig
-from gateway.canonical import RiskLevel
+from gateway.canonical import CouncilRole
 from gateway.errors import ConfigurationError
+from gateway.policy.definitions import (
+    KINDS,
+    STATUTORY_GUIDANCE,
+    AnyRule,
+    Found,
+    ProtocolName,
+    RuleField,
+)
 
-RuleId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-FlagCode = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-
-
-class _Rule(BaseModel):
-    """What every rule has: its id, the flag it raises and the conditions on the child."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    id: RuleId
-    flag: FlagCode
-    looked_after: bool | None = None  # only for (or never for) looked-after children
-    child_protection_plan: bool | None = None
-    max_age: int | None = Field(default=None, ge=0, le=25)  # age in whole years when reported
-    from_home: bool | None = None  # missing from home, i.e. not a looked-after child
+RETURN_INTERVIEW = "return_home_interview"
 
 
-class OpenFor(_Rule):
-    """The episode has been open (not found, closed or cancelled) for a duration.
+class Protocol(BaseModel):
+    """The document a pack's rules come from, by file name and by the title councils know."""
 
-    Exactly one of `hours`, `days`, `months`, `working_days`; `every_days` repeats the flag
-    while the episode stays open; `due_within_working_days` adds a due date to the reason.
-    """
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["open_for"]
-    hours: int | None = Field(default=None, ge=0)
-    days: int | None = Field(default=None, ge=1)
-    months: int | None = Field(default=None, ge=1)
-    working_days: int | None = Field(default=None, ge=1)
-    every_days: int | None = Field(default=None, ge=1)
-    due_within_working_days: int | None = Field(default=None, ge=1)
-
-    @model_validator(mode="after")
-    def _one_duration(self) -> OpenFor:
-        given = [d for d in ("hours", "days", "months", "working_days") if getattr(self, d)]
-        if self.hours == 0:
-            given.append("hours")
-        if len(given) != 1:
-            raise ValueError("give exactly one of hours, days, months, working_days")
-        return self
-
-
-class EpisodeCount(_Rule):
-    """The child has had `count` episodes (this one included) in a window, or ever."""
-
-    kind: Literal["episode_count"]
-    count: int = Field(ge=2)
-    window_days: int | None = Field(default=None, ge=1)
-    ever: bool = False
-    exclude_away: bool = False  # DfE type `A` ("away") episodes are not counted
-
-    @model_validator(mode="after")
-    def _one_window(self) -> EpisodeCount:
-        if (self.window_days is None) == (not self.ever):
-            raise ValueError("give either window_days or ever: true")
-        return self
-
-
-class RiskLevelIs(_Rule):
-    """The police risk level is one of `levels`."""
-
-    kind: Literal["risk_level"]
-    levels: list[RiskLevel] = Field(min_length=1)
-
-
-class RiskHeldFor(_Rule):
-    """The risk level has stayed at `level` for `hours` while the episode is open."""
-
-    kind: Literal["risk_held_for"]
-    level: RiskLevel
-    hours: int = Field(ge=1)
-
-
-class Overnight(_Rule):
-    """The episode was open at any time between `from` and `to`, UK local time."""
-
-    kind: Literal["overnight"]
-    start: time = Field(alias="from")
-    end: time = Field(alias="to")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Overnight:
-        if self.start >= self.end:
-            raise ValueError("'from' must be before 'to' (the night window may not span midnight)")
-        return self
-
-
-Rule = Annotated[
-    OpenFor | EpisodeCount | RiskLevelIs | RiskHeldFor | Overnight, Field(discriminator="kind")
-]
-
-
-KINDS = frozenset({"open_for", "episode_count", "risk_level", "risk_held_for", "overnight"})
+    file: ProtocolName
+    title: str = Field(min_length=3, max_length=200)
 
 
 class PackFile(BaseModel):
@@ -120,9 +48,9 @@ class PackFile(BaseModel):
 
     pack: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     council: str | None = Field(default=None, pattern=r"^[0-9]{3}$")
-    return_interview_due_hours: int = Field(ge=1, le=24 * 14)
+    protocol: Protocol
     extends: str | None = None
-    rules: list[Rule] = Field(default_factory=list)
+    rules: list[RuleField] = Field(default_factory=list)
 
 
 class Pack(BaseModel):
@@ -131,8 +59,20 @@ class Pack(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str
-    return_interview_due_hours: int
-    rules: tuple[OpenFor | EpisodeCount | RiskLevelIs | RiskHeldFor | Overnight, ...]
+    protocol: Protocol
+    rules: tuple[AnyRule, ...]
+
+    @cached_property
+    def by_role(self) -> dict[CouncilRole, tuple[AnyRule, ...]]:
+        """The rules that apply to a council told in each role, in the pack's order."""
+        return {role: tuple(r for r in self.rules if role in r.applies_to) for role in CouncilRole}
+
+    @property
+    def return_interview_due_hours(self) -> int:
+        """Hours after the child is found that the return home interview is due."""
+        rule = next(r for r in self.rules if r.id == RETURN_INTERVIEW)
+        assert rule.due_within is not None and rule.due_within.hours is not None  # `_load`
+        return rule.due_within.hours
 
 
 def pack_path(name: str) -> Path:
@@ -156,42 +96,86 @@ def _load(name: str, seen: tuple[str, ...]) -> Pack:
     path = pack_path(name)
     if not path.is_file():
         raise ConfigurationError(f"unknown policy pack {name!r}", file=str(path))
-    written = _read(path)
+    written, lines = _read(path)
     if written.pack != name:
         raise ConfigurationError(f"the file says pack {written.pack!r}", file=str(path), line=1)
     parent = _load(written.extends, (*seen, name)) if written.extends else None
-    rules = (*(parent.rules if parent else ()), *written.rules)
-    ids = [r.id for r in rules]
-    duplicate = next((i for i in ids if ids.count(i) > 1), None)
-    if duplicate is not None:
-        raise ConfigurationError(f"rule id {duplicate!r} appears twice", file=str(path))
-    return Pack(
-        name=name, return_interview_due_hours=written.return_interview_due_hours, rules=rules
-    )
+    rules = list(parent.rules if parent else ())
+    for index, rule in enumerate(written.rules):
+        line = lines.get(("rules", index))
+        _check_source(rule, written.protocol, path, line)
+        rules = _add(rules, rule, path, line)
+    _check_return_interview(rules, path)
+    return Pack(name=name, protocol=written.protocol, rules=tuple(rules))
 
 
-def _read(path: Path) -> PackFile:
+def _add(rules: list[AnyRule], rule: AnyRule, path: Path, line: int | None) -> list[AnyRule]:
+    """`rules` with `rule` added, or put in place of the inherited rule it replaces."""
+    if rule.replaces is not None:
+        at = next((i for i, r in enumerate(rules) if r.id == rule.replaces), None)
+        if at is None:
+            problem = f"rule {rule.id}: replaces {rule.replaces!r}, which no parent pack has"
+            raise ConfigurationError(problem, file=str(path), line=line)
+        rules = [*rules[:at], rule, *rules[at + 1 :]]
+    else:
+        rules = [*rules, rule]
+    if [r.id for r in rules].count(rule.id) > 1:
+        problem = f"rule id {rule.id!r} appears twice (say `replaces:` to override a parent's)"
+        raise ConfigurationError(problem, file=str(path), line=line)
+    return rules
+
+
+def _check_source(rule: AnyRule, protocol: Protocol, path: Path, line: int | None) -> None:
+    """A rule cites its pack's protocol or the statutory guidance, nothing else."""
+    if rule.source.protocol not in {protocol.file, STATUTORY_GUIDANCE}:
+        problem = (
+            f"rule {rule.id}: source.protocol {rule.source.protocol!r} is neither this pack's "
+            f"protocol ({protocol.file}) nor {STATUTORY_GUIDANCE!r}"
+        )
+        raise ConfigurationError(problem, file=str(path), line=line)
+
+
+def _check_return_interview(rules: list[AnyRule], path: Path) -> None:
+    """Every pack has the return home interview: a `found` rule with a deadline in hours."""
+    rule = next((r for r in rules if r.id == RETURN_INTERVIEW), None)
+    if (
+        not isinstance(rule, Found)
+        or rule.due_within is None
+        or rule.due_within.hours is None
+        or rule.due_within.since != "flag"
+    ):
+        problem = (
+            f"the pack needs a rule {RETURN_INTERVIEW!r} of kind found with "
+            "due_within: {hours: N} (inherited from default, or replacing it)"
+        )
+        raise ConfigurationError(problem, file=str(path))
+
+
+def _read(path: Path) -> tuple[PackFile, dict[tuple[Any, ...], int]]:
     document = yamlconfig.read(path, "policy pack")
     if not isinstance(document, dict):
         raise ConfigurationError("expected a mapping with pack and rules", file=str(path), line=1)
-    lines = _strip_lines(document)
+    lines: dict[tuple[Any, ...], int] = {}
+    _strip_lines(document, (), lines)
     try:
-        return PackFile.model_validate(document)
+        return PackFile.model_validate(document), lines
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = first["loc"]
-        line = lines.get(loc[:2]) if loc[:1] == ("rules",) else lines.get(())
+        loc = tuple(p for p in first["loc"] if p not in KINDS)  # drop the union's tag
+        line = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), None)
         where = _describe(document, loc)
         raise ConfigurationError(f"{where}: {first['msg']}", file=str(path), line=line) from exc
 
 
-def _strip_lines(document: dict[str, Any]) -> dict[tuple[Any, ...], int]:
-    """Remove the `__line__` markers, keeping the line of the file and of each rule."""
-    lines: dict[tuple[Any, ...], int] = {(): document.pop(yamlconfig.LINE, 1)}
-    for index, rule in enumerate(document.get("rules") or []):
-        if isinstance(rule, dict):
-            lines[("rules", index)] = rule.pop(yamlconfig.LINE, lines[()])
-    return lines
+def _strip_lines(node: Any, at: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> None:
+    """Remove the `__line__` markers, keeping the line of every mapping by its path."""
+    if isinstance(node, dict):
+        lines[at] = node.pop(yamlconfig.LINE, lines.get(at[:-1], 1))
+        for key, value in node.items():
+            _strip_lines(value, (*at, key), lines)
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            _strip_lines(item, (*at, index), lines)
 
 
 def _describe(document: dict[str, Any], loc: tuple[int | str, ...]) -> str:
@@ -199,6 +183,6 @@ def _describe(document: dict[str, Any], loc: tuple[int | str, ...]) -> str:
         rules = document.get("rules") or []
         rule = rules[loc[1]] if loc[1] < len(rules) else {}
         rule_id = rule.get("id", f"#{loc[1] + 1}") if isinstance(rule, dict) else f"#{loc[1] + 1}"
-        field = ".".join(str(p) for p in loc[2:] if p not in KINDS)  # drop the union's tag
+        field = ".".join(str(p) for p in loc[2:])
         return f"rule {rule_id}" + (f": {field}" if field else "")
     return ".".join(str(p) for p in loc) or "pack"

@@ -1,69 +1,43 @@
 """Which policy rules are due for an episode at a moment, and when the next one falls due.
 
-Pure: the facts of the episode and the child's history in, `Due` flags and the next moment to
-look again out. The engine (`engine.py`) drops the flags already raised (the database holds
-them) and sets the timer to `next_at`. A rule is due at its threshold and not a moment before.
+Pure: the facts of the episode, the council's role and the child's history in, `Due` flags and
+the next moment to look again out. The engine (`engine.py`) drops the flags already raised (the
+database holds them) and sets the timer to `next_at`. A rule is due at its threshold and not a
+moment before.
 
-Decisions (councils.md leaves them open): an episode is open from the police report
-(`reported_at`) until the child is found, the report closed, or it is cancelled; a cancelled
-episode raises nothing and is not counted; counts include this episode and look back from its
-report; conditions are read from the episode as it stands.
+Clocks (councils.md): every duration runs from when the child was last seen; the child is
+missing from then until found, the report closed, or it is cancelled, and a time-based flag
+fires only if the child was still missing at its threshold. A cancelled episode raises nothing
+and is not counted; counts include this episode and look back from its report; conditions are
+read from the episode as it stands.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, time, timedelta
 from functools import partial
+from typing import Any
 
-from gateway.canonical import RiskLevel
+from gateway.canonical import CouncilRole, RiskLevel
 from gateway.policy import calendar
-from gateway.policy.packs import (
+from gateway.policy.definitions import (
+    AnyRule,
     EpisodeCount,
-    OpenFor,
+    Found,
+    MissingFor,
     Overnight,
-    Pack,
+    ReportDayEnds,
+    Reported,
     RiskHeldFor,
     RiskLevelIs,
+    Span,
 )
+from gateway.policy.facts import Facts
+from gateway.policy.packs import Pack
 
-AnyRule = OpenFor | EpisodeCount | RiskLevelIs | RiskHeldFor | Overnight
-
-
-@dataclass(frozen=True, slots=True)
-class PastEpisode:
-    """One of the child's episodes, as counting rules see it."""
-
-    reported_at: datetime
-    away: bool  # DfE missing type `A`
-    from_home: bool  # not a looked-after child when reported
-
-
-@dataclass(frozen=True, slots=True)
-class Facts:
-    """What the rules read about one episode."""
-
-    reported_at: datetime
-    ended_at: datetime | None  # found, closed or cancelled; None while open
-    cancelled: bool
-    looked_after: bool
-    child_protection_plan: bool
-    date_of_birth: date
-    risk_history: Sequence[tuple[RiskLevel, datetime]]  # oldest first
-    history: Sequence[PastEpisode]  # the child's episodes, this one included, not cancelled
-    away: bool = False
-
-    @property
-    def age(self) -> int:
-        """The child's age in whole years when reported."""
-        born, on = self.date_of_birth, calendar.local_date(self.reported_at)
-        return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
-
-    def open_at(self, moment: datetime) -> bool:
-        """Whether the episode was open at `moment`."""
-        return self.reported_at <= moment and (self.ended_at is None or moment < self.ended_at)
+NIGHT = (time(0, 0), time(6, 0))  # "overnight" (councils.md), UK time
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +59,13 @@ class Evaluation:
     next_at: datetime | None
 
 
-def evaluate(pack: Pack, facts: Facts, now: datetime) -> Evaluation:
-    """Run every rule of `pack` over `facts` as of `now`."""
+def evaluate(pack: Pack, facts: Facts, now: datetime, role: CouncilRole) -> Evaluation:
+    """Run the rules of `pack` that apply to a council told in `role`, over `facts`, at `now`."""
     if facts.cancelled:
         return Evaluation(due=[], next_at=None)
     due: list[Due] = []
     upcoming: list[datetime] = []
-    for rule in pack.rules:
+    for rule in pack.by_role[role]:
         if not _conditions_hold(rule, facts):
             continue
         flag, next_at = _check(rule, facts, now)
@@ -109,8 +83,8 @@ def _conditions_hold(rule: AnyRule, facts: Facts) -> bool:
             rule.child_protection_plan is None
             or rule.child_protection_plan == facts.child_protection_plan
         )
-        and (rule.max_age is None or facts.age <= rule.max_age)
-        and (rule.from_home is None or rule.from_home == (not facts.looked_after))
+        and (rule.age_under is None or facts.age < rule.age_under)
+        and (not rule.vulnerabilities or not facts.vulnerabilities.isdisjoint(rule.vulnerabilities))
     )
 
 
@@ -119,25 +93,46 @@ def _conditions_hold(rule: AnyRule, facts: Facts) -> bool:
 # generator per rule: every rule of every council's pack runs on each ingested event.
 Outcome = tuple[Due | None, datetime | None]
 _NOTHING: Outcome = (None, None)
+Reason = Callable[[], str]
 
 
 def _check(rule: AnyRule, facts: Facts, now: datetime) -> Outcome:
-    """The rule's due flag, and the future moment it falls due while the episode is open."""
-    if isinstance(rule, OpenFor):
-        return _open_for(rule, facts, now)
-    if isinstance(rule, EpisodeCount):
-        return _episode_count(rule, facts)
-    if isinstance(rule, RiskLevelIs):
-        return _risk_level(rule, facts)
-    if isinstance(rule, RiskHeldFor):
-        return _risk_held_for(rule, facts, now)
-    return _overnight(rule, facts, now)
+    """The rule's due flag, and the future moment it falls due while the child is missing."""
+    return _CHECKS[type(rule)](rule, facts, now)
+
+
+def _reported(rule: Reported, facts: Facts, now: datetime) -> Outcome:
+    return _at(rule, facts, facts.reported_at, now, partial(_reported_reason, facts))
+
+
+def _found(rule: Found, facts: Facts, now: datetime) -> Outcome:
+    if facts.found_at is None:
+        return _NOTHING
+    return _at(rule, facts, facts.found_at, now, partial(_found_reason, facts.found_at))
+
+
+def _due(rule: AnyRule, facts: Facts, period: int, at: datetime, trigger: str) -> Due:
+    """The flag, its reason the trigger, the deadline and who must act (the rule's action)."""
+    reason = trigger
+    if rule.due_within is not None:
+        start = facts.last_seen_at if rule.due_within.since == "last_seen" else at
+        reason += f"; due by {calendar.describe(rule.due_within.after(start))}"
+    if rule.action:
+        reason += f". {rule.action}"
+    return Due(rule.id, rule.flag, period, at, reason)
+
+
+def _at(rule: AnyRule, facts: Facts, moment: datetime, now: datetime, reason: Reason) -> Outcome:
+    """Due at `moment` (an event: the report, the find), whether or not the child is missing."""
+    if now >= moment:
+        return _due(rule, facts, 0, moment, reason()), None
+    return None, moment
 
 
 def _once(
-    rule: AnyRule, facts: Facts, threshold: datetime, now: datetime, reason: Callable[[], str]
+    rule: AnyRule, facts: Facts, threshold: datetime, now: datetime, reason: Reason
 ) -> Outcome:
-    """A one-off time-based flag: due at `threshold` if the episode is still open then.
+    """A one-off time-based flag: due at `threshold` if the child is still missing then.
 
     `reason` is only called when the flag is due: most evaluations (a fresh report) need just
     the threshold, and the reason costs UK-time formatting and working-day arithmetic.
@@ -145,122 +140,201 @@ def _once(
     if not facts.open_at(threshold):
         return _NOTHING
     if now >= threshold:
-        return Due(rule.id, rule.flag, 0, threshold, reason()), None
+        return _due(rule, facts, 0, threshold, reason()), None
     return (None, threshold) if facts.ended_at is None else _NOTHING
 
 
-# --- open for a duration -------------------------------------------------------------------
+def _reported_reason(facts: Facts) -> str:
+    reported = f"reported missing {calendar.describe(facts.reported_at)}"
+    if facts.last_seen_at != facts.reported_at:
+        reported += f" (last seen {calendar.describe(facts.last_seen_at)})"
+    return reported
 
 
-def _threshold(rule: OpenFor, start: datetime) -> datetime:
-    if rule.working_days is not None:
-        return calendar.add_working_days(start, rule.working_days)
-    if rule.months is not None:
-        return calendar.add_months(start, rule.months)
-    if rule.days is not None:
-        return start + timedelta(days=rule.days)
-    return start + timedelta(hours=rule.hours or 0)
+def _found_reason(found_at: datetime) -> str:
+    return f"found {calendar.describe(found_at)}"
 
 
-def _span(rule: OpenFor) -> str:
-    if rule.working_days is not None:
-        return _n(rule.working_days, "working day")
-    if rule.months is not None:
-        return _n(rule.months, "month")
-    if rule.days is not None:
-        return _n(rule.days, "day")
-    hours = rule.hours or 0
-    return _n(hours, "hour") if hours else "reported"
+# --- missing for a span, from last seen ----------------------------------------------------
 
 
-def _open_for(rule: OpenFor, facts: Facts, now: datetime) -> Outcome:
-    threshold = _threshold(rule, facts.reported_at)
-    reason = partial(_open_reason, rule, facts.reported_at, threshold)  # built only when due
-    if rule.every_days is None:
-        return _once(rule, facts, threshold, now, reason)
-    return _repeating(rule, facts, threshold, now, reason)
+def _missing_for(rule: MissingFor, facts: Facts, now: datetime) -> Outcome:
+    since = facts.last_seen_at
+    if rule.every_days is not None:
+        return _repeating(rule, facts, rule.spans[0].after(since), now)
+    if rule.schedule:
+        return _scheduled(rule, facts, now)
+    span = rule.spans[0]
+    threshold = span.after(since)
+    if rule.or_overnight:
+        night = _first_night(since)
+        if night < threshold:
+            return _once(rule, facts, night, now, partial(_overnight_reason, NIGHT, since))
+    return _once(rule, facts, threshold, now, partial(_span_reason, span, since))
 
 
-def _open_reason(rule: OpenFor, reported_at: datetime, threshold: datetime) -> str:
-    reason = f"missing {_span(rule)}" if rule.hours != 0 else "reported missing"
-    reason += f" (open since {calendar.describe(reported_at)})"
-    if rule.due_within_working_days:
-        by = calendar.add_working_days(threshold, rule.due_within_working_days)
-        reason += f"; due by {calendar.describe(by)}"
-    return reason
+def _span_reason(span: Span, since: datetime) -> str:
+    return f"missing {span.text()} since last seen {calendar.describe(since)}"
 
 
-def _repeating(
-    rule: OpenFor, facts: Facts, threshold: datetime, now: datetime, reason: Callable[[], str]
-) -> Outcome:
-    """Period k falls due at threshold + k * every while open; only the latest is raised."""
+def _repeating(rule: MissingFor, facts: Facts, threshold: datetime, now: datetime) -> Outcome:
+    """Period k falls due k * every calendar days after the threshold while missing.
+
+    Only the latest period is raised: a timer that was down for several periods raises the
+    current one, not a burst of stale ones.
+    """
     assert rule.every_days is not None
     if not facts.open_at(threshold):
         return _NOTHING
     if now < threshold:
         return (None, threshold) if facts.ended_at is None else _NOTHING
-    every = timedelta(days=rule.every_days)
-    period = (now - threshold) // every
-    if facts.ended_at is not None:  # periods that began before the episode ended
-        period = min(period, math.ceil((facts.ended_at - threshold) / every) - 1)
-    at = threshold + period * every
-    label = (
-        reason()
-        if period == 0
-        else f"{reason()}; review {period} (every {_n(rule.every_days, 'day')})"
+    every = rule.every_days
+
+    def moment(k: int) -> datetime:
+        return calendar.add_days(threshold, k * every)
+
+    # An estimate from elapsed time, then stepped: a clock change moves a moment by an hour.
+    limit = now if facts.ended_at is None else min(now, facts.ended_at)
+    period = max(0, (limit - threshold) // timedelta(days=every) - 1)
+    while (following := moment(period + 1)) <= now and facts.open_at(following):
+        period += 1
+    trigger = _span_reason(rule.spans[0], facts.last_seen_at)
+    if period:
+        trigger += f"; review {period} (every {every} days while missing)"
+    due = _due(rule, facts, period, moment(period), trigger)
+    return due, (following if facts.ended_at is None else None)
+
+
+def _scheduled(rule: MissingFor, facts: Facts, now: datetime) -> Outcome:
+    """Period k falls due at the k-th moment of the schedule while missing; the latest is raised."""
+    since = facts.last_seen_at
+    moments = [span.after(since) for span in rule.schedule]
+    passed = [k for k, at in enumerate(moments) if at <= now and facts.open_at(at)]
+    upcoming = next((at for at in moments if at > now), None)
+    next_at = upcoming if facts.ended_at is None else None
+    if not passed:
+        return None, next_at
+    period = passed[-1]
+    trigger = _span_reason(rule.schedule[period], since)
+    if len(rule.schedule) > 1:
+        trigger += f" ({period + 1} of {len(rule.schedule)})"
+    return _due(rule, facts, period, moments[period], trigger), next_at
+
+
+# --- the report's day, and overnight --------------------------------------------------------
+
+
+def _report_day_ends(rule: ReportDayEnds, facts: Facts, now: datetime) -> Outcome:
+    day = calendar.local_date(facts.reported_at)
+    threshold = calendar.at_local(day, rule.at)
+    reason = partial(_report_day_reason, rule, facts.reported_at)
+    return _once(rule, facts, threshold, now, reason)
+
+
+def _report_day_reason(rule: ReportDayEnds, reported_at: datetime) -> str:
+    return (
+        f"not found by {rule.at:%H:%M} UK time on the day of the report "
+        f"({calendar.describe(reported_at)})"
     )
-    due = Due(rule.id, rule.flag, period, at, label)
-    return due, (threshold + (period + 1) * every if facts.ended_at is None else None)
+
+
+def _first_night(since: datetime, window: tuple[time, time] = NIGHT) -> datetime:
+    """The first moment at or after `since` when the UK clock is in the night window."""
+    start, end = window
+    if start <= calendar.local_time_of(since) < end:
+        return since
+    return calendar.next_local_time(since, start)
+
+
+def _overnight(rule: Overnight, facts: Facts, now: datetime) -> Outcome:
+    since = facts.last_seen_at
+    first = _first_night(since, (rule.start, rule.end))
+    reason = partial(_overnight_reason, (rule.start, rule.end), since)
+    return _once(rule, facts, first, now, reason)
+
+
+def _overnight_reason(window: tuple[time, time], since: datetime) -> str:
+    start, end = window
+    return (
+        f"missing overnight ({start:%H:%M}-{end:%H:%M} UK time) "
+        f"since last seen {calendar.describe(since)}"
+    )
 
 
 # --- counts and risk -----------------------------------------------------------------------
 
 
-def _episode_count(rule: EpisodeCount, facts: Facts) -> Outcome:
+def _episode_count(rule: EpisodeCount, facts: Facts, _now: datetime) -> Outcome:
     if rule.exclude_away and facts.away:
         return _NOTHING  # an away episode does not count, so it cannot reach the threshold
     start = facts.reported_at
     # Read once, not per past episode: the window's start and the rule's filters.
-    after = None if rule.window_days is None else start - timedelta(days=rule.window_days)
+    after = _window_start(rule, start)
     exclude_away, from_home = rule.exclude_away, rule.from_home
-    counted = [
-        e
+    counted = sum(
+        1
         for e in facts.history
         if e.reported_at <= start
         and (after is None or e.reported_at > after)
         and not (exclude_away and e.away)
         and not (from_home and not e.from_home)
-    ]
-    if len(counted) < rule.count:
+    )
+    police = facts.previous_reports_12m if rule.counts_police_history else None
+    total = max(counted, 1 + police) if police is not None else counted
+    if total < rule.count:
         return _NOTHING
-    window = "ever" if rule.window_days is None else f"in {rule.window_days} days"
+    return _due(rule, facts, 0, start, _count_reason(rule, total, police)), None
+
+
+def _window_start(rule: EpisodeCount, start: datetime) -> datetime | None:
+    if rule.window_days is not None:
+        return start - timedelta(days=rule.window_days)
+    if rule.window_months is not None:
+        return calendar.add_months(start, -rule.window_months)
+    return None
+
+
+def _count_reason(rule: EpisodeCount, total: int, police: int | None) -> str:
+    if rule.window_days is not None:
+        window = f"in {rule.window_days} days"
+    elif rule.window_months is not None:
+        window = f"in {rule.window_months} calendar months"
+    else:
+        window = "ever"
     kind = "missing-from-home episodes" if rule.from_home else "missing episodes"
-    return Due(rule.id, rule.flag, 0, start, f"{len(counted)} {kind} {window}"), None
+    if rule.exclude_away:
+        kind += " (away not counted)"
+    reason = f"{total} {kind} {window}"
+    if police is not None:
+        reason += f" (police: {police} previous reports in 12 months)"
+    return reason
 
 
-def _risk_level(rule: RiskLevelIs, facts: Facts) -> Outcome:
+def _risk_level(rule: RiskLevelIs, facts: Facts, _now: datetime) -> Outcome:
     if not facts.risk_history:
         return _NOTHING
     level, since = _current_run(facts.risk_history)
     if level not in rule.levels:
         return _NOTHING
-    return Due(rule.id, rule.flag, 0, max(since, facts.reported_at), f"risk {level.value}"), None
+    at = max(since, facts.reported_at)
+    return _due(rule, facts, 0, at, f"risk {level.value.replace('_', ' ')}"), None
 
 
 def _risk_held_for(rule: RiskHeldFor, facts: Facts, now: datetime) -> Outcome:
-    """Due when any unbroken run of the level lasts `hours` while the episode is open."""
+    """Due when any unbroken run of the level lasts `hours` while the child is missing."""
     for level, start, end in _runs(facts.risk_history):
         if level is not rule.level:
             continue
-        threshold = max(start, facts.reported_at) + timedelta(hours=rule.hours)
+        threshold = max(start, facts.missing_since) + timedelta(hours=rule.hours)
         if end is not None and end <= threshold:
             continue
-        return _once(rule, facts, threshold, now, partial(_held_reason, rule))
+        return _once(rule, facts, threshold, now, partial(_held_reason, rule, start))
     return _NOTHING
 
 
-def _held_reason(rule: RiskHeldFor) -> str:
-    return f"risk {rule.level.value} for {_n(rule.hours, 'hour')}"
+def _held_reason(rule: RiskHeldFor, since: datetime) -> str:
+    level = rule.level.value.replace("_", " ")
+    return f"risk {level} for {rule.hours} hours since {calendar.describe(since)}"
 
 
 def _runs(
@@ -283,22 +357,14 @@ def _current_run(history: Sequence[tuple[RiskLevel, datetime]]) -> tuple[RiskLev
     return level, start
 
 
-# --- overnight -----------------------------------------------------------------------------
-
-
-def _overnight(rule: Overnight, facts: Facts, now: datetime) -> Outcome:
-    reported = facts.reported_at
-    local = calendar.local_time_of(reported)
-    if rule.start <= local < rule.end:
-        first = reported
-    else:
-        first = calendar.next_local_time(reported, rule.start)
-    return _once(rule, facts, first, now, partial(_overnight_reason, rule))
-
-
-def _overnight_reason(rule: Overnight) -> str:
-    return f"missing overnight ({rule.start:%H:%M}-{rule.end:%H:%M} UK time)"
-
-
-def _n(count: int, unit: str) -> str:
-    return f"{count} {unit}" + ("" if count == 1 else "s")
+# Each kind's check, by the rule's class: one dict lookup per rule on the hot path.
+_CHECKS: dict[type, Callable[[Any, Facts, datetime], Outcome]] = {
+    Reported: _reported,
+    Found: _found,
+    MissingFor: _missing_for,
+    ReportDayEnds: _report_day_ends,
+    Overnight: _overnight,
+    EpisodeCount: _episode_count,
+    RiskLevelIs: _risk_level,
+    RiskHeldFor: _risk_held_for,
+}

@@ -11,7 +11,6 @@ reader, the purpose, the page and the ids of every episode shown on it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, or_, select
 
 from gateway import audit, visibility
-from gateway.episodes import RETURN_INTERVIEW_DUE
+from gateway.episodes import RETURN_INTERVIEW_DUE, roles_in_state
 from gateway.keys import Principal
 from gateway.store.schema import episodes, policy_flags
 from gateway.ui.triage import CLOSED_KEPT, Candidate, Section, page_count, section, triage
@@ -115,21 +114,6 @@ def _flags(connection: Connection, principal: Principal, ids: list[str]) -> dict
     return found
 
 
-def told(state: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Each council told of the episode with its role (councils.md).
-
-    A state written before roles were kept has none: they are worked out as
-    `EpisodeSnapshot.council_roles` does.
-    """
-    if "councils" in state:
-        return [(str(c["council"]), str(c["role"])) for c in state["councils"]]
-    home, responsible = str(state["home_council"]), state.get("responsible_council")
-    if not state.get("looked_after"):
-        return [(home, "home")]
-    roles = [] if home == responsible else [(home, "host")]
-    return roles + ([(str(responsible), "responsible")] if responsible else [])
-
-
 def _row(
     candidate: Candidate,
     state: dict[str, Any],
@@ -140,7 +124,7 @@ def _row(
     """The page's row for a chosen episode."""
     group = section(candidate, reader)
     due = candidate.interview_due_by
-    councils = told(state)
+    councils = [(code, str(role)) for code, role in roles_in_state(state)]
     return OpenEpisode(
         episode_id=candidate.episode_id,
         state=state,

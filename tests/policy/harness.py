@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from gateway.policy.timer import PolicyTimer
 from gateway.settings import DEMO_ROUTING
 from gateway.store import migrate
 from gateway.store.schema import deliveries, policy_flags
-from tests.policy_messages import Report
+from tests.policy_messages import Child, Report
 
 OPERATOR = Principal(key_id="policytest", role=Role.OPERATOR)
 SECOND = timedelta(seconds=1)
@@ -73,3 +74,71 @@ class Gateway:
                 .order_by(deliveries.c.seq)
             )
             return [flag for row in rows for flag in row.flags]
+
+
+# --- assertions shared by the per-council tests --------------------------------------------
+
+HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+
+
+def rules(gw: Gateway, episode: str, council: str | None = None) -> list[tuple[str, int]]:
+    """(rule, period) of every flag raised on the episode (optionally for one council)."""
+    return [(f.rule, f.period) for f in gw.flags(episode) if council in (None, f.council)]
+
+
+def raised(gw: Gateway, episode: str, council: str | None = None) -> set[str]:
+    """The rule ids raised on the episode (optionally for one council)."""
+    return {rule for rule, _ in rules(gw, episode, council)}
+
+
+def fires_at(
+    gw: Gateway, episode: str, rule: str, at: datetime, *, council: str, period: int = 0
+) -> None:
+    """The timer raises (rule, period) at `at`, not a second before, once, across a restart."""
+    gw.tick(at - SECOND)
+    assert (rule, period) not in rules(gw, episode, council), f"{rule} fired before {at}"
+    gw.restart()
+    gw.tick(at)
+    flagged = [f for f in gw.flags(episode, rule) if f.period == period and f.council == council]
+    assert len(flagged) == 1, f"{rule} did not fire at {at}"
+    assert flagged[0].due_at == at
+    gw.restart()
+    gw.tick(at + SECOND)
+    gw.tick(at + HOUR)
+    assert len([f for f in gw.flags(episode, rule) if f.period == period]) == 1
+    sent = [f for f in gw.delivered_flags(episode, council) if f["rule"] == rule]
+    assert [f["period"] for f in sent].count(period) == 1
+
+
+def fires_with_message(gw: Gateway, episode: str, rule: str, council: str) -> None:
+    """The rule fired on the message just sent and travels with its delivery to the council."""
+    assert rules(gw, episode, council).count((rule, 0)) == 1
+    with gw.engine.connect() as connection:
+        last = connection.execute(
+            select(deliveries.c.flags)
+            .where(deliveries.c.episode_id == episode, deliveries.c.council == council)
+            .order_by(deliveries.c.seq.desc())
+            .limit(1)
+        ).scalar_one()
+    assert rule in [f["rule"] for f in last]
+
+
+def never(gw: Gateway, episode: str, rule: str, *, until: datetime) -> None:
+    """The rule has not fired by `until`."""
+    gw.tick(until)
+    assert rule not in raised(gw, episode)
+
+
+def series(
+    gw: Gateway, council: str, start: datetime, offsets: list[timedelta], **kw: Any
+) -> list[str]:
+    """One child's episodes reported at `start` + each offset; returns their episode ids."""
+    child = Child()
+    return [
+        gw.send(Report(council=council, reported=start + o, child=child, **kw)) for o in offsets
+    ]
+
+
+def found_at(gw: Gateway, report: Report, at: datetime) -> None:
+    """The police say the child was found at `at` (the message sent then)."""
+    gw.send(replace(report, located=at), "LOCATED", at=at)

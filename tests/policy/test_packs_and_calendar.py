@@ -1,7 +1,8 @@
-"""Policy packs load and validate with precise errors; UK working days and months."""
+"""Policy packs load and validate with precise errors; UK days, working days and months."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -14,14 +15,26 @@ from gateway.policy import calendar, packs
 from gateway.settings import DEMO_ROUTING
 
 COUNCIL_PACKS = ["brent", "redbridge", "derbyshire", "derby", "wakefield", "slough"]
+HEADER = (
+    "pack: acme\nprotocol: {file: 009_0123456789abcdef.txt, title: Acme protocol}\n"
+    "extends: default\nrules:\n"
+)
+SOURCE = "source: {protocol: 009_0123456789abcdef.txt, quote: a short quote from it}"
 
 
-@pytest.mark.parametrize("name", ["default", *COUNCIL_PACKS])
-def test_every_bundled_pack_loads_with_the_default_rules_first(name: str) -> None:
-    """Each council pack extends `default`, so the child protection escalation comes first."""
+@pytest.mark.parametrize("name", ["default", "derby_derbyshire", *COUNCIL_PACKS])
+def test_every_bundled_pack_loads_with_its_return_interview_first(name: str) -> None:
+    """Each pack extends `default`: the return home interview, due 72 hours after found, first."""
     pack = packs.load(name)
-    assert pack.rules[0].id == "cp_not_found_20_working_days"
+    assert pack.rules[0].id == "return_home_interview"
     assert pack.return_interview_due_hours == 72
+    assert all(rule.source.quote for rule in pack.rules)
+
+
+def test_derby_has_every_rule_of_the_joint_protocol_as_derbyshire_does() -> None:
+    """Derby (831) and Derbyshire (830) run the same joint protocol's rules."""
+    assert packs.load("derby").rules == packs.load("derbyshire").rules
+    assert packs.load("derby").protocol == packs.load("derbyshire").protocol
 
 
 def test_the_demo_routing_names_a_pack_for_every_council() -> None:
@@ -31,7 +44,7 @@ def test_the_demo_routing_names_a_pack_for_every_council() -> None:
 
 
 @pytest.fixture
-def pack_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def pack_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Policy packs read from a scratch folder (with the real default pack in it)."""
     folder = tmp_path / "policies"
     folder.mkdir()
@@ -45,23 +58,46 @@ def pack_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.mark.parametrize(
     ("rule", "problem"),
     [
-        ("{id: r1, flag: f, kind: open_for}", "rule r1: Value error, give exactly one of"),
-        ("{id: r1, flag: f, kind: open_for, hours: 2, days: 1}", "give exactly one of"),
-        ("{id: r1, flag: f, kind: episode_count, count: 3}", "give either window_days or ever"),
-        ("{id: r1, flag: f, kind: sometimes}", "rule r1: Input tag 'sometimes' found"),
-        ("{id: r1, flag: f, kind: risk_level, levels: [severe]}", "rule r1: levels.0"),
-        ('{id: r1, flag: f, kind: overnight, from: "06:00", to: "00:00"}', "'from' must be"),
-        ("{id: r1, flag: f, kind: open_for, hours: 2, colour: red}", "colour: Extra inputs"),
+        (f"{{id: r1, flag: f, kind: missing_for, {SOURCE}}}", "rule r1: Value error, give a"),
+        (f"{{id: r1, flag: f, kind: missing_for, hours: 2, days: 1, {SOURCE}}}", "exactly one"),
+        (
+            f"{{id: r1, flag: f, kind: missing_for, hours: 2, schedule: [{{days: 1}}], {SOURCE}}}",
+            "a schedule or one span, not both",
+        ),
+        (
+            f"{{id: r1, flag: f, kind: missing_for, schedule: [{{days: 1, hours: 2}}], {SOURCE}}}",
+            "rule r1: schedule.0: Value error, give exactly one of",
+        ),
+        (f"{{id: r1, flag: f, kind: episode_count, count: 3, {SOURCE}}}", "give one of window"),
+        (f"{{id: r1, flag: f, kind: sometimes, {SOURCE}}}", "rule r1: Input tag 'sometimes'"),
+        (f"{{id: r1, flag: f, kind: risk_level, levels: [severe], {SOURCE}}}", "levels.0"),
+        (
+            f'{{id: r1, flag: f, kind: overnight, from: "06:00", to: "00:00", {SOURCE}}}',
+            "'from' must be",
+        ),
+        (f"{{id: r1, flag: f, kind: reported, colour: red, {SOURCE}}}", "colour: Extra inputs"),
+        (f"{{id: r1, flag: f, kind: reported, applies_to: [nobody], {SOURCE}}}", "applies_to.0"),
+        ("{id: r1, flag: f, kind: reported}", "rule r1: source: Field required"),
+        (
+            "{id: r1, flag: f, kind: reported, source: {protocol: the internet, quote: trust me}}",
+            "rule r1: source.protocol: String should match pattern",
+        ),
+        (
+            "{id: r1, flag: f, kind: reported, source: {protocol: 009_0123456789abcdef.txt}}",
+            "rule r1: source.quote: Field required",
+        ),
+        (
+            "{id: r1, flag: f, kind: reported,\n"
+            "     source: {protocol: 004_664830c5f7401d1d.txt, quote: another council's words}}",
+            "neither this pack's protocol (009_0123456789abcdef.txt) nor 'statutory guidance'",
+        ),
+        (f"{{id: r1, flag: f, kind: reported, replaces: r9, {SOURCE}}}", "replaces 'r9', which"),
     ],
 )
 def test_a_bad_rule_names_file_line_and_rule(pack_dir: Path, rule: str, problem: str) -> None:
     """The error says which file, which line and which rule is wrong, and how."""
     path = pack_dir / "acme.yaml"
-    path.write_text(
-        "pack: acme\nreturn_interview_due_hours: 72\nextends: default\nrules:\n"
-        "  - {id: fine, flag: f, kind: open_for, hours: 1}\n"
-        f"  - {rule}\n"
-    )
+    path.write_text(HEADER + f"  - {{id: fine, flag: f, kind: reported, {SOURCE}}}\n  - {rule}\n")
     with pytest.raises(ConfigurationError) as caught:
         packs.load("acme")
     assert caught.value.file == str(path)
@@ -69,18 +105,42 @@ def test_a_bad_rule_names_file_line_and_rule(pack_dir: Path, rule: str, problem:
     assert problem in caught.value.problem
 
 
-def test_duplicate_rule_ids_and_loops_are_refused(pack_dir: Path) -> None:
-    """A rule id twice (here, one inherited) and packs extending each other both fail."""
-    (pack_dir / "acme.yaml").write_text(
-        "pack: acme\nreturn_interview_due_hours: 72\nextends: default\nrules:\n"
-        "  - {id: cp_not_found_20_working_days, flag: f, kind: open_for, hours: 1}\n"
-    )
-    with pytest.raises(ConfigurationError, match="appears twice"):
+def test_a_rule_without_a_source_is_named_with_its_line_in_block_style(pack_dir: Path) -> None:
+    """Written over several lines, a rule without `source:` is pointed at by its first line."""
+    path = pack_dir / "acme.yaml"
+    path.write_text(HEADER + "  - id: r1\n    flag: f\n    kind: found\n")
+    with pytest.raises(ConfigurationError) as caught:
         packs.load("acme")
-    (pack_dir / "a.yaml").write_text("pack: a\nreturn_interview_due_hours: 72\nextends: b\n")
-    (pack_dir / "b.yaml").write_text("pack: b\nreturn_interview_due_hours: 72\nextends: a\n")
+    assert (caught.value.line, caught.value.problem) == (5, "rule r1: source: Field required")
+
+
+def test_duplicate_rule_ids_loops_and_a_missing_interview_are_refused(pack_dir: Path) -> None:
+    """A rule id twice (here, one inherited), packs extending each other, no interview: all fail."""
+    (pack_dir / "acme.yaml").write_text(
+        HEADER + f"  - {{id: cp_not_found_20_working_days, flag: f, kind: reported, {SOURCE}}}\n"
+    )
+    with pytest.raises(ConfigurationError, match=r"appears twice \(say `replaces:`"):
+        packs.load("acme")
+    header = "protocol: {file: statutory guidance, title: The guidance}\n"
+    (pack_dir / "a.yaml").write_text(f"pack: a\n{header}extends: b\n")
+    (pack_dir / "b.yaml").write_text(f"pack: b\n{header}extends: a\n")
     with pytest.raises(ConfigurationError, match="loop: a -> b"):
         packs.load("a")
+    (pack_dir / "alone.yaml").write_text(f"pack: alone\n{header}")
+    with pytest.raises(ConfigurationError, match="needs a rule 'return_home_interview'"):
+        packs.load("alone")
+
+
+def test_a_rule_replaces_the_inherited_one_in_its_place(pack_dir: Path) -> None:
+    """`replaces:` puts the pack's own rule where the parent's was, and drops the parent's."""
+    (pack_dir / "acme.yaml").write_text(
+        HEADER + "  - {id: cp_not_found_20_days, replaces: cp_not_found_20_working_days,\n"
+        f"     flag: child_protection_escalation, kind: missing_for, days: 20, {SOURCE}}}\n"
+    )
+    assert [r.id for r in packs.load("acme").rules] == [
+        "return_home_interview",
+        "cp_not_found_20_days",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -111,3 +171,10 @@ def test_months_end_on_the_last_day_of_a_shorter_month() -> None:
     start = datetime(2025, 1, 31, 12, 0, tzinfo=UTC)
     assert calendar.add_months(start, 1) == datetime(2025, 2, 28, 12, 0, tzinfo=UTC)
     assert calendar.add_months(start, 3) == datetime(2025, 4, 30, 11, 0, tzinfo=UTC)
+
+
+def test_calendar_days_keep_the_uk_time_of_day_across_the_clock_change() -> None:
+    """Friday 28 March 2025 10:00 GMT + 7 days is Friday 4 April 10:00 BST (09:00 UTC)."""
+    start = datetime(2025, 3, 28, 10, 0, tzinfo=UTC)
+    assert calendar.add_days(start, 7) == datetime(2025, 4, 4, 9, 0, tzinfo=UTC)
+    assert calendar.add_days(start, -7) == datetime(2025, 3, 21, 10, 0, tzinfo=UTC)
