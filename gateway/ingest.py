@@ -55,9 +55,11 @@ from gateway.store.schema import (
     messages,
     unroutable,
 )
+from gateway.store.work import unit_of_work
 
 log = get_logger(__name__)
 _ATTEMPTS = 5  # transactions tried per message before answering 503 (StoreBusy)
+INGEST_LOCKS = (locks.Level.CHILD, locks.Level.EPISODE)  # per message (gateway/store/locks.py)
 
 # Built once and run as prepared statements (gateway/store/prepared.py): on the hot path,
 # Core's per-statement machinery costs several times what SQLite takes to run the statement.
@@ -345,7 +347,7 @@ class Ingestor:
 
     def _transaction(self, batch: list[Submission]) -> list[Outcome | Exception]:
         """Store each message of `batch` in order, in one transaction, and commit it."""
-        with self.engine.begin() as connection:
+        with unit_of_work(self.engine, audits=True, locks=INGEST_LOCKS) as connection:
             return [self._one(connection, submission) for submission in batch]
 
     def _one(self, connection: Connection, submission: Submission) -> Outcome | Exception:

@@ -13,6 +13,7 @@ from gateway.api.problems import ApiProblem
 from gateway.api.schemas import EpisodeView, Problem
 from gateway.keys import Principal, Role
 from gateway.store.schema import case_records, deliveries, episodes, events, messages
+from gateway.store.work import unit_of_work
 
 router = APIRouter(tags=["episodes"])
 _NOT_FOUND = {"model": Problem, "description": "No such episode for this caller"}
@@ -82,7 +83,7 @@ def get_episode(
 ) -> dict[str, Any]:
     """The canonical episode; the read is audited as a consultation (DPA 2018 s.62)."""
     require(principal, Role.OPERATOR, Role.COUNCIL)
-    with services.engine.begin() as connection:
+    with unit_of_work(services.engine, audits=True) as connection:
         view = episode_view(connection, episode_id)
         if view is None or not may_read_episode(connection, principal, episode_id):
             raise ApiProblem(404, "not-found", "no such episode")

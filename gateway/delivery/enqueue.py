@@ -21,6 +21,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 from gateway import audit
 from gateway.canonical import RiskLevel
 from gateway.ids import new_id
+from gateway.store import locks
 from gateway.store.prepared import Prepared
 from gateway.store.schema import deliveries, episodes, events, unroutable
 
@@ -141,6 +142,7 @@ def route_unroutable(
     """
     stream = _Stream(episode_id, council, system, now, deadlines)
     # The episode's lock, as ingest takes it: one writer numbers its deliveries at a time.
+    locks.take(connection, locks.Level.EPISODE)
     _LOCK_EPISODE.run(connection, {"episode": episode_id})
     return _route_waiting(connection, stream, before=through + 1, actor=actor)
 
