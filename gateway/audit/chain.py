@@ -25,10 +25,12 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from gateway.canonical import utc_now
+from gateway.logs import get_logger
 from gateway.store import locks
 from gateway.store.prepared import Prepared
 from gateway.store.schema import audit_log
 
+log = get_logger(__name__)
 GENESIS = "0" * 64
 # Connection.info key: the entries of the open unit of work (present only in an audited one).
 _PENDING = "gateway.audit.pending"
@@ -137,10 +139,12 @@ def discard(connection: Connection) -> None:
     connection.info.pop(_PENDING, None)
 
 
-def write(connection: Connection) -> Head | None:
+def write(connection: Connection, *, seen: int = 0) -> Head | None:
     """Number, chain and insert the unit's entries, just before it commits; the new head.
 
-    Takes the chain's lock (`locks.take_chain`) only if there is something to write.
+    Takes the chain's lock (`locks.take_chain`) only if there is something to write. `seen`:
+    the newest entry this process saw committed before; a head below it means entries were
+    cut from the database since, which is logged at once (verify shows it too).
     """
     entries: list[_Pending] = connection.info.pop(_PENDING, [])
     if not entries:
@@ -148,6 +152,8 @@ def write(connection: Connection) -> Head | None:
     locks.take_chain(connection)
     last = _HEAD.first(connection)
     seq, prev_hash = (last.seq, last.hash) if last else (0, GENESIS)
+    if seq < seen:
+        log.critical("audit_chain_went_back", head=seq, seen=seen)
     rows = []
     for item in entries:
         seq += 1

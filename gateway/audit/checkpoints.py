@@ -109,18 +109,20 @@ class CheckpointLog:
         host = re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname()) or "host"
         return self.directory / f"checkpoints-{host}.jsonl"
 
+    @property
+    def committed(self) -> int:
+        """The newest entry this process has seen committed (0: none yet)."""
+        return self._highest.seq if self._highest else 0
+
     def record(self, new: Head) -> None:
-        """After a commit that appended: checkpoint `new` now, or when the interval ends."""
+        """After a commit that appended: checkpoint `new` now, or when the interval ends.
+
+        Threads record in whatever order they get here, so an older head than the newest
+        seen is just late (`chain.write` is where a chain that went back shows).
+        """
         with self._lock:
-            if self._highest is not None and new.seq < self._highest.seq:
-                # Entries this process saw committed are gone: cut from the database since.
-                log.critical("audit_chain_went_back", head=new.seq, seen=self._highest.seq)
-                self._pending = self._pending or self._highest
-                self._next_at = 0.0
-            elif self._pending is None or new.seq > self._pending.seq:
-                self._pending = new
             if self._highest is None or new.seq > self._highest.seq:
-                self._highest = new
+                self._highest = self._pending = new
             if self.clock() >= self._next_at:
                 self._flush_locked()
             elif self._timer is None:

@@ -34,6 +34,7 @@ def unit_of_work(
         locks: the lock levels it takes (`locks.hold`, `locks.take` refuse any other).
     """
     declared = frozenset(locks) | ({Level.AUDIT_CHAIN} if audits else frozenset())
+    log = checkpoints.attached(engine)
     head: chain.Head | None = None
     with engine.connect() as connection:
         open_ledger(connection, declared)
@@ -42,10 +43,9 @@ def unit_of_work(
         try:
             with connection.begin():
                 yield connection
-                head = chain.write(connection)
+                head = chain.write(connection, seen=log.committed if log else 0)
         finally:
             chain.discard(connection)
             close_ledger(connection)
-    log = checkpoints.attached(engine) if head is not None else None
     if log is not None and head is not None:
         log.record(head)

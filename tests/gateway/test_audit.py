@@ -7,6 +7,7 @@ way (dropped on SQLite, bypassed with `session_replication_role` on PostgreSQL).
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -16,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, select, text, update
 from sqlalchemy.exc import DBAPIError
+from structlog.testing import capture_logs
 
 from gateway import audit
 from gateway.audit import checkpoints
@@ -198,6 +200,33 @@ def test_the_gateway_carrying_on_after_a_cut_is_still_found(
     report = _verify(engine, log)
     assert _codes(report) == {"checkpointed-entry-changed"}
     assert report.problems[0].entry == 4
+
+
+def test_a_cut_is_logged_at_the_next_commit_of_a_process_that_saw_more(
+    engine: Engine, log: CheckpointLog
+) -> None:
+    """A process that committed entry 4 and then finds the head at 2 says so at once."""
+    _fill(engine, 4)
+    with as_owner(engine) as connection:
+        connection.execute(audit_log.delete().where(audit_log.c.seq > 2))
+    with capture_logs() as logs:
+        _fill(engine, 1)
+    assert [(e["event"], e["head"], e["seen"]) for e in logs] == [("audit_chain_went_back", 2, 4)]
+
+
+def test_threads_committing_at_once_raise_no_false_alarm(
+    engine: Engine, log: CheckpointLog
+) -> None:
+    """Commits recorded out of order by their threads are not a chain going back."""
+    with capture_logs() as logs:
+        threads = [threading.Thread(target=_fill, args=(engine, 15)) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert [e for e in logs if e["event"] == "audit_chain_went_back"] == []
+    report = _verify(engine, log)
+    assert report.ok and report.entries == 90
 
 
 def test_a_forged_checkpoint_is_refused(engine: Engine, log: CheckpointLog) -> None:
