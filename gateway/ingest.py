@@ -72,8 +72,7 @@ _MESSAGE = Prepared(
 )
 # An existing report's link and episode are locked: one writer per episode at a time. FOR NO KEY
 # UPDATE (key_share), not FOR UPDATE: the worker's inserts that reference an episode (case
-# records) take FOR KEY SHARE on it while holding the audit chain's lock, which this ingest
-# waits for at commit; FOR UPDATE would close that cycle (a deadlock, seen in the scale-out test).
+# records) take FOR KEY SHARE on it, which FOR UPDATE would block (gateway/store/locks.py).
 _LINK = Prepared(
     select(episode_sources)
     .where(
