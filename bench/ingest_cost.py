@@ -28,6 +28,7 @@ from gateway import keys
 from gateway.api.app import build_services
 from gateway.logs import configure
 from gateway.settings import Settings
+from gateway.store.work import unit_of_work
 
 ADAPTER = registry.INBOUND["merlin"]
 
@@ -47,7 +48,7 @@ def _gateway(
             lambda dbapi, _record: dbapi.execute(f"PRAGMA synchronous={synchronous}"),
         )
         services.engine.dispose()  # reconnect with the pragma
-    with services.engine.begin() as connection:
+    with unit_of_work(services.engine, audits=True) as connection:
         key = keys.create(connection, keys.Role.POLICE, force="01", actor="bench")
         principal = keys.authenticate(connection, key)
     assert principal is not None

@@ -25,6 +25,7 @@ from bench.processes import Backend, Simulators, load, serving
 from gateway import keys
 from gateway.store.engine import make_engine, normalise_url
 from gateway.store.schema import deliveries, messages
+from gateway.store.work import unit_of_work
 
 PROBES_FROM = 90_000_000  # message numbers of the high-risk probes (load runs stay below)
 INGEST, NOOP = "/v1/inbound/merlin", "/bench/noop"
@@ -70,7 +71,7 @@ def police_key(url: str) -> str:
     """A police key for force 01 (the MERLIN example's force) in that database."""
     engine = make_engine(url)
     try:
-        with engine.begin() as connection:
+        with unit_of_work(engine, audits=True) as connection:
             return keys.create(connection, keys.Role.POLICE, force="01", actor="bench")
     finally:
         engine.dispose()

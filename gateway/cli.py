@@ -18,11 +18,14 @@ import yaml
 from pydantic import ValidationError
 
 from gateway import audit, keys, routing
-from gateway.errors import AuditChainBroken, ConfigurationError
+from gateway.audit import checkpoints
+from gateway.errors import ConfigurationError
 from gateway.logs import configure
 from gateway.settings import Settings
 from gateway.store import migrate
 from gateway.store.engine import make_engine
+from gateway.store.locks import Level
+from gateway.store.work import unit_of_work
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -47,10 +50,17 @@ def _settings(**overrides: object) -> Settings:
         _fail(f"setting GATEWAY_{field.upper()}: {first['msg']}", 2)
 
 
-def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+def _engine(settings: Settings, *, audited: bool = True):  # type: ignore[no-untyped-def]
+    """The database, migrated; `audited`: its commits checkpoint the audit chain (needs the key)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        log = checkpoints.from_settings(settings) if audited else None
+    except ConfigurationError as exc:
+        _fail(str(exc), 2)
     engine = make_engine(settings.resolved_database_url)
     migrate.upgrade(engine)
+    if log is not None:
+        checkpoints.attach(engine, log)
     return engine
 
 
@@ -97,6 +107,7 @@ def worker(once: bool) -> None:
     except ConfigurationError as exc:
         _fail(str(exc), 2)
     delivery = build_worker(settings, engine, table)
+    checkpoints.pin_attached(engine)  # an idle chain is checkpointed too
     if once:
         click.echo(f"{delivery.run_once()} attempt(s)")
         return
@@ -129,7 +140,7 @@ def db() -> None:
 def db_upgrade() -> None:
     """Apply pending migrations."""
     settings = _settings()
-    _engine(settings)
+    _engine(settings, audited=False)
     click.echo("database is at the newest migration")
 
 
@@ -150,7 +161,7 @@ def keys_create(role: str, force_code: str | None, council: str | None, name: st
     except ValueError as exc:
         _fail(str(exc), 2)
     engine = _engine(_settings())
-    with engine.begin() as connection:
+    with unit_of_work(engine, audits=True) as connection:
         key = keys.create(connection, keys.Role(role), force=force_code, council=council, name=name)
     click.echo(f"issued a {role} key; it is shown once, store it now:")
     click.echo(key)
@@ -161,7 +172,7 @@ def keys_create(role: str, force_code: str | None, council: str | None, name: st
 def keys_revoke(key_id: str) -> None:
     """Revoke a key by its id."""
     engine = _engine(_settings())
-    with engine.begin() as connection:
+    with unit_of_work(engine, audits=True) as connection:
         if not keys.revoke(connection, key_id):
             _fail(f"no active key with id {key_id}", 1)
     click.echo(f"revoked {key_id}")
@@ -170,7 +181,7 @@ def keys_revoke(key_id: str) -> None:
 @keys_group.command("list")
 def keys_list() -> None:
     """List keys (never their secrets)."""
-    engine = _engine(_settings())
+    engine = _engine(_settings(), audited=False)
     with engine.connect() as connection:
         for info in keys.list_keys(connection):
             bound = info.force or info.council or "-"
@@ -202,17 +213,26 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
-def audit_verify() -> None:
-    """Verify the audit hash chain."""
-    engine = _engine(_settings())
+@click.option(
+    "--checkpoints",
+    "directory",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="read the checkpoints from DIR (a copy) instead of GATEWAY_AUDIT_CHECKPOINT_DIR",
+)
+def audit_verify(directory: Path | None) -> None:
+    """Verify the audit hash chain against its checkpoints; exit 1 if anything is wrong."""
+    settings = _settings(audit_checkpoint_dir=directory)
+    engine = _engine(settings)
+    log = checkpoints.attached(engine)
     try:
         with engine.connect() as connection:
-            verified = audit.verify(connection)
-    except AuditChainBroken as exc:
-        _fail(f"audit chain broken at entry {exc.entry}: {exc.reason}", 1)
+            report = audit.verify(connection, log)
     finally:
         engine.dispose()  # close pooled connections now (in-process callers, PostgreSQL)
-    click.echo(f"audit chain verifies: {verified.entries} entries, head {verified.head}")
+    for line in audit.describe(report, str(log.directory) if log else None):
+        click.echo(line)
+    if not report.ok:
+        sys.exit(1)
 
 
 REPLAY_ACTOR = "operator:cli"
@@ -307,7 +327,7 @@ def _resolve_names(engine: Engine, names: NameTable) -> Resolution:
     from gateway.canonical import utc_now
     from gateway.delivery import unroutable as unroutables
 
-    with engine.begin() as connection:
+    with unit_of_work(engine, audits=True, locks=(Level.EPISODE,)) as connection:
         return unroutables.resolve_names(connection, names, now=utc_now(), actor=REPLAY_ACTOR)
 
 
@@ -319,7 +339,7 @@ def _requeue(engine: Engine, ids: list[str], bar: Any) -> Counter[str]:
     counts: Counter[str] = Counter()
     for start in range(0, len(ids), REPLAY_BATCH):
         batch = ids[start : start + REPLAY_BATCH]
-        with engine.begin() as connection:
+        with unit_of_work(engine, audits=True, locks=(Level.DELIVERY,)) as connection:
             now = utc_now()
             for delivery_id in batch:
                 try:
@@ -345,7 +365,7 @@ def _route_batch(
     from gateway.canonical import utc_now
     from gateway.delivery import replay as replays
 
-    with engine.begin() as connection:
+    with unit_of_work(engine, audits=True, locks=(Level.EPISODE,)) as connection:
         return replays.replay_unroutable(
             connection,
             table,
@@ -449,7 +469,7 @@ def export_ssda903_missing(
     try:
         # The disclosure is audited in the transaction that reads the rows, and committed only
         # once they are written: a failed write rolls the audit entry back with it.
-        with engine.begin() as connection:
+        with unit_of_work(engine, audits=True) as connection:
             result = ssda903_store.export(connection, council, period, actor=EXPORT_ACTOR)
             text = ssda903.to_csv(result.rows)
             if output is None:

@@ -229,9 +229,12 @@ class AuditChainBroken(GatewayError):
     Attributes:
         entry: the sequence number of the first entry that does not verify.
         reason: why it does not verify.
+        code: a stable kebab-case name for the kind of break (`entries-missing`,
+            `entry-edited`, `link-broken`, `column-edited`).
     """
 
-    def __init__(self, entry: int, reason: str) -> None:
+    def __init__(self, entry: int, reason: str, *, code: str = "entry-edited") -> None:
         super().__init__(f"audit entry {entry}: {reason}")
         self.entry = entry
         self.reason = reason
+        self.code = code

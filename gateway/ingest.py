@@ -51,9 +51,11 @@ from gateway.store import locks
 from gateway.store.events import append_event
 from gateway.store.prepared import Prepared
 from gateway.store.schema import children, episode_sources, episodes, messages
+from gateway.store.work import unit_of_work
 
 log = get_logger(__name__)
 _ATTEMPTS = 5  # transactions tried per message before answering 503 (StoreBusy)
+INGEST_LOCKS = (locks.Level.CHILD, locks.Level.EPISODE)  # per message (gateway/store/locks.py)
 
 # Built once and run as prepared statements (gateway/store/prepared.py): on the hot path,
 # Core's per-statement machinery costs several times what SQLite takes to run the statement.
@@ -66,8 +68,7 @@ _MESSAGE = Prepared(
 )
 # An existing report's link and episode are locked: one writer per episode at a time. FOR NO KEY
 # UPDATE (key_share), not FOR UPDATE: the worker's inserts that reference an episode (case
-# records) take FOR KEY SHARE on it while holding the audit chain's lock, which this ingest
-# waits for at commit; FOR UPDATE would close that cycle (a deadlock, seen in the scale-out test).
+# records) take FOR KEY SHARE on it, which FOR UPDATE would block (gateway/store/locks.py).
 _LINK = Prepared(
     select(episode_sources)
     .where(
@@ -344,7 +345,7 @@ class Ingestor:
 
     def _transaction(self, batch: list[Submission]) -> list[Outcome | Exception]:
         """Store each message of `batch` in order, in one transaction, and commit it."""
-        with self.engine.begin() as connection:
+        with unit_of_work(self.engine, audits=True, locks=INGEST_LOCKS) as connection:
             return [self._one(connection, submission) for submission in batch]
 
     def _one(self, connection: Connection, submission: Submission) -> Outcome | Exception:

@@ -35,6 +35,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from adapters import registry
+from gateway.audit import checkpoints
 from gateway.errors import GatewayError, IngestFailed, IngestInterrupted, StoreBusy
 from gateway.group_commit import GroupCommit
 from gateway.ingest import Deadlines, Ingestor, Outcome, Received, log_outcome
@@ -238,6 +239,7 @@ def main(pipe: Connection, settings: Settings, routing: RoutingTable, deadlines:
 def _ingestor(settings: Settings, routing: RoutingTable, deadlines: Deadlines) -> Ingestor:
     registry.compile_inbound_schemas()  # before the first batch
     engine = make_engine(settings.resolved_database_url)
+    checkpoints.attach(engine, checkpoints.from_settings(settings))
     with engine.connect():  # a database it cannot reach fails the server's start, not a batch
         pass
     return Ingestor(engine, routing, deadlines=deadlines, batch=settings.ingest_batch)

@@ -12,10 +12,11 @@ unfinished (pending, retrying, in flight, sent awaiting an acknowledgement, or d
 awaiting a replay) and no event of its episode waits for a council to be onboarded.
 
 A purge works in bounded batches: candidates are read outside any lock, a page at a time in
-primary-key order, then each batch is one short transaction that takes the audit lock first
-(as every writer does), re-checks the rules, blanks the column and appends one `purged` audit
-entry with the counts, the cut-off and the SHA-256 of each purged item. So a purge of millions
-holds no long transaction and the outbox waits at most one batch. A purged payload keeps its
+primary-key order, then each batch is one short transaction that locks the rows the rules
+still match (`SKIP LOCKED`: a row another transaction is changing waits for the next run),
+blanks the column and appends one `purged` audit entry with the counts, the cut-off and the
+SHA-256 of each purged item. So a purge of millions holds no long transaction and waits for
+no one. The purge never deletes or changes an audit entry. A purged payload keeps its
 media type: a delivery with a media type and no body is one whose payload was purged.
 """
 
@@ -34,7 +35,9 @@ from sqlalchemy.exc import DBAPIError
 from gateway import audit
 from gateway.logs import get_logger
 from gateway.settings import Settings
+from gateway.store import locks
 from gateway.store.schema import deliveries, messages, unroutable
+from gateway.store.work import unit_of_work
 
 log = get_logger(__name__)
 FINAL = ("delivered", "cancelled")  # a delivery in one of these will not be sent again unasked
@@ -61,6 +64,7 @@ class _Kind:
     rule: Callable[[datetime], ColumnElement[bool]]
     hashed: str
     digest: Callable[[Any], str]
+    level: locks.Level  # the rows' lock level
 
 
 def _message_rule(cutoff: datetime) -> ColumnElement[bool]:
@@ -92,6 +96,7 @@ MESSAGE_BODIES = _Kind(
     rule=_message_rule,
     hashed="c14n_sha256",
     digest=str,  # the canonical XML's hash, kept on the row since it was received
+    level=locks.Level.EPISODE,
 )
 DELIVERY_PAYLOADS = _Kind(
     name="delivery_payloads",
@@ -100,6 +105,7 @@ DELIVERY_PAYLOADS = _Kind(
     rule=_payload_rule,
     hashed="payload",
     digest=lambda payload: hashlib.sha256(payload).hexdigest(),
+    level=locks.Level.DELIVERY,
 )
 
 
@@ -180,13 +186,14 @@ def _purge_batch(
 ) -> int:
     """Blank one batch in one transaction and audit it; how many were purged."""
     table, key = kind.table, kind.table.c.id
-    with engine.begin() as connection:
-        audit.serialise(connection)  # before any row lock (see audit.serialise)
-        # Re-checked under the lock: a delivery replayed meanwhile is no longer final.
+    with unit_of_work(engine, audits=True, locks=(kind.level,)) as connection:
+        locks.take(connection, kind.level)
+        # Re-checked as the rows are locked: a delivery replayed meanwhile is no longer final.
         rows = connection.execute(
             select(key, table.c[kind.hashed].label("hashed"))
             .where(key.in_(ids), kind.rule(cutoff))
             .order_by(key)
+            .with_for_update(skip_locked=True, of=table)
         ).all()
         if not rows:
             return 0

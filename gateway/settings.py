@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     # how long a session lasts before the council signs in again.
     ui_session_secret: SecretStr | None = None
     ui_session_ttl_s: int = Field(default=3600, ge=60, le=24 * 3600)
+    # The audit chain's checkpoints (docs/decisions/0028): the key that signs them (required
+    # outside the demo, where one is generated in the data directory), the directory they are
+    # appended to (keep it out of the database administrators' reach), and at most how often a
+    # process writes one (0: after every commit that appends).
+    audit_key: SecretStr | None = None
+    audit_checkpoint_dir: Path | None = None
+    audit_checkpoint_interval_s: float = Field(default=1.0, ge=0, le=60)
     # Base URL the demo routing's `{simulators}` placeholder stands for (the in-process simulators).
     public_url: str = "http://127.0.0.1:8080"
 
@@ -69,6 +76,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'gateway.db').resolve()}"
+
+    @property
+    def resolved_audit_checkpoint_dir(self) -> Path:
+        """Where audit checkpoints are written (default: `audit-checkpoints` in the data dir)."""
+        return self.audit_checkpoint_dir or self.data_dir / "audit-checkpoints"
 
     @property
     def resolved_ingest_processes(self) -> int:

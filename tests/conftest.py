@@ -10,13 +10,16 @@ from typing import TYPE_CHECKING
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 
-from gateway import keys
+from gateway import audit, keys
+from gateway.audit import checkpoints
+from gateway.audit.checkpoints import CheckpointLog
 from gateway.settings import Settings
 from gateway.store import migrate
 from gateway.store.engine import make_engine
 from gateway.store.schema import metadata
+from gateway.store.work import unit_of_work
 
 if TYPE_CHECKING:
     from gateway.api.deps import Services
@@ -63,6 +66,8 @@ def postgres_engine(schema: str) -> Engine:
     return make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
 
 
+AUDIT_KEY = b"a synthetic audit key for the tests, 32+ bytes long"
+
 # Each backend a test runs on: PostgreSQL's runs are marked, to deselect with -m.
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -75,11 +80,28 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         migrate.upgrade(eng)
     else:
         eng = postgres_engine(request.getfixturevalue("postgres_schema"))
-        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-        with eng.begin() as connection:
-            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        empty(eng)
+    checkpoints.attach(eng, CheckpointLog(tmp_path / "audit-checkpoints", AUDIT_KEY))
     yield eng
     eng.dispose()
+
+
+def verified(connection: Connection, engine: Engine) -> audit.Report:
+    """The audit chain's report against `engine`'s checkpoints, which must verify."""
+    report = audit.verify(connection, checkpoints.attached(engine))
+    assert report.ok, report.problems
+    return report
+
+
+def empty(engine: Engine) -> None:
+    """Empty every table of a PostgreSQL test schema, the append-only audit log included.
+
+    As a superuser may: with triggers off for the transaction (`session_replication_role`).
+    """
+    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text("SET LOCAL session_replication_role = replica"))
+        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture
@@ -122,7 +144,7 @@ class KeyRing:
 
     def issue(self, role: str, *, force: str | None = None, council: str | None = None) -> str:
         """A new key for the role and binding."""
-        with self.engine.begin() as connection:
+        with unit_of_work(self.engine, audits=True) as connection:
             return keys.create(connection, keys.Role(role), force=force, council=council)
 
     def headers(self, role: str, **binding: str) -> dict[str, str]:

@@ -15,6 +15,7 @@ from adapters import registry
 from gateway import metrics, retention, routing, ui
 from gateway.api import deliveries, episodes, inbound, operations, problems
 from gateway.api.deps import Services
+from gateway.audit import checkpoints
 from gateway.delivery.breaker import CircuitBreakers
 from gateway.delivery.retry import RetryPolicy
 from gateway.delivery.worker import Worker, WorkerConfig
@@ -52,6 +53,7 @@ def build_services(
     if engine is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.resolved_database_url)
+    checkpoints.attach(engine, checkpoints.from_settings(settings))
     if upgrade:
         migrate.upgrade(engine)
     registry.compile_inbound_schemas()  # before serving
@@ -114,6 +116,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     services: Services | None = app.state.services
     processes = services.ingest_processes if services is not None else None
     worker = services.worker if services is not None else None
+    if services is not None:  # an idle chain is checkpointed too
+        await run_in_threadpool(checkpoints.pin_attached, services.engine)
     if processes is not None:
         await run_in_threadpool(processes.start)
     try:

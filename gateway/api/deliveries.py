@@ -22,6 +22,8 @@ from gateway.canonical import utc_now
 from gateway.delivery import log
 from gateway.delivery import replay as replays
 from gateway.keys import Role
+from gateway.store.locks import Level
+from gateway.store.work import unit_of_work
 
 router = APIRouter(tags=["deliveries"])
 
@@ -111,7 +113,7 @@ def get_delivery(
 ) -> dict[str, Any]:
     """The delivery, its attempts and its payload as sent; audited as a consultation."""
     require(principal, Role.OPERATOR, Role.COUNCIL)
-    with services.engine.begin() as connection:
+    with unit_of_work(services.engine, audits=True) as connection:
         try:
             return log.read(
                 connection,
@@ -141,7 +143,7 @@ def replay_delivery(
 ) -> dict[str, Any]:
     """Queue the delivery again, due now, with a fresh retry budget; audited with the caller."""
     require(principal, Role.OPERATOR, Role.COUNCIL)
-    with services.engine.begin() as connection:
+    with unit_of_work(services.engine, audits=True, locks=(Level.DELIVERY,)) as connection:
         try:
             replayed = log.replay_visible(
                 connection,

@@ -17,6 +17,7 @@ from gateway.api.schemas import EpisodeView, Problem
 from gateway.canonical import EpisodeEvent
 from gateway.keys import Role
 from gateway.store.schema import case_records, episodes, events, messages
+from gateway.store.work import unit_of_work
 
 router = APIRouter(tags=["episodes"])
 _NOT_FOUND = {"model": Problem, "description": "No such episode for this caller"}
@@ -91,7 +92,7 @@ def get_episode(
 ) -> dict[str, Any]:
     """The canonical episode; the read is audited as a consultation (DPA 2018 s.62)."""
     require(principal, Role.OPERATOR, Role.COUNCIL)
-    with services.engine.begin() as connection:
+    with unit_of_work(services.engine, audits=True) as connection:
         view = episode_view(connection, episode_id)
         if view is None or not visibility.may_see_episode(connection, principal, episode_id):
             raise ApiProblem(404, "not-found", "no such episode")

@@ -13,8 +13,8 @@ from sqlalchemy import text
 from gateway import audit
 from gateway.api.deps import PrincipalDep, ServicesDep, require
 from gateway.api.schemas import AuditVerification, Health, Problem, UnroutableList
+from gateway.audit import checkpoints
 from gateway.delivery import unroutable as unroutables
-from gateway.errors import AuditChainBroken
 from gateway.keys import Role
 from gateway.store import migrate
 
@@ -104,19 +104,31 @@ def list_unroutable(
     "/v1/audit/verify",
     response_model=AuditVerification,
     responses={401: {"model": Problem}, 403: {"model": Problem}},
-    summary="Walk the audit hash chain (operators)",
+    summary="Verify the audit hash chain and its checkpoints (operators)",
 )
 def verify_audit(services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    """`ok` with the entry count and head hash, or the first broken entry."""
+    """`ok`, the entries, head and newest checkpoint, and each problem with what to do."""
     require(principal, Role.OPERATOR)
     with services.engine.connect() as connection:
-        try:
-            verified = audit.verify(connection)
-        except AuditChainBroken as exc:
-            return {
-                "ok": False,
-                "entries": audit.count(connection),
-                "broken_entry": exc.entry,
-                "reason": exc.reason,
-            }
-    return {"ok": True, "entries": verified.entries, "head": verified.head}
+        report = audit.verify(connection, checkpoints.attached(services.engine))
+    newest = report.checkpoint
+    first = report.problems[0] if report.problems else None
+    return {
+        "ok": report.ok,
+        "entries": report.entries,
+        "head": report.head.hash if report.head else None,
+        "checkpoint": newest
+        and {
+            "entry": newest.seq,
+            "hash": newest.hash,
+            "written_at": newest.written_at,
+            "writer": newest.writer,
+        },
+        "problems": [
+            {"problem": p.code, "entry": p.entry, "detail": p.detail, "action": p.action}
+            for p in report.problems
+        ],
+        "notes": report.notes,
+        "broken_entry": first.entry if first else None,
+        "reason": first.detail if first else None,
+    }

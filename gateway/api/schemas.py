@@ -247,14 +247,35 @@ class UnroutableList(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: last")
 
 
+class AuditProblem(BaseModel):
+    """One thing in the audit chain or its checkpoints that does not verify."""
+
+    problem: str = Field(description="a stable kebab-case name for the kind of problem")
+    entry: int | None = Field(default=None, description="the first entry concerned")
+    detail: str = Field(description="what is wrong, and where")
+    action: str = Field(description="what the person on call should do")
+
+
+class AuditCheckpoint(BaseModel):
+    """The newest checkpoint of the chain's head whose HMAC verified."""
+
+    entry: int
+    hash: str
+    written_at: str
+    writer: str
+
+
 class AuditVerification(BaseModel):
-    """The result of walking the audit chain."""
+    """The result of checking the audit chain and its checkpoints."""
 
     ok: bool
     entries: int
     head: str | None = None
-    broken_entry: int | None = None
-    reason: str | None = None
+    checkpoint: AuditCheckpoint | None = None
+    problems: list[AuditProblem] = []
+    notes: list[str] = []
+    broken_entry: int | None = Field(default=None, description="the first problem's entry")
+    reason: str | None = Field(default=None, description="the first problem's detail")
 
 
 class Health(BaseModel):

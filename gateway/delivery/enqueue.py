@@ -24,6 +24,7 @@ from adapters.compact import councils as names_table
 from gateway import audit
 from gateway.canonical import CouncilRole, RiskLevel
 from gateway.ids import new_id
+from gateway.store import locks
 from gateway.store.prepared import Prepared
 from gateway.store.schema import deliveries, episodes, events, unroutable
 
@@ -183,6 +184,7 @@ def route_unroutable(
     """
     stream = _Stream(episode_id, council, system, now, deadlines)
     # The episode's lock, as ingest takes it: one writer numbers its deliveries at a time.
+    locks.take(connection, locks.Level.EPISODE)
     _LOCK_EPISODE.run(connection, {"episode": episode_id})
     return _route_waiting(connection, stream, before=through + 1, actor=actor)
 

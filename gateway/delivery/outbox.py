@@ -8,8 +8,8 @@ deliveries, higher risk goes first. PostgreSQL workers claim with `FOR UPDATE SK
 SQLite transactions are `BEGIN IMMEDIATE`, one writer at a time.
 
 Each step is its own short transaction, so nothing is held open while a case system answers.
-Every transaction takes the audit chain's lock before any row lock (`audit.serialise`), so the
-worker's steps run one at a time, and none of them waits for a row an ingest holds.
+Each is a unit of work that names its locks (gateway/store/locks.py gives their order): the
+steps of several workers run side by side, and take the audit chain's lock only at commit.
 """
 
 from __future__ import annotations
@@ -20,13 +20,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, exists, insert, select, update
+from sqlalchemy import Connection, Engine, exists, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from adapters.base import Ack, Payload, SendResult
 from gateway import audit
 from gateway.delivery.enqueue import RISK_BY_PRIORITY
 from gateway.delivery.retry import GiveUp, RetryPolicy, next_attempt
 from gateway.errors import DeliveryError, PermanentDelivery
+from gateway.store import locks
 from gateway.store.schema import (
     ack_cursors,
     attempts,
@@ -35,10 +37,13 @@ from gateway.store.schema import (
     episodes,
     events,
 )
+from gateway.store.work import unit_of_work
 
 SETTLED = ("delivered", "sent", "cancelled")
 DUE = ("pending", "retrying")
 PURPOSE = "safeguarding notification of a missing child (DPA 2018 Part 3, s.62)"
+_FINISH_LOCKS = (locks.Level.DELIVERY, locks.Level.CASE_RECORD)
+_ACK_LOCKS = (locks.Level.ACK_FEED, locks.Level.DELIVERY, locks.Level.CASE_RECORD)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +96,8 @@ def claim(
     wanted = {c: n for c, n in capacity.items() if n > 0}
     if not wanted or limit <= 0:
         return []
-    with engine.begin() as connection:
-        audit.serialise(connection)  # a claim may audit an abandoned attempt: lock order first
+    with unit_of_work(engine, audits=True, locks=(locks.Level.DELIVERY,)) as connection:
+        locks.take(connection, locks.Level.DELIVERY)
         rows = _claimable(connection, list(wanted), min(limit, sum(wanted.values())), now)
         chosen: list[Any] = []
         for row in rows:
@@ -240,12 +245,13 @@ def finish(
     When the claim's lease ran out and another worker claimed the delivery meanwhile, only the
     attempt is recorded ("superseded"); the other worker's attempt decides, with the same key.
     """
-    with engine.begin() as connection:
-        audit.serialise(connection)
+    with unit_of_work(engine, audits=True, locks=_FINISH_LOCKS) as connection:
+        locks.take(connection, locks.Level.DELIVERY)
+        # Locked: an acknowledgement applied meanwhile decides, and this attempt is superseded.
         current = connection.execute(
-            select(deliveries.c.status, deliveries.c.attempts).where(
-                deliveries.c.id == claimed.delivery_id
-            )
+            select(deliveries.c.status, deliveries.c.attempts)
+            .where(deliveries.c.id == claimed.delivery_id)
+            .with_for_update()
         ).one()
         ours = current.status == "in_flight" and current.attempts == claimed.attempt
         finished = (
@@ -411,28 +417,29 @@ def save_case_record(
     case_episode_id: str | None,
     now: datetime,
 ) -> None:
-    """Keep the ids the council's case system gave the child and the episode (for SSDA903)."""
-    key = and_(case_records.c.episode_id == episode_id, case_records.c.council == council)
-    existing = connection.execute(select(case_records).where(key)).first()
-    if existing is None:
-        connection.execute(
-            insert(case_records).values(
-                episode_id=episode_id,
-                council=council,
-                system=system,
-                person_id=person_id,
-                case_episode_id=case_episode_id,
-                updated_at=now,
-            )
-        )
-        return
+    """Keep the ids the council's case system gave the child and the episode (for SSDA903).
+
+    One statement (an upsert), so two steps recording the same episode and council at once
+    (an attempt's outcome and an acknowledgement) both succeed; an id not given keeps its value.
+    """
+    locks.take(connection, locks.Level.CASE_RECORD)
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    new = dialect.insert(case_records).values(
+        episode_id=episode_id,
+        council=council,
+        system=system,
+        person_id=person_id,
+        case_episode_id=case_episode_id,
+        updated_at=now,
+    )
+    kept = {
+        name: func.coalesce(func.nullif(new.excluded[name], ""), case_records.c[name])
+        for name in ("person_id", "case_episode_id")
+    }
     connection.execute(
-        update(case_records)
-        .where(key)
-        .values(
-            person_id=person_id or existing.person_id,
-            case_episode_id=case_episode_id or existing.case_episode_id,
-            updated_at=now,
+        new.on_conflict_do_update(
+            index_elements=[case_records.c.episode_id, case_records.c.council],
+            set_={**kept, "updated_at": new.excluded.updated_at},
         )
     )
 
@@ -469,16 +476,30 @@ def apply_acks(
 ) -> dict[str, int]:
     """Settle the sent deliveries the acks are about, and move the council's cursor on."""
     counts = {"delivered": 0, "dead": 0, "unknown": 0}
-    with engine.begin() as connection:
-        audit.serialise(connection)
+    with unit_of_work(engine, audits=True, locks=_ACK_LOCKS) as connection:
+        locks.hold(connection, locks.Space.ACK_FEED, council)  # one worker per feed at a time
+        locks.take(connection, locks.Level.DELIVERY)
+        records: list[dict[str, Any]] = []
         for ack in acks:
-            counts[_apply_ack(connection, council, system, ack, now=now, actor=actor)] += 1
+            status = _apply_ack(
+                connection, council, system, ack, now=now, actor=actor, records=records
+            )
+            counts[status] += 1
+        for record in records:  # after every delivery's lock, as `finish` takes them
+            save_case_record(connection, **record)
         _save_cursor(connection, council, system, cursor, now)
     return counts
 
 
 def _apply_ack(
-    connection: Connection, council: str, system: str, ack: Ack, *, now: datetime, actor: str
+    connection: Connection,
+    council: str,
+    system: str,
+    ack: Ack,
+    *,
+    now: datetime,
+    actor: str,
+    records: list[dict[str, Any]],
 ) -> str:
     # The ack settles the delivery whatever the gateway recorded: a drop whose answer was lost
     # (timeout, or a kill before the outcome was saved) is still acknowledged by the system.
@@ -510,14 +531,15 @@ def _apply_ack(
                 target_reference=ack.target_reference,
             )
         )
-        save_case_record(
-            connection,
-            row.episode_id,
-            council,
-            system,
-            person_id=ack.person_id,
-            case_episode_id=ack.reference,
-            now=now,
+        records.append(
+            {
+                "episode_id": row.episode_id,
+                "council": council,
+                "system": system,
+                "person_id": ack.person_id,
+                "case_episode_id": ack.reference,
+                "now": now,
+            }
         )
         action, status = audit.Action.DELIVERED, "delivered"
     else:

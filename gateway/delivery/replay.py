@@ -24,6 +24,7 @@ from gateway import audit
 from gateway.delivery import unroutable as unroutables
 from gateway.delivery.enqueue import route_unroutable
 from gateway.routing import RoutingTable
+from gateway.store import locks
 from gateway.store.schema import deliveries, events, unroutable
 
 if TYPE_CHECKING:  # ingest imports the delivery package; the type alone is needed here
@@ -50,7 +51,7 @@ def replay(connection: Connection, delivery_id: str, *, actor: str, now: datetim
         LookupError: there is no such delivery.
         NotReplayable: its status is not one of `REPLAYABLE` (nothing is changed).
     """
-    audit.serialise(connection)  # before any row lock (see audit.serialise)
+    locks.take(connection, locks.Level.DELIVERY)
     row = connection.execute(
         select(deliveries.c.status, deliveries.c.council).where(deliveries.c.id == delivery_id)
     ).first()

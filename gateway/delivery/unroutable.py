@@ -28,6 +28,7 @@ from gateway.canonical import CouncilRole
 from gateway.delivery import log as delivery_log
 from gateway.delivery.enqueue import already_told
 from gateway.episodes import Told, add_council
+from gateway.store import locks
 from gateway.store.prepared import Prepared
 from gateway.store.schema import episodes, unroutable
 
@@ -131,6 +132,7 @@ def resolve_names(
 
 def _lock_episode(connection: Connection, episode_id: str) -> Any:
     """The episode's state and columns, locked as ingest locks it (one writer at a time)."""
+    locks.take(connection, locks.Level.EPISODE)
     return connection.execute(
         select(episodes.c.id, episodes.c.state, episodes.c.looked_after)
         .where(episodes.c.id == episode_id)

@@ -120,7 +120,6 @@ def export(
     The audit entry is appended in the caller's transaction: commit it only once the rows
     have been handed over, so that a failed write leaves no disclosure on the record.
     """
-    audit.serialise(connection)  # one at a time with the worker's steps (see audit.serialise)
     result = build_rows(
         load_facts(connection, council, _responsible_for(council)),
         period,

@@ -31,12 +31,14 @@ from gateway.store import locks
 from gateway.store.events import append_event
 from gateway.store.prepared import Prepared
 from gateway.store.schema import audit_log, episodes, events, policy_flags
+from gateway.store.work import unit_of_work
 
 log = get_logger(__name__)
 Flag = dict[str, Any]
 # Told of a flag raised by the timer: (connection, episode id, event id, council, flags) -> None
 Deliver = Callable[[Connection, str, str, str, list[Flag]], None]
 CONFIG_SUBJECT = "policy-packs"
+_ARM_LOCKS = (locks.Level.POLICY_CONFIG, locks.Level.EPISODE)
 # The ingest hot path's statements, prepared once (gateway/store/prepared.py).
 _HISTORY = Prepared(
     select(
@@ -212,8 +214,8 @@ def run_due(
     total, batches = 0, 0
     while max_batches is None or batches < max_batches:
         batches += 1
-        with engine.begin() as connection:
-            audit.serialise(connection)  # waits on no row lock: episodes are SKIP LOCKED
+        with unit_of_work(engine, audits=True, locks=(locks.Level.EPISODE,)) as connection:
+            locks.take(connection, locks.Level.EPISODE)  # SKIP LOCKED: waits for none
             due = _due_episodes(connection, now, batch)
             for episode_id in due:
                 total += _timer_one(connection, routing, deliver, episode_id, now=now, actor=actor)
@@ -238,10 +240,11 @@ def arm(engine: Engine, routing: RoutingTable, *, now: datetime, actor: str) -> 
     fingerprint = hashlib.sha256(
         audit.canonical_json({"councils": assigned, "packs": rules}).encode()
     ).hexdigest()
-    with engine.begin() as connection:
+    with unit_of_work(engine, audits=True, locks=_ARM_LOCKS) as connection:
         locks.hold(connection, locks.Space.POLICY_CONFIG, CONFIG_SUBJECT)  # one process re-arms
         if _last_fingerprint(connection) == fingerprint:
             return False
+        locks.take(connection, locks.Level.EPISODE)
         rearmed = connection.execute(
             update(episodes)
             .where(
@@ -282,7 +285,8 @@ def _due_episodes(connection: Connection, now: datetime, batch: int) -> list[str
         .limit(batch)
     )
     if connection.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
+        # FOR NO KEY UPDATE, as ingest locks an episode (gateway/store/locks.py: EPISODE).
+        stmt = stmt.with_for_update(skip_locked=True, key_share=True)
     return [str(r.id) for r in connection.execute(stmt)]
 
 

@@ -21,6 +21,8 @@ from gateway.delivery import log
 from gateway.delivery import replay as replays
 from gateway.keys import Principal, Role
 from gateway.logs import get_logger
+from gateway.store.locks import Level
+from gateway.store.work import unit_of_work
 from gateway.ui import episodes, filters, session, triage
 from gateway.ui.pages import render
 
@@ -209,7 +211,7 @@ def delivery_page(
     replayed: bool = False,
 ) -> HTMLResponse:
     """A delivery: its facts, its timeline of attempts and its payload as sent (audited)."""
-    with services.engine.begin() as connection:
+    with unit_of_work(services.engine, audits=True) as connection:
         try:
             detail = log.read(
                 connection,
@@ -253,7 +255,7 @@ def replay(
     """Queue a dead letter again (same idempotency key), then show the delivery."""
     if not session.csrf_matches(signed_in.csrf, csrf_token):
         return _csrf_refused(request, signed_in)
-    with services.engine.begin() as connection:
+    with unit_of_work(services.engine, audits=True, locks=(Level.DELIVERY,)) as connection:
         try:
             log.replay_visible(
                 connection,
@@ -291,7 +293,7 @@ def episodes_page(
             "Page numbers are whole numbers from 1: the first page is /ui/episodes.",
             signed_in=signed_in,
         )
-    with services.engine.begin() as connection:
+    with unit_of_work(services.engine, audits=True) as connection:
         shown = episodes.open_episodes(
             connection,
             signed_in.principal,

@@ -41,8 +41,14 @@ ENTRY = """  - code: "{code}"
 """
 
 
+AUDIT_KEY = "the acceptance tests' synthetic audit key"
+
+
 def fast_delivery_env(folder: Path, simulators: str) -> dict[str, str]:
-    """Settings for a gateway delivering to `simulators` with short retries (writes its routing)."""
+    """Settings for a gateway delivering to `simulators` with short retries (writes its routing).
+
+    Not the demo routing, so the audit key is set; every process shares one checkpoint folder.
+    """
     routing = folder / "routing.yaml"
     entries = "".join(ENTRY.format(code=c, name=n, system=s, policy=p) for c, n, s, p in DEMO)
     routing.write_text(f"councils:\n{entries}")
@@ -55,6 +61,8 @@ def fast_delivery_env(folder: Path, simulators: str) -> dict[str, str]:
         "GATEWAY_BREAKER_COOLDOWN_S": "0.5",
         "GATEWAY_ACK_POLL_S": "0.5",
         "GATEWAY_WORKER_POLL_S": "0.1",
+        "GATEWAY_AUDIT_KEY": AUDIT_KEY,
+        "GATEWAY_AUDIT_CHECKPOINT_DIR": str(folder / "audit-checkpoints"),
     }
 
 

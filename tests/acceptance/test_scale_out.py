@@ -21,10 +21,13 @@ import pytest
 from sqlalchemy import Engine, create_engine, func, select, text
 
 from gateway import audit, keys
+from gateway.audit.checkpoints import CheckpointLog
 from gateway.store import migrate
 from gateway.store.engine import make_engine
 from gateway.store.schema import audit_log, events, messages
+from gateway.store.work import unit_of_work
 from tests.acceptance.delivery_checks import (
+    AUDIT_KEY,
     assert_exactly_once_in_order,
     fast_delivery_env,
     simulators_process,
@@ -179,7 +182,7 @@ def _police_keys(database_url: str, forces: tuple[str, ...]) -> dict[str, dict[s
     """Authorization headers of a police key per force (what `gateway keys create` issues)."""
     engine = make_engine(database_url)
     try:
-        with engine.begin() as connection:
+        with unit_of_work(engine, audits=True) as connection:
             issued = {f: keys.create(connection, keys.Role.POLICE, force=f) for f in forces}
     finally:
         engine.dispose()
@@ -187,7 +190,7 @@ def _police_keys(database_url: str, forces: tuple[str, ...]) -> dict[str, dict[s
 
 
 def test_three_processes_share_the_work_once_and_in_order_through_a_kill(
-    gateways: list[GatewayProcess], database_url: str, simulators: str
+    gateways: list[GatewayProcess], database_url: str, simulators: str, tmp_path: Path
 ) -> None:
     """216 events posted round-robin to three processes, one killed: all stored, once, in order."""
     headers = _police_keys(database_url, ("01", "30", "13", "43"))
@@ -215,7 +218,7 @@ def test_three_processes_share_the_work_once_and_in_order_through_a_kill(
         while unsettled(engine) and time.monotonic() < deadline:
             time.sleep(0.5)
         assert unsettled(engine) == 0, "deliveries left unsettled"
-        _assert_stored(engine, police.answers, total)
+        _assert_stored(engine, police.answers, total, tmp_path / "audit-checkpoints")
         _assert_shared(engine)
         assert_exactly_once_in_order(engine, simulators)
     finally:
@@ -223,15 +226,19 @@ def test_three_processes_share_the_work_once_and_in_order_through_a_kill(
 
 
 def _assert_stored(
-    engine: Engine, answers: list[tuple[int, int, dict[str, Any]]], total: int
+    engine: Engine, answers: list[tuple[int, int, dict[str, Any]]], total: int, checkpoints: Path
 ) -> None:
-    """Every receipt police IT were given names a stored message; nothing was lost or doubled."""
+    """Every receipt police IT were given names a stored message; nothing was lost or doubled.
+
+    The audit chain verifies against the checkpoints all three processes wrote to one file.
+    """
     with engine.connect() as connection:
         stored = set(connection.execute(select(messages.c.id)).scalars())
         # Events from police messages; the policy timer may add events of its own.
         from_police = select(func.count()).where(events.c.message_row_id.is_not(None))
         assert connection.execute(from_police).scalar_one() == total
-        assert audit.verify(connection).entries > 0
+        report = audit.verify(connection, CheckpointLog(checkpoints, AUDIT_KEY.encode()))
+        assert report.ok and report.entries > 0 and report.checkpoints > 0, report.problems
     assert {receipt["receipt_id"] for _, _, receipt in answers} == stored
     assert len(stored) == total
 

@@ -30,15 +30,16 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from sqlalchemy import Engine, text, update
+from sqlalchemy import Engine, update
 
 from gateway import keys
 from gateway.api.app import build_services, create_app
 from gateway.settings import Settings
 from gateway.store import migrate
 from gateway.store.engine import make_engine
-from gateway.store.schema import deliveries, metadata
-from tests.conftest import BACKENDS, postgres_engine
+from gateway.store.schema import deliveries
+from gateway.store.work import unit_of_work
+from tests.conftest import BACKENDS, empty, postgres_engine
 from tests.messages import compact, merlin, new_id
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,9 +83,7 @@ def _engine(backend: str, request: pytest.FixtureRequest, tmp: Path) -> Engine:
         migrate.upgrade(engine)
         return engine
     engine = postgres_engine(request.getfixturevalue("postgres_schema"))
-    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    empty(engine)
     return engine
 
 
@@ -130,7 +129,7 @@ def live(
     # would start them for every test's lifespan. tests/gateway/test_ingest_processes.py
     # checks that the processes answer exactly as in-process ingest does.
     app = create_app(build_services(settings_, engine=engine, upgrade=False))
-    with engine.begin() as connection:
+    with unit_of_work(engine, audits=True) as connection:
         issued = {
             "police": keys.create(connection, keys.Role.POLICE, force="01"),
             "council": keys.create(connection, keys.Role.COUNCIL, council="304"),

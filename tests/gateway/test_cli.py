@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("GATEWAY_DATABASE_URL", raising=False)
     monkeypatch.delenv("GATEWAY_ROUTING_FILE", raising=False)
+    monkeypatch.delenv("GATEWAY_AUDIT_CHECKPOINT_DIR", raising=False)
     return CliRunner()
 
 
@@ -62,8 +65,52 @@ def test_config_check_names_file_and_line(runner: CliRunner, tmp_path: Path) -> 
 
 
 def test_audit_verify_reports_the_chain(runner: CliRunner) -> None:
-    """After issuing keys (which are audited) the chain verifies."""
+    """After issuing keys (which are audited) the chain verifies up to its checkpoint."""
     runner.invoke(main, ["keys", "create", "--role", "operator"])
     result = runner.invoke(main, ["audit", "verify"])
     assert result.exit_code == 0, result.output
-    assert "1 entries" in result.output
+    verdict, checkpoint = result.output.splitlines()
+    assert verdict.startswith("audit chain verifies: 1 entries, head ")
+    assert checkpoint.startswith("checkpoints: 1 in ") and "records entry 1" in checkpoint
+
+
+def test_audit_verify_explains_a_cut_chain_and_exits_1(runner: CliRunner, tmp_path: Path) -> None:
+    """Entries cut from the end: the verdict, what broke and where, what to do; status 1."""
+    for _ in range(3):
+        runner.invoke(main, ["keys", "create", "--role", "operator"])
+    with sqlite3.connect(tmp_path / "data" / "gateway.db") as database:  # as its owner could
+        database.execute("DROP TRIGGER audit_log_no_delete")
+        database.execute("DELETE FROM audit_log WHERE seq > 1")
+    result = runner.invoke(main, ["audit", "verify"])
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "AUDIT CHAIN BROKEN: 1 problem(s) in 1 entries"
+    assert lines[1].startswith("1. chain-truncated (entry 2): the database's chain ends at entry 1")
+    assert "audit-checkpoints/checkpoints-" in lines[1]  # the file and line
+    assert lines[-1].startswith("what to do: treat it as a security incident")
+
+
+def test_audit_verify_reads_a_copy_of_the_checkpoints(runner: CliRunner, tmp_path: Path) -> None:
+    """`--checkpoints DIR` verifies against a copy (shipped elsewhere); an empty one fails."""
+    runner.invoke(main, ["keys", "create", "--role", "operator"])
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    result = runner.invoke(main, ["audit", "verify", "--checkpoints", str(copy)])
+    assert result.exit_code == 1 and "no-checkpoint" in result.output
+    for written in (tmp_path / "data" / "audit-checkpoints").glob("*.jsonl"):
+        shutil.copy(written, copy)
+    assert runner.invoke(main, ["audit", "verify", "--checkpoints", str(copy)]).exit_code == 0
+
+
+def test_commands_that_audit_need_the_key_outside_the_demo(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without GATEWAY_AUDIT_KEY and with a routing file of one's own: exit 2, saying why."""
+    routing = tmp_path / "routing.yaml"
+    routing.write_text("councils: []\n")
+    monkeypatch.setenv("GATEWAY_ROUTING_FILE", str(routing))
+    monkeypatch.delenv("GATEWAY_AUDIT_KEY", raising=False)
+    for command in (["keys", "create", "--role", "operator"], ["audit", "verify"]):
+        result = runner.invoke(main, command)
+        assert result.exit_code == 2 and "GATEWAY_AUDIT_KEY is not set" in result.output
+    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0  # migrations need no key

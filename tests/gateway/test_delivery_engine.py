@@ -13,7 +13,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, update
 
-from gateway import audit
 from gateway.api.app import simulators_app
 from gateway.api.deps import Services
 from gateway.canonical import utc_now
@@ -22,7 +21,7 @@ from gateway.delivery.breaker import CircuitBreakers
 from gateway.delivery.retry import RetryPolicy
 from gateway.delivery.worker import Worker, WorkerConfig
 from gateway.store.schema import attempts, case_records, deliveries
-from tests.conftest import KeyRing
+from tests.conftest import KeyRing, verified
 from tests.messages import MERLIN_FOUND, compact, merlin, new_id
 
 XML = {"Content-Type": "application/xml"}
@@ -171,7 +170,7 @@ def test_spec_examples_are_delivered_once_each_with_case_records(
     with services.engine.connect() as connection:
         kept = connection.execute(select(case_records.c.council, case_records.c.system)).all()
         assert {(r.council, r.system) for r in kept} == told
-        assert audit.verify(connection).entries > 0
+        assert verified(connection, services.engine).entries > 0
 
 
 def test_a_target_down_for_a_while_gets_its_backlog_in_order_once_back(

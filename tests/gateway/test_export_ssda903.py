@@ -24,7 +24,9 @@ from gateway.canonical import utc_now
 from gateway.cli import main
 from gateway.delivery.outbox import save_case_record
 from gateway.exports.ssda903 import COLUMNS, LONDON, EpisodeFacts, Period, build_rows
+from gateway.store.locks import Level
 from gateway.store.schema import audit_log
+from gateway.store.work import unit_of_work
 from tests.messages import merlin, new_id
 
 YEAR = Period(date(2025, 4, 1), date(2026, 3, 31))
@@ -413,7 +415,7 @@ class Year:
 
     def answered(self, episode_id: str, council: str, person_id: str) -> None:
         """The council's case system has answered a delivery of the episode with its ids."""
-        with self.engine.begin() as connection:
+        with unit_of_work(self.engine, locks=(Level.CASE_RECORD,)) as connection:
             save_case_record(connection, episode_id, council, "fwi", person_id=person_id,
                              case_episode_id=f"EP-{episode_id[:8]}", now=utc_now())  # fmt: skip
 

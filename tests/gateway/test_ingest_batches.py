@@ -12,12 +12,13 @@ import pytest
 from sqlalchemy import Engine, select
 
 from adapters import registry
-from gateway import audit, keys
+from gateway import keys
 from gateway.api.deps import Services
 from gateway.canonical import EventType
 from gateway.errors import ConflictingResend, SemanticInvalid
 from gateway.ingest import Ingestor, Outcome, Submission
 from gateway.store.schema import deliveries, episodes, events, messages
+from tests.conftest import verified
 from tests.gateway.test_inbound_api import counts
 from tests.messages import MERLIN_FOUND, merlin, new_id
 
@@ -53,7 +54,7 @@ def test_a_batch_commits_every_message_with_its_own_receipt(
         stored = {
             row.id: row.receipt for row in connection.execute(select(messages)).all()
         }  # what a receipt read later returns
-        assert audit.verify(connection).entries > 0
+        assert verified(connection, engine).entries > 0
     assert sorted(seqs) == [1] * 6  # two councils per episode, each stream starting at 1
     assert all(stored[r["receipt_id"]] == r for r in receipts)
 
@@ -145,7 +146,7 @@ def test_a_fault_in_one_message_splits_the_batch_and_fails_that_message_only(
     assert after["episodes"] == before["episodes"] + 2
     with engine.connect() as connection:
         stored = set(connection.execute(select(messages.c.id)).scalars())
-        audit.verify(connection)
+        verified(connection, engine)
     assert stored == {r["receipt_id"] for r in kept}
 
 

@@ -29,6 +29,7 @@ from gateway.ingest import Outcome, Received
 from gateway.ingest_processes import IngestProcesses
 from gateway.settings import Settings
 from gateway.store.schema import messages
+from gateway.store.work import unit_of_work
 from tests.conftest import BACKENDS, POSTGRES_URL
 from tests.messages import merlin, new_id
 
@@ -93,7 +94,7 @@ def served(
         services = build_services(settings)
         alone = build_services(settings.model_copy(update={"ingest_processes": 0}), upgrade=False)
         assert services.ingest_processes is not None and alone.ingest_processes is None
-        with services.engine.begin() as connection:
+        with unit_of_work(services.engine, audits=True) as connection:
             key = keys.create(connection, keys.Role.POLICE, force="01")
             principal = keys.authenticate(connection, key)
         assert principal is not None
@@ -160,7 +161,7 @@ def test_a_rejection_crosses_from_the_process_whole(served: Served, kind: str) -
 
 def test_another_forces_message_and_a_conflicting_resend_are_refused(served: Served) -> None:
     """The checks that need the caller or the store run in the process too."""
-    with served.services.engine.begin() as connection:
+    with unit_of_work(served.services.engine, audits=True) as connection:
         other = keys.create(connection, keys.Role.POLICE, force="30")
     wrong_force = served.client.post(
         "/v1/inbound/merlin",

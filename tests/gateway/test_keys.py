@@ -8,11 +8,12 @@ from sqlalchemy import Engine, select
 from gateway import keys
 from gateway.keys import Role
 from gateway.store.schema import api_keys
+from gateway.store.work import unit_of_work
 
 
 def test_issued_key_authenticates_with_its_binding(engine: Engine) -> None:
     """A police key authenticates as police bound to its force."""
-    with engine.begin() as connection:
+    with unit_of_work(engine, audits=True) as connection:
         key = keys.create(connection, Role.POLICE, force="01")
         principal = keys.authenticate(connection, key)
     assert principal is not None
@@ -21,7 +22,7 @@ def test_issued_key_authenticates_with_its_binding(engine: Engine) -> None:
 
 def test_only_the_hash_is_stored(engine: Engine) -> None:
     """The secret part of the key appears nowhere in the database row."""
-    with engine.begin() as connection:
+    with unit_of_work(engine, audits=True) as connection:
         key = keys.create(connection, Role.OPERATOR)
         row = connection.execute(select(api_keys)).one()
     secret = key.rsplit("_", 1)[1]
@@ -37,7 +38,7 @@ def test_unknown_or_malformed_keys_do_not_authenticate(engine: Engine, presented
 
 def test_wrong_secret_for_a_known_id_fails(engine: Engine) -> None:
     """A real key id with a different secret is refused."""
-    with engine.begin() as connection:
+    with unit_of_work(engine, audits=True) as connection:
         key = keys.create(connection, Role.COUNCIL, council="304")
         forged = key[:-5] + ("AAAAA" if not key.endswith("AAAAA") else "BBBBB")
         assert keys.authenticate(connection, forged) is None
@@ -45,7 +46,7 @@ def test_wrong_secret_for_a_known_id_fails(engine: Engine) -> None:
 
 def test_revoked_key_stops_working(engine: Engine) -> None:
     """Revocation takes effect at once and is reported once."""
-    with engine.begin() as connection:
+    with unit_of_work(engine, audits=True) as connection:
         key = keys.create(connection, Role.COUNCIL, council="304")
         key_id = key.split("_")[1]
         assert keys.revoke(connection, key_id)

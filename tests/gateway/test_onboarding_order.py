@@ -17,7 +17,9 @@ from gateway.canonical import utc_now
 from gateway.delivery.replay import count_routable, replay_unroutable
 from gateway.ingest import Deadlines
 from gateway.settings import Settings
+from gateway.store.locks import Level
 from gateway.store.schema import deliveries, events, unroutable
+from gateway.store.work import unit_of_work
 from tests.gateway.test_delivery_engine import Clock, drain, make_worker, records
 from tests.gateway.test_delivery_log import post
 from tests.gateway.test_replay import HARROW, audit_entries, onboarded_table
@@ -108,7 +110,7 @@ def test_a_new_event_after_onboarding_goes_out_after_the_waiting_ones(
     assert [r["event_type"] for r in book] == ["REPORTED", "RISK_CHANGED", "FOUND"]
     assert [r["times_recorded"] for r in book] == [1, 1, 1]
     table = onboarded_table(tmp_path, "310")
-    with engine.begin() as connection:
+    with unit_of_work(engine, audits=True, locks=(Level.EPISODE,)) as connection:
         assert count_routable(connection, table) == 0
         again = replay_unroutable(
             connection, table, actor="operator:test", now=utc_now(), deadlines=Deadlines()
@@ -137,7 +139,7 @@ def test_a_replay_since_a_later_event_still_queues_the_earlier_one_first(
             .values(created_at=cut)
         )
     table = onboarded_table(tmp_path, "310")
-    with engine.begin() as connection:
+    with unit_of_work(engine, audits=True, locks=(Level.EPISODE,)) as connection:
         assert count_routable(connection, table, since=cut) == 1
         created = replay_unroutable(
             connection,

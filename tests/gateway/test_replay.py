@@ -18,8 +18,10 @@ from gateway.cli import main
 from gateway.delivery.replay import replay_unroutable
 from gateway.ingest import Deadlines
 from gateway.settings import DEMO_ROUTING
+from gateway.store.locks import Level
 from gateway.store.schema import audit_log, deliveries, events, unroutable
-from tests.conftest import KeyRing
+from gateway.store.work import unit_of_work
+from tests.conftest import AUDIT_KEY, KeyRing
 from tests.gateway.test_delivery_log import (
     add_attempt,
     another_report,
@@ -189,7 +191,7 @@ def test_unroutable_events_are_delivered_in_event_order_after_onboarding(
     receipts = harrow_report_and_found(client, met)
     assert [r["unroutable_councils"] for r in receipts] == [["310", "312"]] * 2
     table = onboarded_table(tmp_path, "310")
-    with engine.begin() as connection:
+    with unit_of_work(engine, audits=True, locks=(Level.EPISODE,)) as connection:
         created = replay_unroutable(
             connection, table, actor="operator:test", now=utc_now(), deadlines=Deadlines()
         )
@@ -224,7 +226,7 @@ def test_unroutable_replay_is_once_only_and_by_council(
     harrow_report_and_found(client, met)
     table = onboarded_table(tmp_path, "310", "312")
     now, deadlines = utc_now(), Deadlines()
-    with engine.begin() as connection:
+    with unit_of_work(engine, audits=True, locks=(Level.EPISODE,)) as connection:
         first = replay_unroutable(
             connection, table, council="312", actor="operator:test", now=now, deadlines=deadlines
         )
@@ -259,6 +261,7 @@ def cli(
     monkeypatch.setenv("GATEWAY_DATABASE_URL", url.render_as_string(hide_password=False))
     monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("GATEWAY_ROUTING_FILE", str(onboarded_routing(tmp_path, "310")))
+    monkeypatch.setenv("GATEWAY_AUDIT_KEY", AUDIT_KEY.decode())  # not the demo routing
     return CliRunner()
 
 

@@ -74,9 +74,11 @@ def purge_entries(engine: Engine) -> list[dict[str, Any]]:
 
 
 def verified(engine: Engine) -> int:
-    """How many audit entries verify (raises AuditChainBroken otherwise)."""
+    """How many audit entries verify (the chain must verify)."""
     with engine.connect() as connection:
-        return audit.verify(connection).entries
+        report = audit.verify(connection, None)
+    assert report.ok, report.problems
+    return report.entries
 
 
 @pytest.fixture

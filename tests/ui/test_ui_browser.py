@@ -30,6 +30,7 @@ from gateway.settings import Settings
 from gateway.store import migrate
 from gateway.store.engine import make_engine
 from gateway.store.schema import attempts, deliveries
+from gateway.store.work import unit_of_work
 from tests.gateway.test_delivery_log import set_delivery
 from tests.messages import compact
 from tests.ui.conftest import set_episode_state
@@ -88,7 +89,7 @@ def live(tmp_path: Path) -> Iterator[tuple[str, Engine]]:
 
 def seed(base: str, engine: Engine) -> dict[str, Any]:
     """Two Brent deliveries (one dead, with attempts and payload) and Derbyshire's three."""
-    with engine.begin() as connection:
+    with unit_of_work(engine, audits=True) as connection:
         police = {
             force: keys.create(connection, keys.Role.POLICE, force=force) for force in ("01", "30")
         }

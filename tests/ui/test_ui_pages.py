@@ -16,6 +16,7 @@ from sqlalchemy import Engine, insert, select
 from gateway import keys
 from gateway.canonical import utc_now
 from gateway.store.schema import attempts, audit_log, deliveries
+from gateway.store.work import unit_of_work
 from gateway.ui import filters, session
 from tests.gateway.test_delivery_log import ids_of, set_delivery
 from tests.ui.conftest import another_report, csrf_of, sign_in
@@ -127,7 +128,7 @@ def test_an_operator_signs_in_and_sees_every_council(
 
 def test_a_revoked_key_ends_its_sessions(brent: TestClient, engine: Engine, brent_key: str) -> None:
     """Revoking the key sends its signed-in browser back to the sign-in page."""
-    with engine.begin() as connection:
+    with unit_of_work(engine, audits=True) as connection:
         assert keys.revoke(connection, brent_key.split("_")[1])
     assert brent.get("/ui/deliveries", follow_redirects=False).status_code == 303
 
