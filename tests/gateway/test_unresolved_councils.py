@@ -15,7 +15,9 @@ from gateway.delivery import outbox, request
 from gateway.delivery.replay import replay_unroutable
 from gateway.ingest import Deadlines
 from gateway.routing import RoutingTable
+from gateway.store.locks import Level
 from gateway.store.schema import deliveries, episodes, events, messages, unroutable
+from gateway.store.work import unit_of_work
 from tests.gateway.test_delivery_log import ids_of, post
 from tests.gateway.unresolved_messages import UNKNOWN, export, lives_in, looked_after, table_with
 
@@ -53,7 +55,7 @@ def state(engine: Engine, episode_id: str) -> dict[str, Any]:
 
 def replay(engine: Engine, routing: RoutingTable, names: councils.NameTable) -> list[str]:
     """`replay_unroutable` with a names table, as `gateway replay` runs it."""
-    with engine.begin() as connection:
+    with unit_of_work(engine, audits=True, locks=(Level.EPISODE,)) as connection:
         return replay_unroutable(
             connection,
             routing,
@@ -212,7 +214,7 @@ def test_a_name_resolved_to_a_council_not_onboarded_waits_for_it_by_code(
 ) -> None:
     """Resolved to Nottinghamshire (not onboarded): the row waits as `not_onboarded` for 891."""
     post(client, "compact", export(1, PLACED_BY_UNKNOWN), derbys)
-    with engine.begin() as connection:
+    with unit_of_work(engine, audits=True, locks=(Level.EPISODE,)) as connection:
         from gateway.delivery import unroutable as unroutables
 
         done = unroutables.resolve_names(

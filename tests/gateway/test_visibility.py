@@ -12,7 +12,9 @@ from gateway import visibility
 from gateway.canonical import utc_now
 from gateway.delivery.outbox import save_case_record
 from gateway.keys import Principal, Role
+from gateway.store.locks import Level
 from gateway.store.schema import deliveries, episodes
+from gateway.store.work import unit_of_work
 from tests.conftest import KeyRing
 from tests.gateway.test_delivery_log import post
 from tests.messages import merlin
@@ -60,7 +62,7 @@ def test_a_councils_key_sees_only_its_own_case_records(
 ) -> None:
     """Brent's and Derbyshire's case system ids are each their own; an operator sees both."""
     episode_id = post(client, "merlin", merlin(), met)["episode_id"]
-    with engine.begin() as connection:
+    with unit_of_work(engine, locks=(Level.CASE_RECORD,)) as connection:
         for council, system, person in (("304", "mosaic", "MOS-1"), ("830", "fwi", "FWI-1")):
             save_case_record(
                 connection,
