@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     routing_file: Path = DEMO_ROUTING
     simulators: bool | None = None
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # How long a request body may take to arrive, whole (a slow sender holds a connection).
+    body_timeout_s: float = Field(default=30.0, gt=0, le=600)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Messages stored together in one transaction at most (gateway/group_commit.py); 1: each
     # message in a transaction of its own.

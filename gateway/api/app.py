@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from adapters import registry
 from gateway import metrics, retention, routing, ui
 from gateway.api import deliveries, episodes, inbound, operations, problems
+from gateway.api.body_limit import BodyLimit
 from gateway.api.deps import Services
 from gateway.delivery.breaker import CircuitBreakers
 from gateway.delivery.retry import RetryPolicy
@@ -138,6 +139,11 @@ def create_app(services: Services | None) -> FastAPI:
         lifespan=_lifespan,
     )
     app.state.services = services
+    if services is not None:
+        settings = services.settings
+        app.add_middleware(
+            BodyLimit, max_body_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
+        )
     problems.install(app)
     for module in (inbound, episodes, deliveries, operations):
         app.include_router(module.router)
