@@ -21,7 +21,7 @@ from gateway import audit, keys, routing
 from gateway.errors import AuditChainBroken, ConfigurationError
 from gateway.logs import configure
 from gateway.settings import Settings
-from gateway.store import migrate
+from gateway.store import files, migrate
 from gateway.store.engine import make_engine
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def _settings(**overrides: object) -> Settings:
 
 
 def _engine(settings: Settings):  # type: ignore[no-untyped-def]
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    files.private_directory(settings.data_dir)
     engine = make_engine(settings.resolved_database_url)
     migrate.upgrade(engine)
     return engine

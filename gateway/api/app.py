@@ -24,7 +24,7 @@ from gateway.ingest_processes import IngestProcesses
 from gateway.policy.timer import PolicyTimer
 from gateway.routing import RoutingTable
 from gateway.settings import Settings
-from gateway.store import migrate
+from gateway.store import files, migrate
 from gateway.store.engine import make_engine
 
 API_VERSION = "1.0.0"
@@ -51,7 +51,7 @@ def build_services(
     """
     processes = settings.resolved_ingest_processes if engine is None else 0
     if engine is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        files.private_directory(settings.data_dir)
         engine = make_engine(settings.resolved_database_url)
     if upgrade:
         migrate.upgrade(engine)
