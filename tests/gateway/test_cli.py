@@ -67,3 +67,16 @@ def test_audit_verify_reports_the_chain(runner: CliRunner) -> None:
     result = runner.invoke(main, ["audit", "verify"])
     assert result.exit_code == 0, result.output
     assert "1 entries" in result.output
+
+
+def test_config_check_refuses_a_metadata_address(runner: CliRunner, tmp_path: Path) -> None:
+    """A base URL on the cloud metadata address exits 2 naming the file, line and problem."""
+    bad = tmp_path / "routing.yaml"
+    bad.write_text(
+        'councils:\n  - code: "304"\n    name: X\n    system: mosaic\n'
+        "    base_url: http://169.254.169.254/latest\n    policy: brent\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(main, ["config", "check", str(bad)])
+    assert result.exit_code == 2
+    assert f"{bad}:2:" in result.output and "cloud metadata" in result.output
