@@ -18,6 +18,7 @@ from gateway.delivery.replay import count_routable, replay_unroutable
 from gateway.ingest import Deadlines
 from gateway.settings import Settings
 from gateway.store.schema import deliveries, events, unroutable
+from tests.adapters.simulators import LOOPBACK
 from tests.gateway.test_delivery_engine import Clock, drain, make_worker, records
 from tests.gateway.test_delivery_log import post
 from tests.gateway.test_replay import HARROW, audit_entries, onboarded_table
@@ -101,7 +102,7 @@ def test_a_new_event_after_onboarding_goes_out_after_the_waiting_ones(
     assert {e["details"]["previous_status"] for e in replayed} == {"unroutable"}
     assert {e["actor"] for e in replayed} == {e["actor"] for e in audit_entries(engine, "mapped")}
     assert {d.id for d in made} <= {e["subject"] for e in audit_entries(engine, "routed")}
-    with TestClient(simulators_app()) as sims:
+    with TestClient(simulators_app(), client=LOOPBACK) as sims:
         clock = Clock()
         drain(make_worker(onboarded, sims, clock), clock, engine)
         book = records(sims, "mosaic")["310"]
