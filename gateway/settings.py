@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     ui_session_ttl_s: int = Field(default=3600, ge=60, le=24 * 3600)
     # Base URL the demo routing's `{simulators}` placeholder stands for (the in-process simulators).
     public_url: str = "http://127.0.0.1:8080"
+    # The HTTP server (gateway/server.py): how long a request's head may take to arrive, how long
+    # an idle kept-alive connection stays open, connections served at once (more get 503), and
+    # the proxies whose X-Forwarded-For names the client (comma-separated addresses, or *).
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    keep_alive_s: int = Field(default=5, ge=1, le=300)
+    max_connections: int = Field(default=256, ge=8, le=100_000)
+    forwarded_allow_ips: str = "127.0.0.1"
+    # `gateway serve` with the demo routing or the simulators on a non-loopback --host.
+    allow_demo_on_network: bool = False
 
     @cached_property
     def resolved_database_url(self) -> str:
