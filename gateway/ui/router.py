@@ -40,6 +40,7 @@ class SignedIn:
     principal: Principal
     csrf: str
     who: str
+    session: session.Session
 
 
 def _sessions(request: Request) -> session.Sessions:
@@ -60,10 +61,11 @@ def _signed_in(request: Request, services: ServicesDep) -> SignedIn:
     if current is None:
         raise SignInRequired
     with services.engine.connect() as connection:
-        principal = session.principal_of(connection, current)
+        principal = session.principal_of(connection, current, utc_now())
     if principal is None:
         raise SignInRequired
-    return SignedIn(principal=principal, csrf=current.csrf, who=_who(services, principal))
+    who = _who(services, principal)
+    return SignedIn(principal=principal, csrf=current.csrf, who=who, session=current)
 
 
 SignedInDep = Annotated[SignedIn, Depends(_signed_in)]
@@ -141,19 +143,23 @@ def sign_in(
         text = "Police keys cannot sign in here: this page is for council IT with a council key"
         return _sign_in_page(request, key_error=text, status_code=403)
     response = RedirectResponse("/ui/deliveries", status_code=303)
-    _sessions(request).start(request, response, principal.key_id)
+    with services.engine.begin() as connection:
+        _sessions(request).start(connection, request, response, principal.key_id, utc_now())
     session.end_sign_in(response)
     logger.info("ui_signed_in", key_id=principal.key_id, role=str(principal.role))
     return response
 
 
 @router.post("/sign-out", response_model=None)
-def sign_out(request: Request, signed_in: SignedInDep, csrf_token: FormField = "") -> Response:
-    """End the session (the form carries the CSRF token)."""
+def sign_out(
+    request: Request, services: ServicesDep, signed_in: SignedInDep, csrf_token: FormField = ""
+) -> Response:
+    """End the session, for this cookie and any copy of it (the form carries the CSRF token)."""
     if not session.csrf_matches(signed_in.csrf, csrf_token):
         return _csrf_refused(request, signed_in)
     response = RedirectResponse("/ui/sign-in", status_code=303)
-    session.end(response)
+    with services.engine.begin() as connection:
+        session.end(response, connection, signed_in.session)
     logger.info("ui_signed_out", key_id=signed_in.principal.key_id)
     return response
 
