@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     keep_alive_s: int = Field(default=5, ge=1, le=300)
     max_connections: int = Field(default=256, ge=8, le=100_000)
     forwarded_allow_ips: str = "127.0.0.1"
+    # Failed authentications (gateway/api/auth_failures.py): this many within the window from
+    # one client address, or naming one key, and further attempts are answered 429.
+    auth_failure_limit: int = Field(default=10, ge=1, le=100_000)
+    auth_failure_window_s: float = Field(default=60.0, gt=0, le=86_400)
     # `gateway serve` with the demo routing or the simulators on a non-loopback --host.
     allow_demo_on_network: bool = False
 

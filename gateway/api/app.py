@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from adapters import registry
 from gateway import metrics, retention, routing, ui
 from gateway.api import deliveries, episodes, inbound, operations, problems
+from gateway.api.auth_failures import AuthFailures
 from gateway.api.body_limit import BodyLimit
 from gateway.api.deps import Services
 from gateway.delivery.breaker import CircuitBreakers
@@ -140,10 +141,7 @@ def create_app(services: Services | None) -> FastAPI:
     )
     app.state.services = services
     if services is not None:
-        settings = services.settings
-        app.add_middleware(
-            BodyLimit, max_body_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
-        )
+        _protect(app, services.settings)
     problems.install(app)
     for module in (inbound, episodes, deliveries, operations):
         app.include_router(module.router)
@@ -151,6 +149,16 @@ def create_app(services: Services | None) -> FastAPI:
     if services is not None and services.settings.serve_simulators:
         mount_simulators(app)
     return app
+
+
+def _protect(app: FastAPI, settings: Settings) -> None:
+    """Bound every request body; count failed authentications (gateway-api.md: 413, 429)."""
+    app.add_middleware(
+        BodyLimit, max_body_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
+    )
+    app.state.auth_failures = AuthFailures(
+        settings.auth_failure_limit, settings.auth_failure_window_s
+    )
 
 
 def mount_simulators(app: FastAPI) -> None:
