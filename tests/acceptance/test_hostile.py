@@ -23,8 +23,7 @@ from tests.messages import compact, merlin, new_id
 
 pytestmark = pytest.mark.slow
 XML = {"Content-Type": "application/xml"}
-# Over HTTP on a loaded machine; before the limits the worst bomb took minutes and held up
-# every other force's messages as long.
+# Over HTTP, with margin for a loaded machine (docs/decisions/0022 has the figures).
 BOUND_S = 5.0
 
 

@@ -1,8 +1,9 @@
 """Full-size hostile documents, built on demand (the corpus files are small cousins of these).
 
 Each is what an attacker with one police key can send under the default 1 MiB body limit, and
-each once stalled ingest for seconds or minutes: C14N of many namespaces or attributes, and
-xmlschema over many elements, cost more than in proportion to the document.
+each costs more than in proportion to its size unless the parser's limits stop it first: C14N
+over many namespaces or attributes, a schema's error log and xmlschema over many elements
+(docs/decisions/0022 has the figures).
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ import re
 from collections.abc import Callable
 
 # How long the hardened parser may take to refuse one of these, in process. Refusals take
-# milliseconds; the margin is for a loaded machine. Before the limits, the attribute bomb took
-# about 6 s and the namespace bomb about four minutes.
+# milliseconds; the margin is for a loaded machine.
 REFUSAL_BOUND_S = 2.0
 
 
