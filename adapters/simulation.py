@@ -8,6 +8,10 @@ unknown outcome, the case that idempotency keys exist for), or a rejection: the 
 permanent refusal of the payload, which records nothing. Every recorded event goes into a
 per-council record book that `GET /_control/records` shows, so exactly-once delivery can be
 checked from outside. All state sits behind one lock: the apps may serve several threads.
+
+The `/_control` routes switch faults on, show what was recorded and wipe it: they answer only
+clients on this machine's loopback interface (or a Unix socket), whoever else can reach the
+simulators.
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.addresses import is_loopback
 
 
 class FaultConfig(BaseModel):
@@ -220,7 +226,7 @@ class Simulation:
 
     def control_router(self) -> APIRouter:
         """`GET/PUT /_control/faults`, `GET /_control/records`, `POST /_control/reset`."""
-        router = APIRouter(prefix="/_control", tags=["control"])
+        router = APIRouter(prefix="/_control", tags=["control"], dependencies=[LOOPBACK_ONLY])
 
         @router.get("/faults")
         def get_faults() -> FaultConfig:
@@ -241,6 +247,16 @@ class Simulation:
             return Response(status_code=204)
 
         return router
+
+
+def loopback_only(request: Request) -> None:
+    """Refuse (403) a control call from anywhere but this machine."""
+    client = request.client
+    if client is not None and not is_loopback(client.host):
+        raise HTTPException(403, "the simulator's control routes answer this machine only")
+
+
+LOOPBACK_ONLY = Depends(loopback_only)
 
 
 async def read_bounded(request: Request, limit: int) -> bytes | None:

@@ -5,6 +5,13 @@ expansion, no network, no huge-tree mode (libxml2 then caps depth at 256 and tex
 10 MB), comments and processing instructions dropped. Only UTF-8 and ISO-8859-1 are accepted,
 so the byte-level DOCTYPE scan cannot be dodged with a UTF-16 or EBCDIC body.
 
+Every later step must cost time in proportion to the body, which is bounded before it is read:
+namespace declarations (counted, and each URI absolute) are checked on the bytes, elements,
+attributes and depth in one walk of the tree, all before anything that grows faster than the
+document (C14N over many in-scope namespaces, a schema's error log over many elements). The
+canonical hash is computed only when asked for, after the schema has accepted the document
+(docs/decisions/0022).
+
 Validation is two-speed: lxml's compiled XSD on the hot path, and only for a document that
 fails it, xmlschema to produce precise errors (path, line, column, message). Error messages are
 scrubbed of the offending values, which may be personal data.
@@ -13,10 +20,12 @@ scrubbed of the offending values, which may be personal data.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import threading
+import time
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +38,21 @@ _ALLOWED_ENCODINGS = {"utf-8", "utf8", "iso-8859-1", "iso8859-1", "latin-1", "la
 _DECLARATION = re.compile(rb"^<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 _ENTITY = re.compile(rb"<!ENTITY", re.IGNORECASE)
+# A namespace declaration as written in a start tag (an attribute is always preceded by white
+# space; its value never holds '<'). Like the DOCTYPE scan, the namespace checks also count
+# such text in character data, which no sender has a reason to write.
+_NS_DECLARATION = re.compile(rb"""\sxmlns(?::[^\s=/>]*)?\s*=\s*(?:"([^"<]*)"|'([^'<]*)')""")
+_ABSOLUTE_URI = re.compile(rb"^[A-Za-z][A-Za-z0-9+.-]*:")
 _NS = re.compile(r"\{[^{}]*:[^{}]*\}")  # {urn:...}Name; leaves regex counts like {2} alone
 _PY_CODECS = {"utf-8": "utf-8", "utf8": "utf-8"}  # every other accepted name is Latin-1
 MAX_DEPTH = 32
+# Per document. The largest valid fixture has 76 elements, 6 attributes and 1 declaration.
+MAX_ELEMENTS = 2_000
+MAX_ATTRIBUTES = 2_000
+MAX_NAMESPACES = 16
+# Wall-clock time xmlschema may spend explaining a rejection before lxml's own log is used.
+EXPLAIN_BUDGET_S = 0.5
+_MAX_ERRORS = 20  # located errors in one 422
 
 
 def _parser() -> etree.XMLParser:
@@ -49,18 +70,41 @@ def _parser() -> etree.XMLParser:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ParsedXml:
-    """A parsed, hardened document with the hash of its canonical form."""
+    """A parsed, hardened document; the hash of its canonical form is computed on first use."""
 
     root: etree._Element
-    c14n_sha256: str
     encoding: str
     body: bytes
 
+    @cached_property
+    def c14n_sha256(self) -> str:
+        """SHA-256 of the document's Canonical XML 1.0 form (docs/decisions/0004).
+
+        Ask for it only after the schema has accepted the document: the cost of C14N grows
+        with elements times namespaces in scope, which only the limits of `parse` bound.
+        libxml2's C14N is native and fast; the same document in UTF-8 or Latin-1 hashes the
+        same.
+
+        Raises:
+            MalformedXml: libxml2 cannot canonicalise the document.
+        """
+        try:
+            canonical = etree.tostring(self.root, method="c14n")
+        except etree.C14NError as exc:
+            raise MalformedXml(
+                "the document cannot be canonicalised (C14N 1.0)", code="not-canonicalisable"
+            ) from exc
+        return hashlib.sha256(canonical).hexdigest()
+
+    @cached_property
+    def _lines(self) -> list[str]:
+        return self.body.decode(_PY_CODECS.get(self.encoding, "utf-8"), "replace").splitlines()
+
     def source_line(self, number: int) -> str:
         """The text of 1-based line `number` of the original document ('' if none)."""
-        lines = self.body.decode(_PY_CODECS.get(self.encoding, "utf-8"), "replace").splitlines()
+        lines = self._lines  # decoded once, however many errors are located
         return lines[number - 1] if 0 < number <= len(lines) else ""
 
 
@@ -83,27 +127,58 @@ def _check_encoding(body: bytes) -> str:
     return encoding
 
 
-def _too_deep(root: etree._Element) -> bool:
-    depth = 0
-    for action, _element in etree.iterwalk(root, events=("start", "end")):
-        depth += 1 if action == "start" else -1
+def _check_namespaces(body: bytes) -> None:
+    """Refuse too many namespace declarations, or one whose URI is relative (C14N cannot)."""
+    # Every declaration spells `xmlns`; counting the word (in C) bounds the declarations, and
+    # the scan below then runs over at most that many, whatever the body holds.
+    if body.count(b"xmlns") > MAX_NAMESPACES:
+        raise MalformedXml(
+            f"more than {MAX_NAMESPACES} namespace declarations", code="too-many-namespaces"
+        )
+    for match in _NS_DECLARATION.finditer(body):
+        uri = match.group(1) if match.group(1) is not None else match.group(2)
+        if uri and not _ABSOLUTE_URI.match(uri):
+            raise MalformedXml(
+                "a namespace URI must be absolute (e.g. urn:... or https://...)",
+                code="relative-namespace-uri",
+            )
+
+
+def _check_structure(root: etree._Element) -> None:
+    """One walk: refuse deep nesting, too many elements or too many attributes, early."""
+    depth = elements = attributes = 0
+    for action, element in etree.iterwalk(root, events=("start", "end")):
+        if action == "end":
+            depth -= 1
+            continue
+        depth += 1
+        elements += 1
+        attributes += len(element.attrib)
         if depth > MAX_DEPTH:
-            return True
-    return False
+            raise MalformedXml(
+                f"elements nested deeper than {MAX_DEPTH} levels", code="nesting-too-deep"
+            )
+        if elements > MAX_ELEMENTS:
+            raise MalformedXml(f"more than {MAX_ELEMENTS} elements", code="too-many-elements")
+        if attributes > MAX_ATTRIBUTES:
+            raise MalformedXml(f"more than {MAX_ATTRIBUTES} attributes", code="too-many-attributes")
 
 
 def parse(body: bytes) -> ParsedXml:
-    """Parse untrusted bytes with the hardened parser.
+    """Parse untrusted bytes with the hardened parser, within the document limits.
 
     Raises:
         MalformedXml: not well-formed, a DOCTYPE or entity declaration, an encoding other
-            than UTF-8 or ISO-8859-1, or nesting deeper than `MAX_DEPTH`.
+            than UTF-8 or ISO-8859-1, more than `MAX_NAMESPACES` namespace declarations or a
+            relative namespace URI, nesting deeper than `MAX_DEPTH`, more than
+            `MAX_ELEMENTS` elements or `MAX_ATTRIBUTES` attributes.
     """
     encoding = _check_encoding(body)
     if _DOCTYPE.search(body) or _ENTITY.search(body):
         raise MalformedXml(
             "a DOCTYPE or entity declaration is not allowed", code="doctype-forbidden"
         )
+    _check_namespaces(body)
     try:
         root = etree.fromstring(body, _parser())
     except etree.XMLSyntaxError as exc:
@@ -118,13 +193,8 @@ def parse(body: bytes) -> ParsedXml:
         ) from exc
     if root.getroottree().docinfo.doctype:
         raise MalformedXml("a DOCTYPE is not allowed", code="doctype-forbidden")
-    if _too_deep(root):
-        raise MalformedXml(
-            f"elements nested deeper than {MAX_DEPTH} levels", code="nesting-too-deep"
-        )
-    # libxml2's C14N (fast, native); the same document in UTF-8 or Latin-1 hashes the same.
-    digest = hashlib.sha256(etree.tostring(root, method="c14n")).hexdigest()
-    return ParsedXml(root=root, c14n_sha256=digest, encoding=encoding, body=body)
+    _check_structure(root)
+    return ParsedXml(root=root, encoding=encoding, body=body)
 
 
 def _scrub_syntax(message: str) -> str:
@@ -152,7 +222,7 @@ class Schema:
                     column=entry.column or None,
                     message=_scrub_lxml(entry.message),
                 )
-                for entry in self.lxml_schema.error_log
+                for entry in itertools.islice(self.lxml_schema.error_log, _MAX_ERRORS)
             ]
         first = errors[0]
         raise SchemaInvalid(
@@ -185,7 +255,14 @@ def _xmlschema(path: Path) -> Any:
 
 
 def _precise_errors(path: Path, doc: ParsedXml) -> list[ErrorLocation]:
+    """Up to `_MAX_ERRORS` located errors, as many as xmlschema finds within its budget.
+
+    xmlschema is pure Python: its time grows with the document, and it is the one step a
+    refused document can make slow. Errors found when `EXPLAIN_BUDGET_S` has passed are kept
+    and the search ends (an empty list: the caller reports lxml's errors instead).
+    """
     schema = _xmlschema(path)
+    deadline = time.monotonic() + EXPLAIN_BUDGET_S
     found: list[ErrorLocation] = []
     # xmlschema accepts lxml trees (ElementProtocol); its stubs only name ElementTree's types.
     tree: Any = etree.ElementTree(doc.root)
@@ -201,7 +278,7 @@ def _precise_errors(path: Path, doc: ParsedXml) -> list[ErrorLocation]:
                 message=reason,
             )
         )
-        if len(found) >= 20:
+        if len(found) >= _MAX_ERRORS or time.monotonic() > deadline:
             break
     return found
 

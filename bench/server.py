@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -22,6 +21,7 @@ from gateway.api.deps import PrincipalDep, ServicesDep, require
 from gateway.api.inbound import read_bounded_body
 from gateway.keys import Role
 from gateway.logs import configure
+from gateway.server import run, uvicorn_config
 from gateway.settings import Settings
 
 
@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     app = bench_app()
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    run(uvicorn_config(app, args.host, args.port, Settings()))
 
 
 if __name__ == "__main__":

@@ -17,12 +17,12 @@ import click
 import yaml
 from pydantic import ValidationError
 
-from gateway import audit, keys, routing
+from gateway import addresses, audit, keys, routing
 from gateway.audit import checkpoints
 from gateway.errors import ConfigurationError
 from gateway.logs import configure
 from gateway.settings import Settings
-from gateway.store import migrate
+from gateway.store import files, migrate
 from gateway.store.engine import make_engine
 from gateway.store.locks import Level
 from gateway.store.work import unit_of_work
@@ -52,7 +52,7 @@ def _settings(**overrides: object) -> Settings:
 
 def _engine(settings: Settings, *, audited: bool = True):  # type: ignore[no-untyped-def]
     """The database, migrated; `audited`: its commits checkpoint the audit chain (needs the key)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    files.private_directory(settings.data_dir)
     try:
         log = checkpoints.from_settings(settings) if audited else None
     except ConfigurationError as exc:
@@ -72,22 +72,40 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
-def serve(host: str, port: int) -> None:
+@click.option(
+    "--allow-demo-on-network",
+    is_flag=True,
+    help="serve the demo routing and simulators on a non-loopback --host anyway",
+)
+def serve(host: str, port: int, allow_demo_on_network: bool) -> None:
     """Serve the API (and, with the demo routing, the simulators); migrates first."""
-    import uvicorn
-
     from gateway.api.app import build_services, create_app
+    from gateway.server import check_exposure, run, uvicorn_config
 
     settings = _settings()
     if "public_url" not in settings.model_fields_set:
-        settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
+        settings = settings.model_copy(update={"public_url": f"http://{_local(host)}:{port}"})
     configure(settings.log_level)
     try:
+        exposed = check_exposure(host, settings, allow_demo=allow_demo_on_network)
         services = build_services(settings)
     except ConfigurationError as exc:
         _fail(str(exc), 2)
-    app = create_app(services)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    if exposed:
+        _warn(f"the demo routing and simulators are served on {host}, beyond this machine")
+    run(uvicorn_config(create_app(services), host, port, settings))
+
+
+def _warn(message: str) -> None:
+    click.echo(f"gateway: WARNING: {message}; never with real data", err=True)
+
+
+def _local(host: str) -> str:
+    """How this process reaches its own server bound to `host` (for the demo's simulators)."""
+    address = addresses.address_of(host)
+    if address is not None and address.is_unspecified:  # every interface, loopback included
+        return "127.0.0.1" if address.version == 4 else "[::1]"
+    return f"[{host}]" if ":" in host else host
 
 
 @main.command()
@@ -124,11 +142,12 @@ def worker(once: bool) -> None:
 @click.option("--port", default=8081, show_default=True, type=int)
 def simulators(host: str, port: int) -> None:
     """Serve the Mosaic, FWi and Protocol simulators alone, under /sim/<system>."""
-    import uvicorn
-
     from gateway.api.app import simulators_app
+    from gateway.server import run, uvicorn_config
 
-    uvicorn.run(simulators_app(), host=host, port=port, log_level="warning", access_log=False)
+    if not addresses.is_loopback(host):
+        _warn(f"the simulators (they accept any credentials) are served on {host}")
+    run(uvicorn_config(simulators_app(), host, port, _settings()))
 
 
 @main.group()

@@ -6,6 +6,7 @@ the newest event; storage keeps it as the episode's `state` so reads need no rec
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -17,6 +18,7 @@ import mappings
 from gateway.canonical import CouncilRole, EpisodeEvent, EpisodeSnapshot
 
 COUNT_WINDOWS_DAYS = (28, 30, 60, 90)
+MAX_MATCH_KEY = 300  # children.match_key's length
 RETURN_INTERVIEW_DUE = timedelta(hours=72)
 
 
@@ -27,10 +29,18 @@ def _fold(text: str) -> str:
 
 
 def match_key(event: EpisodeEvent) -> str:
-    """Normalised family name, first given name and date of birth (councils.md)."""
+    """Normalised family name, first given name and date of birth (councils.md).
+
+    Folding can make a name longer than it was written ('ﬃ' is 'ffi'), so a key too long for
+    its column is kept as the SHA-256 of the whole key instead: the same child still gets the
+    same key, and two children never share one (a readable key always holds '|').
+    """
     child = event.child
     first = child.given_names.split()[0] if child.given_names.split() else ""
-    return f"{_fold(child.family_name)}|{_fold(first)}|{child.date_of_birth.isoformat()}"
+    key = f"{_fold(child.family_name)}|{_fold(first)}|{child.date_of_birth.isoformat()}"
+    if len(key) <= MAX_MATCH_KEY:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("ascii")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,11 @@ its result, and leads on until its own item has run. Then it steps down and a wa
 takes over. A lone caller runs at once, in a batch of one, so a quiet gateway answers as fast
 as before.
 
+A batch may also be bounded by cost (the ingest lanes' bodies, in bytes) and shared fairly
+between groups of callers (the lanes' forces): one item of each group in turn, oldest group
+first, so a flood from one group does not fill every batch, and an expensive item does not
+share its batch with more than the cost allows (docs/decisions/0022).
+
 Callers on an event loop (`submit_async`, the HTTP routes) must not block it, so they cannot
 lead and do not hold a thread while they wait: when one of them finds nobody leading, or is
 next in line when a leader steps down, a single thread of the group commit's own leads for as
@@ -21,7 +26,7 @@ import asyncio
 import contextlib
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
@@ -56,9 +61,26 @@ class GroupCommit(Generic[T, R]):
     every batch (each needless wake-up is a thread switch competing for the GIL with the store).
     """
 
-    def __init__(self, run: Callable[[list[T]], Sequence[R | Exception]], *, limit: int) -> None:
+    def __init__(
+        self,
+        run: Callable[[list[T]], Sequence[R | Exception]],
+        *,
+        limit: int,
+        group: Callable[[T], Hashable] | None = None,
+        cost: Callable[[T], int] | None = None,
+        max_cost: int | None = None,
+    ) -> None:
+        """Batches of at most `limit` items.
+
+        `group`: items are taken one per group in turn (None: in arrival order). `cost` and
+        `max_cost`: a batch stops before an item that would take its cost over `max_cost`
+        (its first item is always taken, whatever it costs).
+        """
         self._run = run
         self._limit = limit
+        self._group = group
+        self._cost = cost
+        self._max_cost = max_cost
         self._lock = threading.Lock()
         self._queue: deque[_Slot[T, R]] = deque()
         self._leading = False
@@ -116,13 +138,40 @@ class GroupCommit(Generic[T, R]):
                         handed_on = True
                         self._hand_on()
                         return
-                    take = min(self._limit, len(self._queue))
-                    batch = [self._queue.popleft() for _ in range(take)]
+                    batch = self._take()
                 self._settle(batch)
         finally:
             if not handed_on:  # whatever went wrong here, the queue must not be left leaderless
                 with self._lock:
                     self._hand_on()
+
+    def _take(self) -> list[_Slot[T, R]]:
+        """The next batch, removed from the queue (called holding the lock)."""
+        if self._group is None and self._cost is None:
+            take = min(self._limit, len(self._queue))
+            return [self._queue.popleft() for _ in range(take)]
+        lines: dict[Hashable, deque[_Slot[T, R]]] = {}  # per group, oldest group first
+        for slot in self._queue:
+            lines.setdefault(self._group(slot.item) if self._group else None, deque()).append(slot)
+        batch: list[_Slot[T, R]] = []
+        spent = 0
+        while lines and len(batch) < self._limit:
+            for key in list(lines):
+                slot = lines[key][0]
+                price = self._cost(slot.item) if self._cost else 0
+                if batch and self._max_cost is not None and spent + price > self._max_cost:
+                    lines.clear()  # full: what is left waits for the next batch
+                    break
+                batch.append(slot)
+                spent += price
+                lines[key].popleft()
+                if not lines[key]:
+                    del lines[key]
+                if len(batch) == self._limit:
+                    break
+        taken = {id(slot) for slot in batch}
+        self._queue = deque(slot for slot in self._queue if id(slot) not in taken)
+        return batch
 
     def _hand_on(self) -> None:
         """Pass the lead to the longest-waiting caller, if any waits (called holding the lock)."""

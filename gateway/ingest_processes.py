@@ -108,8 +108,15 @@ class _Lane:
         self._process: BaseProcess | None = None
         self._pipe: Connection | None = None
         self._closed = False
+        # A batch is parsed whole before any of it is answered: at most one body limit's
+        # worth of bytes in it (parsing costs in proportion to bytes, docs/decisions/0022),
+        # shared between the senders waiting, so one force's costly messages wait their turn.
         self.commits: GroupCommit[Received, Outcome] = GroupCommit(
-            self._run, limit=settings.ingest_batch
+            self._run,
+            limit=settings.ingest_batch,
+            group=_sender,
+            cost=_size,
+            max_cost=settings.max_body_bytes,
         )
 
     @property
@@ -208,6 +215,15 @@ class _Lane:
             if process.is_alive():
                 process.kill()
                 process.join()
+
+
+def _sender(received: Received) -> str:
+    """Whose message it is, for sharing batches fairly: the force (or the key, for operators)."""
+    return received.principal.force or received.principal.key_id
+
+
+def _size(received: Received) -> int:
+    return len(received.body)
 
 
 def main(pipe: Connection, settings: Settings, routing: RoutingTable, deadlines: Deadlines) -> None:

@@ -111,18 +111,38 @@ def create(
     return f"mep_{key_id}_{secret}"
 
 
-def authenticate(connection: Connection, presented: str) -> Principal | None:
-    """The principal for a presented key, or None if unknown, malformed or revoked."""
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Why a presented key was refused, for the log (the caller is told only "unknown").
+
+    `key_id` is the id of an existing key whose secret was wrong or which is revoked (None
+    when the key is malformed or names no key): never the secret.
+    """
+
+    reason: str  # malformed | unknown | revoked | wrong_secret
+    key_id: str | None = None
+
+
+def check(connection: Connection, presented: str) -> Principal | Refused:
+    """The principal for a presented key, or why it is refused."""
     match = _KEY.match(presented)
     if match is None:
-        return None
+        return Refused("malformed")
     key_id, secret = match.groups()
     row = connection.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
-    if row is None or row.revoked_at is not None:
-        return None
+    if row is None:
+        return Refused("unknown")
+    if row.revoked_at is not None:
+        return Refused("revoked", key_id)
     if not hmac.compare_digest(row.secret_hash, _hash(secret)):
-        return None
+        return Refused("wrong_secret", key_id)
     return Principal(key_id=row.id, role=Role(row.role), force=row.force, council=row.council)
+
+
+def authenticate(connection: Connection, presented: str) -> Principal | None:
+    """The principal for a presented key, or None if unknown, malformed or revoked."""
+    checked = check(connection, presented)
+    return checked if isinstance(checked, Principal) else None
 
 
 def revoke(connection: Connection, key_id: str, actor: str = "cli") -> bool:

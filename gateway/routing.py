@@ -7,7 +7,6 @@ what is wrong. Secrets never live in the file: they come from `<credentials_env>
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 import mappings
 from adapters.base import TargetConfig
-from gateway import yamlconfig
+from gateway import addresses, yamlconfig
 from gateway.errors import ConfigurationError
 from gateway.policy import packs
 
@@ -58,6 +57,16 @@ class CouncilRoute(BaseModel):
         parts = urlsplit(value)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
             raise ValueError("base_url must be an absolute http(s) URL")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("base_url must not hold credentials: use credentials_env")
+        refused = addresses.refused_target(parts.hostname)
+        if refused is not None:
+            raise ValueError(f"base_url points at {refused}, which is never a case system")
+        if parts.scheme == "http" and not addresses.is_loopback(parts.hostname):
+            raise ValueError(
+                "base_url must use https: plain http is allowed only to this machine's "
+                "loopback interface (the bundled simulators)"
+            )
         return value.rstrip("/")
 
     @field_validator("policy")
@@ -71,13 +80,7 @@ class CouncilRoute(BaseModel):
     @property
     def is_loopback(self) -> bool:
         """Whether the endpoint is on this machine (the simulators)."""
-        host = urlsplit(self.base_url).hostname or ""
-        if host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False
+        return addresses.is_loopback(urlsplit(self.base_url).hostname or "")
 
 
 @dataclass(frozen=True, slots=True)

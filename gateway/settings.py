@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     routing_file: Path = DEMO_ROUTING
     simulators: bool | None = None
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # How long a request body may take to arrive, whole (a slow sender holds a connection).
+    body_timeout_s: float = Field(default=30.0, gt=0, le=600)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Messages stored together in one transaction at most (gateway/group_commit.py); 1: each
     # message in a transaction of its own.
@@ -69,6 +71,19 @@ class Settings(BaseSettings):
     audit_checkpoint_interval_s: float = Field(default=1.0, ge=0, le=60)
     # Base URL the demo routing's `{simulators}` placeholder stands for (the in-process simulators).
     public_url: str = "http://127.0.0.1:8080"
+    # The HTTP server (gateway/server.py): how long a request's head may take to arrive, how long
+    # an idle kept-alive connection stays open, connections served at once (more get 503), and
+    # the proxies whose X-Forwarded-For names the client (comma-separated addresses, or *).
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    keep_alive_s: int = Field(default=5, ge=1, le=300)
+    max_connections: int = Field(default=256, ge=8, le=100_000)
+    forwarded_allow_ips: str = "127.0.0.1"
+    # Failed authentications (gateway/api/auth_failures.py): this many within the window from
+    # one client address, or naming one key, and further attempts are answered 429.
+    auth_failure_limit: int = Field(default=10, ge=1, le=100_000)
+    auth_failure_window_s: float = Field(default=60.0, gt=0, le=86_400)
+    # `gateway serve` with the demo routing or the simulators on a non-loopback --host.
+    allow_demo_on_network: bool = False
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 
 from adapters.mosaic.client import SCOPE
 from adapters.mosaic.renderer import schema_errors
-from adapters.simulation import FaultConfig, Record, Simulation, read_bounded
+from adapters.simulation import LOOPBACK_ONLY, FaultConfig, Record, Simulation, read_bounded
 
 MAX_BODY_BYTES = 1 << 20
 ADVERTISED_EXPIRES_IN = 3600
@@ -202,7 +202,7 @@ def create_app(
     app.include_router(sim.control_router())
     answers = _Answers()
 
-    @app.post("/_control/revoke-tokens", status_code=204)
+    @app.post("/_control/revoke-tokens", status_code=204, dependencies=[LOOPBACK_ONLY])
     def revoke_tokens() -> Response:
         state.revoke_tokens()
         return Response(status_code=204)

@@ -14,6 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from adapters import registry
 from gateway import metrics, retention, routing, ui
 from gateway.api import deliveries, episodes, inbound, operations, problems
+from gateway.api.auth_failures import AuthFailures
+from gateway.api.body_limit import BodyLimit
 from gateway.api.deps import Services
 from gateway.audit import checkpoints
 from gateway.delivery.breaker import CircuitBreakers
@@ -24,7 +26,7 @@ from gateway.ingest_processes import IngestProcesses
 from gateway.policy.timer import PolicyTimer
 from gateway.routing import RoutingTable
 from gateway.settings import Settings
-from gateway.store import migrate
+from gateway.store import files, migrate
 from gateway.store.engine import make_engine
 
 API_VERSION = "1.0.0"
@@ -51,7 +53,7 @@ def build_services(
     """
     processes = settings.resolved_ingest_processes if engine is None else 0
     if engine is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        files.private_directory(settings.data_dir)
         engine = make_engine(settings.resolved_database_url)
     checkpoints.attach(engine, checkpoints.from_settings(settings))
     if upgrade:
@@ -142,6 +144,8 @@ def create_app(services: Services | None) -> FastAPI:
         lifespan=_lifespan,
     )
     app.state.services = services
+    if services is not None:
+        _protect(app, services.settings)
     problems.install(app)
     for module in (inbound, episodes, deliveries, operations):
         app.include_router(module.router)
@@ -149,6 +153,16 @@ def create_app(services: Services | None) -> FastAPI:
     if services is not None and services.settings.serve_simulators:
         mount_simulators(app)
     return app
+
+
+def _protect(app: FastAPI, settings: Settings) -> None:
+    """Bound every request body; count failed authentications (gateway-api.md: 413, 429)."""
+    app.add_middleware(
+        BodyLimit, max_body_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
+    )
+    app.state.auth_failures = AuthFailures(
+        settings.auth_failure_limit, settings.auth_failure_window_s
+    )
 
 
 def mount_simulators(app: FastAPI) -> None:

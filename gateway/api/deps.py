@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from gateway import keys
+from gateway.api.auth_failures import AuthFailures
 from gateway.api.problems import ApiProblem
 from gateway.delivery.worker import Worker
 from gateway.ingest import Ingestor
@@ -53,25 +54,47 @@ IdPath = Annotated[str, Path(pattern=PLAIN_TEXT)]
 _bearer = HTTPBearer(auto_error=False, description="An API key issued by `gateway keys create`.")
 
 
+def client_address(request: Request) -> str:
+    """The client's address (as a trusted proxy forwards it; see gateway/server.py)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+def auth_failures(request: Request) -> AuthFailures:
+    """The app's failed-authentication counts."""
+    failures: AuthFailures = request.app.state.auth_failures
+    return failures
+
+
+def too_many_failures(wait: int) -> ApiProblem:
+    """The 429 for a client address or a key over its failed-authentication limit."""
+    return ApiProblem(
+        429,
+        "too-many-failed-authentications",
+        f"too many failed authentications; try again in {wait} s",
+        headers={"Retry-After": str(wait)},
+    )
+
+
 def _principal(
+    request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    challenge = {"WWW-Authenticate": "Bearer"}
+    failures, address = auth_failures(request), client_address(request)
+    if (wait := failures.address_wait(address)) is not None:
+        raise too_many_failures(wait)
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise ApiProblem(
-            401,
-            "unauthenticated",
-            "send an API key as 'Authorization: Bearer <key>'",
-            headers=challenge,
-        )
-    with reading(services.engine) as connection:
-        principal = keys.authenticate(connection, credentials.credentials)
-    if principal is None:
-        raise ApiProblem(
-            401, "unauthenticated", "the API key is unknown or revoked", headers=challenge
-        )
-    return principal
+        checked: Principal | keys.Refused = keys.Refused("missing")
+        detail = "send an API key as 'Authorization: Bearer <key>'"
+    else:
+        with reading(services.engine) as connection:
+            checked = keys.check(connection, credentials.credentials)
+        detail = "the API key is unknown or revoked"
+    if isinstance(checked, Principal):
+        return checked
+    if (wait := failures.failed(address, checked, via="api", path=request.url.path)) is not None:
+        raise too_many_failures(wait)
+    raise ApiProblem(401, "unauthenticated", detail, headers={"WWW-Authenticate": "Bearer"})
 
 
 PrincipalDep = Annotated[Principal, Depends(_principal)]

@@ -24,7 +24,11 @@ router = APIRouter(tags=["inbound"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": text, "content": {"application/problem+json": {}}}
     for status, text in {
-        400: "Not well-formed XML, a DOCTYPE or entities, an unsupported encoding",
+        400: (
+            "Not well-formed XML, a DOCTYPE or entities, an unsupported encoding, a relative "
+            "namespace URI, or over a document limit (elements, attributes, namespace "
+            "declarations, depth)"
+        ),
         401: "Missing or unknown API key",
         403: "Wrong role, or another force's message",
         409: "Same message id with different content",

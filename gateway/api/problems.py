@@ -25,6 +25,7 @@ _TITLES = {
     413: "Payload too large",
     415: "Unsupported media type",
     422: "Unprocessable content",
+    429: "Too many requests",
     500: "Internal server error",
     503: "Service unavailable",
 }
@@ -93,12 +94,36 @@ def describe_problems(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+def describe_limits(spec: dict[str, Any]) -> dict[str, Any]:
+    """Document the answers every authenticated route may give: `429` after failed keys.
+
+    Failed authentications are limited per client address and per key
+    (gateway/api/auth_failures.py) in front of every route that takes a key, so each route
+    that documents a `401` may also answer `429`.
+    """
+    content = {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    retry = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+    for path_item in spec.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.get("responses", {})
+            if "401" in responses and "429" not in responses:
+                responses["429"] = {
+                    "description": (
+                        "Too many failed authentications from this address, or naming this "
+                        "key: wait for Retry-After"
+                    ),
+                    "headers": retry,
+                    "content": content,
+                }
+    return spec
+
+
 def install(app: FastAPI) -> None:
     """Route every error the app can raise to a problem response, and document it so."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = describe_problems(FastAPI.openapi(app))
+            app.openapi_schema = describe_limits(describe_problems(FastAPI.openapi(app)))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override hook

@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from gateway.store.files import private_sqlite
+
 _READ_ONLY = "gateway_read_only"  # execution option of `reading` connections
 
 
@@ -34,6 +36,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine configured for the gateway's durability guarantees."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
+        private_sqlite(url)  # 0600 before SQLite creates it 0644 (gateway/store/files.py)
         # One connection per process: every transaction is BEGIN IMMEDIATE, so only one can
         # run at a time anyway, and threads waiting in the pool's queue are handed the
         # connection the moment it is free, where SQLite's busy handler would have them poll

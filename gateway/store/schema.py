@@ -306,6 +306,17 @@ api_keys = Table(
     Column("revoked_at", Ts, nullable=True),
 )
 
+# Signed-in browsers of the /ui pages: a session lasts while its row does (sign-out deletes
+# it), so a copied cookie stops working with it. The cookie holds a secret; this its SHA-256.
+ui_sessions = Table(
+    "ui_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("key_id", String(16), ForeignKey("api_keys.id"), nullable=False, index=True),
+    Column("created_at", Ts, nullable=False),
+    Column("expires_at", Ts, nullable=False, index=True),
+)
+
 audit_log = Table(
     "audit_log",
     metadata,

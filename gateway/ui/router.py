@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway import keys
-from gateway.api.deps import Services, ServicesDep
+from gateway.api.deps import Services, ServicesDep, auth_failures, client_address
 from gateway.canonical import utc_now
 from gateway.delivery import log
 from gateway.delivery import replay as replays
@@ -42,6 +42,7 @@ class SignedIn:
     principal: Principal
     csrf: str
     who: str
+    session: session.Session
 
 
 def _sessions(request: Request) -> session.Sessions:
@@ -62,10 +63,11 @@ def _signed_in(request: Request, services: ServicesDep) -> SignedIn:
     if current is None:
         raise SignInRequired
     with services.engine.connect() as connection:
-        principal = session.principal_of(connection, current)
+        principal = session.principal_of(connection, current, utc_now())
     if principal is None:
         raise SignInRequired
-    return SignedIn(principal=principal, csrf=current.csrf, who=_who(services, principal))
+    who = _who(services, principal)
+    return SignedIn(principal=principal, csrf=current.csrf, who=who, session=current)
 
 
 SignedInDep = Annotated[SignedIn, Depends(_signed_in)]
@@ -128,34 +130,65 @@ def sign_in(
     csrf_token: FormField = "",
 ) -> Response:
     """Check the key; a council or operator key gets a session, anything else an error."""
+    failures, address = auth_failures(request), client_address(request)
+    if (wait := failures.address_wait(address)) is not None:
+        return _too_many_failures(request, wait)
     expected = request.cookies.get(session.SIGN_IN_COOKIE, "")
     if not session.csrf_matches(expected, csrf_token):
         text = "Your sign-in form had expired. Enter the key again (cookies must be allowed)."
         return _sign_in_page(request, key_error=text, status_code=403)
     if not api_key.strip():
         return _sign_in_page(request, key_error="Enter your council's API key", status_code=400)
-    with services.engine.connect() as connection:
-        principal = keys.authenticate(connection, api_key.strip())
-    if principal is None:
-        text = "That API key is not recognised, or it has been revoked"
-        return _sign_in_page(request, key_error=text, status_code=401)
+    principal = _checked_key(request, services, api_key.strip())
+    if not isinstance(principal, Principal):
+        return principal
     if principal.role not in session.UI_ROLES:
         text = "Police keys cannot sign in here: this page is for council IT with a council key"
         return _sign_in_page(request, key_error=text, status_code=403)
     response = RedirectResponse("/ui/deliveries", status_code=303)
-    _sessions(request).start(request, response, principal.key_id)
+    with services.engine.begin() as connection:
+        _sessions(request).start(connection, request, response, principal.key_id, utc_now())
     session.end_sign_in(response)
     logger.info("ui_signed_in", key_id=principal.key_id, role=str(principal.role))
     return response
 
 
+def _checked_key(request: Request, services: Services, api_key: str) -> Principal | Response:
+    """The key's principal, or the page refusing it (401; 429 once failures are limited)."""
+    with services.engine.connect() as connection:
+        checked = keys.check(connection, api_key)
+    if isinstance(checked, Principal):
+        return checked
+    failures, address = auth_failures(request), client_address(request)
+    if (wait := failures.failed(address, checked, via="ui", path=request.url.path)) is not None:
+        return _too_many_failures(request, wait)
+    text = "That API key is not recognised, or it has been revoked"
+    return _sign_in_page(request, key_error=text, status_code=401)
+
+
+def _too_many_failures(request: Request, wait: int) -> HTMLResponse:
+    minutes = max(1, -(-wait // 60))
+    response = message(
+        request,
+        429,
+        "Too many failed sign-ins",
+        f"Sign-in is paused here for about {minutes} minute(s). Check that you are using "
+        "your council's current API key.",
+    )
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
 @router.post("/sign-out", response_model=None)
-def sign_out(request: Request, signed_in: SignedInDep, csrf_token: FormField = "") -> Response:
-    """End the session (the form carries the CSRF token)."""
+def sign_out(
+    request: Request, services: ServicesDep, signed_in: SignedInDep, csrf_token: FormField = ""
+) -> Response:
+    """End the session, for this cookie and any copy of it (the form carries the CSRF token)."""
     if not session.csrf_matches(signed_in.csrf, csrf_token):
         return _csrf_refused(request, signed_in)
     response = RedirectResponse("/ui/sign-in", status_code=303)
-    session.end(response)
+    with services.engine.begin() as connection:
+        session.end(response, connection, signed_in.session)
     logger.info("ui_signed_out", key_id=signed_in.principal.key_id)
     return response
 

@@ -1,30 +1,33 @@
-"""Sessions of the `/ui` pages: a signed, expiring cookie naming the key, and CSRF tokens.
+"""Sessions of the `/ui` pages: a server-side session behind a signed cookie, and CSRF tokens.
 
-Council IT sign in once with their council's API key; the gateway answers with a session
-cookie that holds the key's id (never its secret), a CSRF token and the time it was issued,
-signed with `GATEWAY_UI_SESSION_SECRET` (random per process by default). The cookie is
-`HttpOnly`, `SameSite=Strict`, `Secure` when the page is served over https, scoped to `/ui`
-and expires after `GATEWAY_UI_SESSION_TTL_S`. Every request looks the key up again, so
-revoking the key ends its sessions at once.
+Council IT sign in once with their council's API key; the gateway records a session (a row of
+`ui_sessions`: the key's id, when it ends) and answers with a cookie holding the session's
+random secret (stored only as its SHA-256), a CSRF token and the time it was issued, signed
+with `GATEWAY_UI_SESSION_SECRET` (random per process by default). The cookie is `HttpOnly`,
+`SameSite=Strict`, `Secure` when the page is served over https, scoped to `/ui` and expires
+after `GATEWAY_UI_SESSION_TTL_S`. Every request looks the session and its key up again, so
+signing out (which deletes the row) or revoking the key ends the session at once, even for a
+copy of the cookie.
 
-Every form that changes something (replay, sign-out) carries the session's CSRF token; the
-sign-in form, which has no session yet, is protected by a double-submit token instead (a
-random value both in a short-lived cookie and in the form).
+Every form that changes something (replay, sign-out) carries the session's CSRF token, new
+with each session; the sign-in form, which has no session yet, is protected by a
+double-submit token instead (a random value both in a short-lived cookie and in the form).
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, insert, select
 
 from gateway.keys import Principal, Role
-from gateway.store.schema import api_keys
+from gateway.store.schema import api_keys, ui_sessions
 
 SESSION_COOKIE = "mep_ui_session"
 SIGN_IN_COOKIE = "mep_ui_sign_in"
@@ -34,10 +37,14 @@ UI_ROLES = (Role.COUNCIL, Role.OPERATOR)  # police keys submit through the API, 
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """A signed-in browser: the key it signed in with and its CSRF token."""
+    """A signed-in browser: its session's id (the secret's SHA-256) and its CSRF token."""
 
-    key_id: str
+    id: str
     csrf: str
+
+
+def _session_id(secret: str) -> str:
+    return hashlib.sha256(secret.encode("ascii")).hexdigest()
 
 
 class Sessions:
@@ -47,10 +54,27 @@ class Sessions:
         self._signer = URLSafeTimedSerializer(secret, salt="mep-ui-session")
         self.ttl = ttl
 
-    def start(self, request: Request, response: Response, key_id: str) -> Session:
-        """Set a new session cookie for the key on the response (a fresh CSRF token too)."""
-        session = Session(key_id=key_id, csrf=secrets.token_urlsafe(32))
-        token = self._signer.dumps({"k": session.key_id, "c": session.csrf})
+    def start(
+        self,
+        connection: Connection,
+        request: Request,
+        response: Response,
+        key_id: str,
+        now: datetime,
+    ) -> Session:
+        """Record a new session for the key and set its cookie (new secret, new CSRF token).
+
+        Sessions that have expired meanwhile, anyone's, are deleted here.
+        """
+        connection.execute(delete(ui_sessions).where(ui_sessions.c.expires_at <= now))
+        secret = secrets.token_urlsafe(32)
+        session = Session(id=_session_id(secret), csrf=secrets.token_urlsafe(32))
+        connection.execute(
+            insert(ui_sessions).values(
+                id=session.id, key_id=key_id, created_at=now, expires_at=now + self.ttl
+            )
+        )
+        token = self._signer.dumps({"s": secret, "c": session.csrf})
         _set_cookie(request, response, SESSION_COOKIE, token, self.ttl)
         return session
 
@@ -63,20 +87,30 @@ class Sessions:
             data = self._signer.loads(token, max_age=int(self.ttl.total_seconds()))
         except BadSignature:  # SignatureExpired is a BadSignature
             return None
-        if not isinstance(data, dict) or not {"k", "c"} <= data.keys():
+        if not isinstance(data, dict) or not {"s", "c"} <= data.keys():
             return None
-        return Session(key_id=str(data["k"]), csrf=str(data["c"]))
+        return Session(id=_session_id(str(data["s"])), csrf=str(data["c"]))
 
 
-def end(response: Response) -> None:
-    """Clear the session cookie (sign-out)."""
+def end(
+    response: Response, connection: Connection | None = None, session: Session | None = None
+) -> None:
+    """Clear the session cookie, and end the session itself when it is given (sign-out)."""
+    if connection is not None and session is not None:
+        connection.execute(delete(ui_sessions).where(ui_sessions.c.id == session.id))
     response.delete_cookie(SESSION_COOKIE, path="/ui", httponly=True, samesite="strict")
 
 
-def principal_of(connection: Connection, session: Session) -> Principal | None:
-    """The caller a session speaks for, while its key is unrevoked and may use the pages."""
+def principal_of(connection: Connection, session: Session, now: datetime) -> Principal | None:
+    """The caller a session speaks for, while the session lasts and its key is unrevoked."""
     row = connection.execute(
-        select(api_keys).where(api_keys.c.id == session.key_id, api_keys.c.revoked_at.is_(None))
+        select(api_keys)
+        .join(ui_sessions, ui_sessions.c.key_id == api_keys.c.id)
+        .where(
+            ui_sessions.c.id == session.id,
+            ui_sessions.c.expires_at > now,
+            api_keys.c.revoked_at.is_(None),
+        )
     ).first()
     if row is None or Role(row.role) not in UI_ROLES:
         return None

@@ -17,6 +17,7 @@ from starlette.routing import Mount
 from adapters.base import TargetConfig
 
 SERVER = "http://testserver"
+LOOPBACK = ("127.0.0.1", 50000)  # the simulators' control routes answer this machine only
 CREDENTIALS = {
     "client_id": "sim-client",
     "client_secret": "sim-secret-0001",
@@ -28,7 +29,7 @@ CREDENTIALS = {
 
 def mounted(system: str, app: FastAPI) -> TestClient:
     """A TestClient on the simulator mounted at `/sim/<system>`, as the lead mounts it."""
-    return TestClient(Starlette(routes=[Mount(f"/sim/{system}", app=app)]))
+    return TestClient(Starlette(routes=[Mount(f"/sim/{system}", app=app)]), client=LOOPBACK)
 
 
 def sim_target(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 
 import pytest
 from fastapi import FastAPI, Response
@@ -10,6 +11,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from adapters.simulation import Fault, FaultConfig, Record, Simulation
+from tests.adapters.simulators import LOOPBACK
 
 
 class Answers:
@@ -90,7 +92,7 @@ def test_control_routes_switch_faults_show_records_and_reset():
     sim.on_reset(lambda: cleared.append(True))
     app = FastAPI()
     app.include_router(sim.control_router())
-    http = TestClient(app)
+    http = TestClient(app, client=LOOPBACK)
     assert http.get("/_control/faults").json()["error_rate"] == 0.0
     assert http.put("/_control/faults", json={"error_rate": 0.5, "seed": 1}).status_code == 200
     assert sim.faults.error_rate == 0.5
@@ -129,3 +131,24 @@ def test_a_reject_rate_leaves_the_other_faults_draws_unchanged():
     assert all(b == a for b, a in pairs if b is not Fault.NONE)
     rejected = [a for b, a in pairs if a is Fault.REJECT]
     assert rejected and all(b is Fault.NONE for b, a in pairs if a is Fault.REJECT)
+
+
+@pytest.mark.parametrize("system", ["mosaic", "fwi", "protocol"])
+def test_control_routes_answer_only_this_machine(system: str) -> None:
+    """From another address every control route is 403 and changes nothing; the API still runs."""
+    app = importlib.import_module(f"adapters.{system}.simulator").create_app()
+    remote = TestClient(app, client=("192.0.2.10", 40000))
+    calls = [
+        ("GET", "/_control/faults", None),
+        ("PUT", "/_control/faults", {"outage": True}),
+        ("GET", "/_control/records", None),
+        ("POST", "/_control/reset", None),
+    ]
+    if system == "mosaic":
+        calls.append(("POST", "/_control/revoke-tokens", None))
+    for method, path, body in calls:
+        assert remote.request(method, path, json=body).status_code == 403, path
+    assert app.state.simulation.faults.outage is False
+    local = TestClient(app, client=LOOPBACK)
+    assert local.get("/_control/faults").status_code == 200
+    assert TestClient(app, client=("::1", 40000)).get("/_control/records").status_code == 200

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import mappings
 from adapters.base import InboundAdapter
 from gateway.errors import InboundRejected
 from scripts.refresh_golden import golden_json
+from tests.contract.bombs import BOMBS, REFUSAL_BOUND_S
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = Path(__file__).resolve().parent / "hostile"
@@ -150,10 +152,23 @@ def inbound_contract(adapter: InboundAdapter) -> type:
 
         @pytest.mark.parametrize("name", sorted(HOSTILE_EXPECTED))
         def test_hostile_corpus_is_rejected(self, name: str) -> None:
-            """Every file of the shared hostile corpus gets its specific rejection."""
+            """Every file of the shared hostile corpus gets its specific rejection, quickly."""
             status, code = HOSTILE_EXPECTED[name]
+            started = time.perf_counter()
             error = _reject(adapter, (HOSTILE / name).read_bytes())
             assert (error.status, error.code) == (status, code)
+            assert time.perf_counter() - started < REFUSAL_BOUND_S
+
+        @pytest.mark.parametrize("name", sorted(BOMBS))
+        def test_full_size_bombs_are_refused_in_bounded_time(self, name: str) -> None:
+            """Bombs as large as the body limit allows get their specific 4xx in milliseconds."""
+            build, status, code = BOMBS[name]
+            body = build(valid[0].read_bytes())
+            started = time.perf_counter()
+            error = _reject(adapter, body)
+            took = time.perf_counter() - started
+            assert (error.status, error.code) == (status, code)
+            assert took < REFUSAL_BOUND_S, f"{name} took {took:.2f} s to refuse"
 
         def test_every_schema_code_has_a_mapping(self) -> None:
             """Every enumeration value of the XSD is a key of the mapping data (or exempt)."""

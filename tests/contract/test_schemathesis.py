@@ -124,7 +124,11 @@ def live(
     """The app on a seeded database of each backend, with a key for each role."""
     tmp = tmp_path_factory.mktemp(f"schemathesis-{request.param}")
     engine = _engine(request.param, request, tmp)
-    settings_ = Settings(data_dir=tmp / "data", worker=False, _env_file=None)  # type: ignore[call-arg]
+    # Every role calls from one test address, and the anonymous role's 401s would soon have
+    # it answered 429 for every key (tests/gateway/test_auth_failures.py checks that limit).
+    settings_ = Settings(  # type: ignore[call-arg]
+        data_dir=tmp / "data", worker=False, auth_failure_limit=100_000, _env_file=None
+    )
     # Built over the engine, so ingest runs in this process: an app with ingest processes
     # would start them for every test's lifespan. tests/gateway/test_ingest_processes.py
     # checks that the processes answer exactly as in-process ingest does.

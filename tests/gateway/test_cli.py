@@ -114,3 +114,16 @@ def test_commands_that_audit_need_the_key_outside_the_demo(
         result = runner.invoke(main, command)
         assert result.exit_code == 2 and "GATEWAY_AUDIT_KEY is not set" in result.output
     assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0  # migrations need no key
+
+
+def test_config_check_refuses_a_metadata_address(runner: CliRunner, tmp_path: Path) -> None:
+    """A base URL on the cloud metadata address exits 2 naming the file, line and problem."""
+    bad = tmp_path / "routing.yaml"
+    bad.write_text(
+        'councils:\n  - code: "304"\n    name: X\n    system: mosaic\n'
+        "    base_url: http://169.254.169.254/latest\n    policy: brent\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(main, ["config", "check", str(bad)])
+    assert result.exit_code == 2
+    assert f"{bad}:2:" in result.output and "cloud metadata" in result.output

@@ -21,6 +21,7 @@ from gateway.delivery.breaker import CircuitBreakers
 from gateway.delivery.retry import RetryPolicy
 from gateway.delivery.worker import Worker, WorkerConfig
 from gateway.store.schema import attempts, case_records, deliveries
+from tests.adapters.simulators import LOOPBACK
 from tests.conftest import KeyRing, verified
 from tests.messages import MERLIN_FOUND, compact, merlin, new_id
 
@@ -45,7 +46,7 @@ class Clock:
 @pytest.fixture
 def sims() -> Iterator[TestClient]:
     """The three simulators in-process, reached whatever host a target URL names."""
-    with TestClient(simulators_app()) as client:
+    with TestClient(simulators_app(), client=LOOPBACK) as client:
         yield client
 
 

@@ -64,12 +64,12 @@ def _queued(commits: GroupCommit[int, int], count: int) -> None:
 
 
 def _held_first(
-    limit: int, waiting: int, recorder: Recorder | None = None
+    limit: int, waiting: int, recorder: Recorder | None = None, **options: Any
 ) -> tuple[Recorder, Callers]:
     """Item 0 runs and is held; items 1..waiting queue behind it, in order; then it is let go."""
     recorder = recorder or Recorder()
     recorder.release.clear()
-    commits: GroupCommit[int, int] = GroupCommit(recorder, limit=limit)
+    commits: GroupCommit[int, int] = GroupCommit(recorder, limit=limit, **options)
     callers = Callers(commits)
     callers.submit(0)
     assert recorder.running.wait(10)
@@ -102,6 +102,22 @@ def test_no_batch_is_bigger_than_the_limit() -> None:
     recorder, callers = _held_first(limit=2, waiting=5)
     assert recorder.batches == [[0], [1, 2], [3, 4], [5]]
     assert callers.results == {n: n * 10 for n in range(6)}
+
+
+def test_batches_take_one_item_of_each_group_in_turn() -> None:
+    """A flood from one group shares each batch with the others waiting, oldest group first."""
+    recorder, callers = _held_first(limit=3, waiting=6, group=lambda n: n >= 5)
+    assert recorder.batches == [[0], [1, 5, 2], [3, 6, 4]]
+    assert callers.results == {n: n * 10 for n in range(7)}
+
+
+def test_a_batch_stops_before_an_item_that_would_cost_too_much() -> None:
+    """Items cost their value here: no batch costs over 5, but an item alone always runs."""
+    recorder, callers = _held_first(limit=8, waiting=4, cost=lambda n: n, max_cost=5)
+    assert recorder.batches == [[0], [1, 2], [3], [4]]
+    recorder, callers = _held_first(limit=8, waiting=2, cost=lambda n: 9, max_cost=5)
+    assert recorder.batches == [[0], [1], [2]]
+    assert callers.results == {n: n * 10 for n in range(3)}
 
 
 def test_an_items_error_reaches_its_caller_only() -> None:

@@ -68,3 +68,18 @@ def test_bindings_are_checked(role: Role, force: str | None, council: str | None
     """Each role gets exactly its kind of binding."""
     with pytest.raises(ValueError, match="key"):
         keys.validate_binding(role, force, council)
+
+
+def test_a_refusal_says_why_and_names_only_an_existing_key(engine: Engine) -> None:
+    """Malformed, unknown, revoked or wrong: the id is given only for a key that exists."""
+    with engine.begin() as connection:
+        key = keys.create(connection, keys.Role.POLICE, force="01")
+        other = keys.create(connection, keys.Role.POLICE, force="01")
+        keys.revoke(connection, other.split("_")[1])
+        key_id = key.split("_")[1]
+        assert keys.check(connection, "nonsense") == keys.Refused("malformed")
+        assert keys.check(connection, "mep_aaaaaaaaaaaa_" + "A" * 43) == keys.Refused("unknown")
+        wrong = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
+        assert keys.check(connection, wrong) == keys.Refused("wrong_secret", key_id)
+        assert keys.check(connection, other) == keys.Refused("revoked", other.split("_")[1])
+        assert keys.check(connection, key) == keys.authenticate(connection, key)

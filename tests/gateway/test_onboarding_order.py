@@ -20,6 +20,7 @@ from gateway.settings import Settings
 from gateway.store.locks import Level
 from gateway.store.schema import deliveries, events, unroutable
 from gateway.store.work import unit_of_work
+from tests.adapters.simulators import LOOPBACK
 from tests.gateway.test_delivery_engine import Clock, drain, make_worker, records
 from tests.gateway.test_delivery_log import post
 from tests.gateway.test_replay import HARROW, audit_entries, onboarded_table
@@ -103,7 +104,7 @@ def test_a_new_event_after_onboarding_goes_out_after_the_waiting_ones(
     assert {e["details"]["previous_status"] for e in replayed} == {"unroutable"}
     assert {e["actor"] for e in replayed} == {e["actor"] for e in audit_entries(engine, "mapped")}
     assert {d.id for d in made} <= {e["subject"] for e in audit_entries(engine, "routed")}
-    with TestClient(simulators_app()) as sims:
+    with TestClient(simulators_app(), client=LOOPBACK) as sims:
         clock = Clock()
         drain(make_worker(onboarded, sims, clock), clock, engine)
         book = records(sims, "mosaic")["310"]

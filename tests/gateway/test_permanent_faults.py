@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from gateway.api.app import simulators_app
 from gateway.api.deps import Services
 from gateway.delivery.worker import Worker
+from tests.adapters.simulators import LOOPBACK
 from tests.conftest import KeyRing
 from tests.gateway.test_delivery_engine import Clock, drain, make_worker, post, records, set_faults
 from tests.messages import merlin
@@ -35,7 +36,7 @@ CASES: dict[str, tuple[str, tuple[tuple[str, str], ...], str]] = {
 @pytest.fixture
 def sims() -> Iterator[TestClient]:
     """The three simulators in-process."""
-    with TestClient(simulators_app()) as http:
+    with TestClient(simulators_app(), client=LOOPBACK) as http:
         yield http
 
 

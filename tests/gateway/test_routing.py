@@ -103,3 +103,52 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError) as caught:
         _load(tmp_path, GOOD + "  - code: [unclosed\n")
     assert caught.value.line is not None and caught.value.line >= 8
+
+
+@pytest.mark.parametrize(
+    ("base_url", "fragment"),
+    [
+        ("http://mosaic.example.gov.uk/integration", "must use https"),
+        ("http://10.20.30.40/integration", "must use https"),
+        ("http://0.0.0.0:8080/sim", "unspecified"),
+        ("https://[::]/x", "unspecified"),
+        ("http://169.254.169.254/latest/meta-data", "cloud metadata"),
+        ("https://169.254.10.1/x", "link-local"),
+        ("https://[fe80::1]/x", "link-local"),
+        ("https://[fd00:ec2::254]/x", "cloud metadata"),
+        ("https://[::ffff:169.254.169.254]/x", "cloud metadata"),
+        ("https://100.100.100.200/x", "cloud metadata"),
+        ("https://metadata.google.internal./computeMetadata/v1", "cloud metadata"),
+        ("https://2852039166/x", "cloud metadata"),  # 169.254.169.254 as one number
+        ("https://0xa9.0xfe.0xa9.0xfe/x", "cloud metadata"),
+        ("https://user:secret@mosaic.example.gov.uk/x", "credentials"),
+    ],
+)
+def test_unsafe_base_urls_are_refused_naming_file_and_line(
+    tmp_path: Path, base_url: str, fragment: str
+) -> None:
+    """Plain http off this machine, link-local, metadata and unspecified hosts never load."""
+    text = GOOD.replace("https://mosaic.example.gov.uk/integration", base_url)
+    with pytest.raises(ConfigurationError) as caught:
+        _load(tmp_path, text)
+    assert caught.value.line == 2 and caught.value.file is not None
+    assert "base_url" in caught.value.problem and fragment in caught.value.problem
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://127.0.0.1:8081/sim/mosaic/304",
+        "http://localhost:8081/sim",
+        "http://[::1]:8081/sim",
+        "http://127.8.9.10/sim",
+        "https://mosaic.example.gov.uk/integration",
+        "https://203.0.113.7/integration",
+    ],
+)
+def test_https_anywhere_and_plain_http_on_loopback_are_accepted(
+    tmp_path: Path, base_url: str
+) -> None:
+    """The simulators on loopback and https endpoints are valid targets."""
+    table = _load(tmp_path, GOOD.replace("https://mosaic.example.gov.uk/integration", base_url))
+    assert table.targets["304"].base_url == base_url

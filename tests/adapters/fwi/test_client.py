@@ -111,3 +111,12 @@ def test_a_hostile_answer_is_not_expanded():
     )
     with pytest.raises(RetryableDelivery):
         client.classify(httpx.Response(200, content=hostile))
+
+
+@pytest.mark.parametrize("status", [200, 500])
+def test_an_answer_with_a_relative_namespace_uri_is_classified_not_a_crash(status: int):
+    """C14N cannot take a relative namespace URI; such an answer is unreadable, not a fault."""
+    answer = fwi_result("Created").replace(b"<soap:Envelope ", b'<soap:Envelope xmlns:x="r" ', 1)
+    assert b'xmlns:x="r"' in answer
+    with pytest.raises(RetryableDelivery, match=r"not understood|temporary"):
+        client.classify(httpx.Response(status, content=answer))
