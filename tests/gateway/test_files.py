@@ -46,7 +46,12 @@ def test_a_new_data_dir_and_its_sqlite_files_are_private(tmp_path: Path) -> None
     finally:
         services.engine.dispose()
     assert mode(data) == 0o700
-    assert names == {"gateway.db": 0o600, "gateway.db-wal": 0o600, "gateway.db-shm": 0o600}
+    assert names == {
+        "gateway.db": 0o600,
+        "gateway.db-wal": 0o600,
+        "gateway.db-shm": 0o600,
+        "audit.key": 0o600,  # the demo's audit checkpoint key
+    }
 
 
 def test_an_existing_open_data_dir_and_database_are_tightened_with_a_warning(

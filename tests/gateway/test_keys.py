@@ -72,7 +72,7 @@ def test_bindings_are_checked(role: Role, force: str | None, council: str | None
 
 def test_a_refusal_says_why_and_names_only_an_existing_key(engine: Engine) -> None:
     """Malformed, unknown, revoked or wrong: the id is given only for a key that exists."""
-    with engine.begin() as connection:
+    with unit_of_work(engine, audits=True) as connection:
         key = keys.create(connection, keys.Role.POLICE, force="01")
         other = keys.create(connection, keys.Role.POLICE, force="01")
         keys.revoke(connection, other.split("_")[1])

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from gateway.api.app import simulators_app
 from gateway.api.deps import Services
 from gateway.delivery.worker import Worker
+from tests.adapters.simulators import LOOPBACK
 from tests.conftest import KeyRing
 from tests.gateway import safeguarding_messages as messages
 from tests.gateway.test_delivery_engine import Clock, drain, make_worker, post, records, statuses
@@ -25,7 +26,7 @@ from tests.gateway.test_delivery_engine import Clock, drain, make_worker, post, 
 @pytest.fixture
 def sims() -> Iterator[TestClient]:
     """The three simulators in-process, reached whatever host a target URL names."""
-    with TestClient(simulators_app()) as client:
+    with TestClient(simulators_app(), client=LOOPBACK) as client:
         yield client
 
 

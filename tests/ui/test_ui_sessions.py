@@ -12,6 +12,7 @@ from sqlalchemy import Engine, insert, select
 from gateway import keys
 from gateway.canonical import utc_now
 from gateway.store.schema import ui_sessions
+from gateway.store.work import unit_of_work
 from gateway.ui import session
 from tests.ui.conftest import csrf_of, sign_in
 
@@ -44,7 +45,7 @@ def test_a_copied_cookie_stops_working_when_its_key_is_revoked(
 ) -> None:
     """Revoking the key ends its sessions wherever their cookies are."""
     thief = _copy(brent)
-    with engine.begin() as connection:
+    with unit_of_work(engine, audits=True) as connection:
         assert keys.revoke(connection, brent_key.split("_")[1])
     assert thief.get("/ui/deliveries", follow_redirects=False).status_code == 303
 
