@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from adapters import registry
 from gateway import metrics, retention, routing, ui
-from gateway.api import deliveries, episodes, inbound, operations, problems
+from gateway.api import deliveries, episodes, inbound, operations, problems, receipts
 from gateway.api.deps import Services
 from gateway.delivery.breaker import CircuitBreakers
 from gateway.delivery.retry import RetryPolicy
@@ -139,7 +139,7 @@ def create_app(services: Services | None) -> FastAPI:
     )
     app.state.services = services
     problems.install(app)
-    for module in (inbound, episodes, deliveries, operations):
+    for module in (inbound, receipts, episodes, deliveries, operations):
         app.include_router(module.router)
     ui.install(app, services.settings if services is not None else None)  # /ui, not in OpenAPI
     if services is not None and services.settings.serve_simulators:
