@@ -25,8 +25,6 @@ from gateway.store import migrate
 from gateway.store.engine import make_engine
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
     from gateway.exports.ssda903 import Export, Period
     from gateway.ingest import Deadlines
 
@@ -253,13 +251,28 @@ def _deadlines(settings: Settings) -> Deadlines:
 @click.option(
     "--since", help="only what was created at or after this time (ISO 8601 with a UTC offset)"
 )
-def replay_command(council: str | None, statuses: tuple[str, ...], since: str | None) -> None:
+@click.option("--dry-run", is_flag=True, help="print what would be re-queued; change nothing")
+@click.option("--reason", help="why (required without --dry-run; recorded in the audit log)")
+def replay_command(
+    council: str | None,
+    statuses: tuple[str, ...],
+    since: str | None,
+    dry_run: bool,
+    reason: str | None,
+) -> None:
     """Re-queue dead (or delivered) deliveries; queue unroutable events for onboarded councils."""
-    from gateway.delivery import replay as replays
+    from gateway.delivery import bulk_replay
 
     if council is not None and not re.fullmatch(r"[0-9]{3}", council):
         _fail(f"--council {council!r} is not a three-digit DfE LA code", 2)
-    after = _since(since)
+    reason = (reason or "").strip() or None
+    if reason is None and not dry_run:
+        _fail(
+            "give --reason TEXT (why you replay: it is recorded in the audit log with each "
+            "replay), or --dry-run to see what would be re-queued",
+            2,
+        )
+    scope = bulk_replay.Scope(council=council, statuses=statuses, since=_since(since))
     settings = _settings()
     try:
         table = routing.load(settings.routing_file, simulators_url=settings.public_url)
@@ -270,15 +283,23 @@ def replay_command(council: str | None, statuses: tuple[str, ...], since: str | 
     engine = _engine(settings)
     try:
         with engine.connect() as connection:
-            ids = replays.replayable(connection, statuses=statuses, council=council, since=after)
-            waiting = replays.count_routable(connection, table, council=council, since=after)
-        with click.progressbar(
-            length=len(ids) + waiting, label="re-queuing", file=sys.stderr
-        ) as bar:
-            counts = _requeue(engine, ids, bar)
-            while created := _route_batch(engine, table, settings, council=council, since=after):
-                counts["unroutable"] += len(created)
-                bar.update(len(created))
+            plan = bulk_replay.plan(connection, table, scope)
+        if dry_run:
+            _print_plan(plan, table)
+            return
+        assert reason is not None  # checked above
+        with click.progressbar(length=plan.total, label="re-queuing", file=sys.stderr) as bar:
+            counts = bulk_replay.run(
+                engine,
+                table,
+                scope,
+                actor=f"{REPLAY_ACTOR}:{_os_user()}",
+                via="cli",
+                reason=reason,
+                deadlines=_deadlines(settings),
+                batch=REPLAY_BATCH,
+                progress=bar.update,
+            )
     finally:
         engine.dispose()
     requeued = counts["dead"] + counts["delivered"]
@@ -289,51 +310,37 @@ def replay_command(council: str | None, statuses: tuple[str, ...], since: str | 
     )
 
 
-def _requeue(engine: Engine, ids: list[str], bar: Any) -> Counter[str]:
-    """Replay the deliveries, one transaction per batch; counts by previous status."""
-    from gateway.canonical import utc_now
-    from gateway.delivery import replay as replays
+def _os_user() -> str:
+    """Who runs the command, as the operating system names them (for the audit entry)."""
+    import getpass
 
-    counts: Counter[str] = Counter()
-    for start in range(0, len(ids), REPLAY_BATCH):
-        batch = ids[start : start + REPLAY_BATCH]
-        with engine.begin() as connection:
-            now = utc_now()
-            for delivery_id in batch:
-                try:
-                    before = replays.replay(
-                        connection, delivery_id, actor=REPLAY_ACTOR, now=now, via="cli"
-                    )
-                except replays.NotReplayable:
-                    before = "skipped"  # a worker or another replay moved it on meanwhile
-                counts[before] += 1
-        bar.update(len(batch))
-    return counts
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (some containers)
+        return "unknown"
 
 
-def _route_batch(
-    engine: Engine,
-    table: routing.RoutingTable,
-    settings: Settings,
-    *,
-    council: str | None,
-    since: datetime | None,
-) -> list[str]:
-    """Deliver one batch of now-routable unroutable events; their new delivery ids."""
-    from gateway.canonical import utc_now
-    from gateway.delivery import replay as replays
-
-    with engine.begin() as connection:
-        return replays.replay_unroutable(
-            connection,
-            table,
-            council=council,
-            actor=REPLAY_ACTOR,
-            now=utc_now(),
-            deadlines=_deadlines(settings),
-            since=since,
-            limit=REPLAY_BATCH,
+def _print_plan(plan: Any, table: routing.RoutingTable) -> None:
+    """The dry run: what a replay would queue, by council, with every id; nothing changed."""
+    statuses = Counter(status for ids in plan.deliveries.values() for _, status in ids)
+    click.echo(
+        f"would re-queue {plan.delivery_count} delivery(ies) ({statuses['dead']} dead, "
+        f"{statuses['delivered']} delivered) and queue {plan.event_count} unroutable "
+        "event(s) for onboarded councils"
+    )
+    for council in plan.councils():
+        route = table.route(council)
+        click.echo(f"council {council} ({route.name if route else 'not onboarded'}):")
+        for delivery_id, status in plan.deliveries.get(council, []):
+            click.echo(f"  {status} delivery {delivery_id}")
+        for event_id in plan.events.get(council, []):
+            click.echo(f"  unroutable event {event_id}")
+    for group in plan.still_waiting:
+        click.echo(
+            f"still waiting, not onboarded: council {group.key} ({group.name or 'unknown'}): "
+            f"{group.events} event(s); onboard it, then replay"
         )
+    click.echo("dry run: nothing was changed")
 
 
 PURGE_ACTOR = "operator:cli"

@@ -1,0 +1,74 @@
+"""What waits on the unroutable list, grouped for people and alerts.
+
+An event naming a council that is not onboarded is stored and waits (DESIGN.md §3): it is
+never dropped, and it is delivered once the council is onboarded and `gateway replay` runs.
+`list_waiting` is the one place that says what waits; the operators' overview
+(`/ui/overview`), the `gateway_unroutable_*` metrics and the replay's dry run all read it.
+
+Kinds: `unknown_council`, a DfE LA code that is not onboarded (or was onboarded since and
+waits for a replay: `routable`). A new kind (COMPACT council names that match no council,
+"unresolved names") is a new query appended in `list_waiting`, giving groups of its own kind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, func, select
+
+from adapters.compact.councils import official_name
+from gateway.routing import RoutingTable
+from gateway.store.schema import unroutable
+
+UNKNOWN_COUNCIL = "unknown_council"
+KINDS = (UNKNOWN_COUNCIL,)
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingGroup:
+    """The events waiting for one council (or, for other kinds, one unresolved name)."""
+
+    kind: str
+    key: str  # the DfE LA code of an unknown council
+    name: str | None  # the council's official name, when the national table knows it
+    events: int
+    episodes: int
+    oldest: datetime  # when the oldest of them started waiting
+    routable: bool  # the council is onboarded now: a replay delivers them
+
+    def age_s(self, now: datetime) -> float:
+        """How long the oldest has waited, in seconds."""
+        return max(0.0, (now - self.oldest).total_seconds())
+
+
+def list_waiting(connection: Connection, routing: RoutingTable) -> list[WaitingGroup]:
+    """Everything waiting on the unroutable list, oldest first."""
+    rows = connection.execute(
+        select(
+            unroutable.c.council,
+            func.count(),
+            func.count(func.distinct(unroutable.c.episode_id)),
+            func.min(unroutable.c.created_at),
+        )
+        .where(unroutable.c.resolved_at.is_(None))
+        .group_by(unroutable.c.council)
+    ).all()
+    groups = [
+        WaitingGroup(
+            kind=UNKNOWN_COUNCIL,
+            key=council,
+            name=_name(routing, council),
+            events=int(count),
+            episodes=int(episodes),
+            oldest=oldest,
+            routable=routing.route(council) is not None,
+        )
+        for council, count, episodes, oldest in rows
+    ]
+    return sorted(groups, key=lambda g: (g.oldest, g.kind, g.key))
+
+
+def _name(routing: RoutingTable, council: str) -> str | None:
+    route = routing.route(council)
+    return route.name if route is not None else official_name(council)
