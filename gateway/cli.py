@@ -343,6 +343,75 @@ def _print_plan(plan: Any, table: routing.RoutingTable) -> None:
     click.echo("dry run: nothing was changed")
 
 
+@main.command("demo")
+@click.option(
+    "--url",
+    help="the gateway to send to [default: GATEWAY_PUBLIC_URL, http://127.0.0.1:8080]; it "
+    "must use the database these settings name (the demo makes its keys there)",
+)
+@click.option(
+    "--wait",
+    "wait_s",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="seconds to wait for the deliveries to settle",
+)
+def demo_command(url: str | None, wait_s: float) -> None:
+    """Send the bundled example messages; show each council told, its system, role and status.
+
+    Exit status 0 when every delivery is delivered, 1 otherwise (or when the gateway cannot be
+    reached), 2 when the routing points any council the examples reach at a real system.
+    """
+    from gateway import demo
+
+    settings = _settings()
+    try:
+        table = routing.load(settings.routing_file, simulators_url=settings.public_url)
+        demo.check_safe(table)
+    except ConfigurationError as exc:
+        _fail(str(exc), 2)
+    except demo.DemoRefused as exc:
+        _fail(f"refusing to run the demo: {exc}", 2)
+    target = (url or settings.public_url).rstrip("/")
+    engine = _engine(settings)
+    try:
+        outcome = demo.run(
+            engine,
+            target,
+            wait_s=wait_s,
+            on_sent=lambda n: click.echo(
+                f"sent {n} example messages to {target}; waiting up to {wait_s:g} s for the "
+                "deliveries to settle",
+                err=True,
+            ),
+        )
+    except demo.DemoFailed as exc:
+        _fail(str(exc), 1)
+    finally:
+        engine.dispose()
+    for line in demo.table(outcome.rows):
+        click.echo(line)
+    _demo_summary(outcome, target)
+
+
+def _demo_summary(outcome: Any, target: str) -> None:
+    """The counts by state, where to look next, and exit 1 unless every delivery arrived."""
+    states = Counter(row["state"] for row in outcome.rows)
+    counts = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
+    click.echo(f"{len(outcome.rows)} deliveries: {counts}")
+    click.echo(f"see them at {target}/ui (sign in with an operator key)")
+    if states["delivered"] == len(outcome.rows):
+        return
+    if not outcome.settled:
+        _fail(
+            "not every delivery settled in time: is a delivery worker running (GATEWAY_WORKER=1 "
+            "for `gateway serve`, or `gateway worker`)? Wait longer with --wait",
+            1,
+        )
+    _fail("not every delivery was delivered: see the delivery log for why", 1)
+
+
 PURGE_ACTOR = "operator:cli"
 
 
