@@ -163,7 +163,9 @@ def history(connection: Connection, now: datetime) -> list[Step]:
         )
     ).all()
     starts = sorted(r.created_at for r in rows)
-    ends = sorted(end for r in rows if (end := _settled_at(r)) is not None)
+    # A delivery waits from its creation to its settlement; clocks of several hosts may put the
+    # settlement a moment before the creation, which must count as no wait, never as minus one.
+    ends = sorted(max(end, r.created_at) for r in rows if (end := _settled_at(r)) is not None)
     latencies: dict[int, list[float]] = {}
     for r in rows:
         if r.status == "delivered" and r.delivered_at is not None and r.delivered_at >= start:

@@ -92,6 +92,7 @@ def _seed_history(engine: Engine, seeded: dict[str, Any]) -> None:
                 engine,
                 ids["304"],
                 status="dead",
+                created_at=now - timedelta(hours=9),
                 delivered_at=None,
                 updated_at=now - timedelta(hours=2),
                 last_error="422 from Mosaic: VALIDATION",
