@@ -50,6 +50,7 @@ from gateway.store.schema import deliveries, events, messages, unroutable
 MESSAGE_STATUSES = ("delivered", "pending", "overdue", "unroutable", "dead", "stale")
 COUNCIL_STATES = ("delivered", "cancelled", "pending", "overdue", "unroutable", "dead")
 # The rank of each message status: a message takes the highest of its deliveries'.
+_UNSETTLED = ("pending", "in_flight", "retrying", "sent")  # what SETTLED and dead leave
 _RANK = {"stale": -1, "delivered": 0, "pending": 1, "overdue": 2, "unroutable": 3, "dead": 4}
 _STATUS_OF_RANK = {rank: status for status, rank in _RANK.items()}
 
@@ -82,17 +83,17 @@ def council_state(status: str, deadline_at: datetime, now: datetime) -> str:
     return "overdue" if deadline_at < now else "pending"
 
 
-def _of_message(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+def _of_message(message: Any, *conditions: ColumnElement[bool]) -> ColumnElement[bool]:
     """Rows of the message's own events (through the episode's event index)."""
     return and_(
-        events.c.episode_id == messages.c.episode_id,
-        events.c.message_row_id == messages.c.id,
+        events.c.episode_id == message.c.episode_id,
+        events.c.message_row_id == message.c.id,
         *conditions,
     )
 
 
-def _rank(now: datetime) -> ColumnElement[int]:
-    """The message's status rank, computed by the database for each message row."""
+def _rank(now: datetime, message: Any) -> ColumnElement[int]:
+    """The status rank of each row of `message` (the table, or a page of it), by the database."""
     unsettled = deliveries.c.status.not_in(SETTLED)
     delivery_rank = (
         select(
@@ -109,35 +110,41 @@ def _rank(now: datetime) -> ColumnElement[int]:
             )
         )
         .select_from(deliveries.join(events, events.c.id == deliveries.c.event_id))
-        .where(deliveries.c.episode_id == messages.c.episode_id, _of_message())
+        .where(deliveries.c.episode_id == message.c.episode_id, _of_message(message))
         .scalar_subquery()
     )
     waiting = exists(
         select(literal(1))
         .select_from(unroutable.join(events, events.c.id == unroutable.c.event_id))
-        .where(_of_message(unroutable.c.resolved_at.is_(None)))
+        .where(_of_message(message, unroutable.c.resolved_at.is_(None)))
     )
     return case(
-        (messages.c.stale, _RANK["stale"]),
+        (message.c.stale, _RANK["stale"]),
         (delivery_rank == _RANK["dead"], _RANK["dead"]),
         (waiting, _RANK["unroutable"]),
         else_=delivery_rank,
     )
 
 
+_LISTED = (
+    messages.c.id,
+    messages.c.source,
+    messages.c.force,
+    messages.c.message_id,
+    messages.c.received_at,
+    messages.c.episode_id,
+    messages.c.stale,
+    messages.c.receipt,
+)
+
+
 def _query(filters: ReceiptFilters, now: datetime) -> Select[Any]:
-    """The page's messages with their status rank, newest first, after the cursor."""
-    inner = select(
-        messages.c.id,
-        messages.c.source,
-        messages.c.force,
-        messages.c.message_id,
-        messages.c.received_at,
-        messages.c.episode_id,
-        messages.c.stale,
-        messages.c.receipt,
-        _rank(now).label("rank"),
-    )
+    """The page's messages with their status rank, newest first, after the cursor.
+
+    Without a status filter the page is chosen first and the rank computed for its rows only;
+    with one, the database computes it for each message in order until the page is full.
+    """
+    inner = select(*_LISTED)
     for column, value in ((messages.c.force, filters.force), (messages.c.source, filters.source)):
         if value is not None:
             inner = inner.where(column == value)
@@ -153,11 +160,49 @@ def _query(filters: ReceiptFilters, now: datetime) -> Select[Any]:
                 and_(messages.c.received_at == at, messages.c.id < receipt_id),
             )
         )
-    listed = inner.subquery()
-    query = select(listed)
-    if filters.status is not None:
-        query = query.where(listed.c.rank == _RANK[filters.status])
-    return query.order_by(listed.c.received_at.desc(), listed.c.id.desc()).limit(filters.limit + 1)
+    newest = (messages.c.received_at.desc(), messages.c.id.desc())
+    if filters.status is None:
+        page = inner.order_by(*newest).limit(filters.limit + 1).subquery()
+        ranked = select(page, _rank(now, page).label("rank"))
+        return ranked.order_by(page.c.received_at.desc(), page.c.id.desc())
+    candidates = _candidates(filters.status, now)
+    if candidates is not None:
+        inner = inner.where(candidates)
+    rank = _rank(now, messages)
+    filtered = inner.add_columns(rank.label("rank")).where(rank == _RANK[filters.status])
+    return filtered.order_by(*newest).limit(filters.limit + 1)
+
+
+def _candidates(status: str, now: datetime) -> ColumnElement[bool] | None:
+    """A condition every message in `status` meets, cheap to test (None: no such shortcut).
+
+    A dead, overdue or pending message has a delivery in that state, found through the
+    deliveries' status index; an unroutable one has an unresolved unroutable row. So asking for
+    the few problem messages of a long period does not compute every message's status.
+    """
+    states: dict[str, ColumnElement[bool]] = {
+        "dead": deliveries.c.status == "dead",
+        "overdue": and_(deliveries.c.status.in_(_UNSETTLED), deliveries.c.deadline_at < now),
+        "pending": deliveries.c.status.in_(_UNSETTLED),
+    }
+    if status in states:
+        having = (
+            select(events.c.message_row_id)
+            .select_from(deliveries)
+            .join(events, events.c.id == deliveries.c.event_id)
+            .where(states[status])
+        )
+        return messages.c.id.in_(having)
+    if status == "unroutable":
+        waiting = (
+            select(events.c.message_row_id)
+            .join(unroutable, unroutable.c.event_id == events.c.id)
+            .where(unroutable.c.resolved_at.is_(None))
+        )
+        return messages.c.id.in_(waiting)
+    if status == "stale":
+        return messages.c.stale.is_(True)
+    return None
 
 
 def list_page(
