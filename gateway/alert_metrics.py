@@ -9,7 +9,9 @@ so every gateway process reports the same values (take `max` across processes, n
 - `gateway_acks_overdue{council,system}`: Protocol drops whose acknowledgement is later than
   `GATEWAY_ACK_OVERDUE_S`;
 - `gateway_unroutable_waiting{kind}` and `gateway_unroutable_oldest_age_seconds{kind}`: events
-  waiting on the unroutable list (`gateway.waiting`), and how long the oldest has waited.
+  waiting on the unroutable list (`gateway.waiting`), and how long the oldest has waited, for
+  each kind (0 when none waits). `UnroutableFigures` is a collector of its own: a registry
+  must hold only one collector of those two names.
 """
 
 from __future__ import annotations
@@ -28,13 +30,13 @@ from gateway.delivery.enqueue import RISK_BY_PRIORITY
 from gateway.routing import RoutingTable
 from gateway.store.engine import reading
 from gateway.store.schema import deliveries
-from gateway.waiting import KINDS, WaitingGroup, list_waiting
+from gateway.waiting import KINDS, list_waiting
 
 _UNSETTLED = ("pending", "retrying", "in_flight", "sent")
 
 
 class AlertCollector(Collector):
-    """Overdue by risk, dead letters, late acknowledgements and the unroutable list."""
+    """Overdue deliveries by risk, dead letters and late Protocol acknowledgements."""
 
     def __init__(
         self,
@@ -54,7 +56,6 @@ class AlertCollector(Collector):
         now = self.clock()
         with reading(self.engine) as connection:
             rows = connection.execute(_by_state(now, now - self.ack_after)).all()
-            waiting = list_waiting(connection, self.routing)
         overdue: Counter[tuple[str, str, str]] = Counter()
         dead: Counter[tuple[str, str]] = Counter()
         acks: Counter[tuple[str, str]] = Counter()
@@ -83,7 +84,6 @@ class AlertCollector(Collector):
             ["council", "system"],
             acks,
         )
-        yield from _unroutable(waiting, now)
 
 
 def _family(
@@ -120,18 +120,33 @@ def _by_state(now: datetime, ack_cutoff: datetime) -> Select[Any]:
     )
 
 
-def _unroutable(waiting: list[WaitingGroup], now: datetime) -> Iterator[GaugeMetricFamily]:
+class UnroutableFigures(Collector):
     """How many events wait on the unroutable list, and the oldest one's age, by kind."""
-    count = GaugeMetricFamily(
-        "gateway_unroutable_waiting", "Events waiting on the unroutable list", labels=["kind"]
-    )
-    age = GaugeMetricFamily(
-        "gateway_unroutable_oldest_age_seconds",
-        "How long the oldest event on the unroutable list has waited",
-        labels=["kind"],
-    )
-    for kind in KINDS:
-        groups = [g for g in waiting if g.kind == kind]
-        count.add_metric([kind], sum(g.events for g in groups))
-        age.add_metric([kind], max((g.age_s(now) for g in groups), default=0.0))
-    yield from (count, age)
+
+    def __init__(
+        self, engine: Engine, routing: RoutingTable, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        self.engine = engine
+        self.routing = routing
+        self.clock = clock
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Both kinds always (0 when none waits), so an alert on the age finds its series."""
+        count = GaugeMetricFamily(
+            "gateway_unroutable_waiting",
+            "Events waiting for an operator: council not onboarded, or its name unresolved",
+            labels=["kind"],
+        )
+        age = GaugeMetricFamily(
+            "gateway_unroutable_oldest_age_seconds",
+            "How long the oldest event of the kind has waited (0: none waits)",
+            labels=["kind"],
+        )
+        now = self.clock()
+        with reading(self.engine) as connection:
+            waiting = list_waiting(connection, self.routing)
+        for kind in KINDS:
+            groups = [g for g in waiting if g.kind == kind]
+            count.add_metric([kind], sum(g.events for g in groups))
+            age.add_metric([kind], max((g.age_s(now) for g in groups), default=0.0))
+        yield from (count, age)

@@ -336,10 +336,12 @@ def _print_plan(plan: Any, table: routing.RoutingTable) -> None:
         for event_id in plan.events.get(council, []):
             click.echo(f"  unroutable event {event_id}")
     for group in plan.still_waiting:
-        click.echo(
-            f"still waiting, not onboarded: council {group.key} ({group.name or 'unknown'}): "
-            f"{group.events} event(s); onboard it, then replay"
+        what = (
+            f"council name {group.key!r} matches no council"
+            if group.kind == "unresolved_name"
+            else f"not onboarded: council {group.key} ({group.name or 'unknown'})"
         )
+        click.echo(f"still waiting, {what}: {group.events} event(s)")
     click.echo("dry run: nothing was changed")
 
 

@@ -5,9 +5,10 @@ never dropped, and it is delivered once the council is onboarded and `gateway re
 `list_waiting` is the one place that says what waits; the operators' overview
 (`/ui/overview`), the `gateway_unroutable_*` metrics and the replay's dry run all read it.
 
-Kinds: `unknown_council`, a DfE LA code that is not onboarded (or was onboarded since and
-waits for a replay: `routable`). A new kind (COMPACT council names that match no council,
-"unresolved names") is a new query appended in `list_waiting`, giving groups of its own kind.
+Kinds: `not_onboarded`, a DfE LA code that is not onboarded (or was onboarded since and waits
+for a replay: `routable`), and `unresolved_name`, a COMPACT council name that matched no
+council, verbatim (`key` is the name). The groups of each kind come from one query in
+`list_waiting`.
 """
 
 from __future__ import annotations
@@ -21,16 +22,17 @@ from adapters.compact.councils import official_name
 from gateway.routing import RoutingTable
 from gateway.store.schema import unroutable
 
-UNKNOWN_COUNCIL = "unknown_council"
-KINDS = (UNKNOWN_COUNCIL,)
+NOT_ONBOARDED = "not_onboarded"
+UNRESOLVED_NAME = "unresolved_name"
+KINDS = (NOT_ONBOARDED, UNRESOLVED_NAME)
 
 
 @dataclass(frozen=True, slots=True)
 class WaitingGroup:
-    """The events waiting for one council (or, for other kinds, one unresolved name)."""
+    """The events waiting for one council, or for one unresolved council name."""
 
     kind: str
-    key: str  # the DfE LA code of an unknown council
+    key: str  # the DfE LA code (not_onboarded), or the name verbatim (unresolved_name)
     name: str | None  # the council's official name, when the national table knows it
     events: int
     episodes: int
@@ -56,7 +58,7 @@ def list_waiting(connection: Connection, routing: RoutingTable) -> list[WaitingG
     ).all()
     groups = [
         WaitingGroup(
-            kind=UNKNOWN_COUNCIL,
+            kind=NOT_ONBOARDED,
             key=council,
             name=_name(routing, council),
             events=int(count),

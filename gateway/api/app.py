@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from adapters import registry
 from gateway import metrics, retention, routing, ui
-from gateway.alert_metrics import AlertCollector
+from gateway.alert_metrics import AlertCollector, UnroutableFigures
 from gateway.api import deliveries, episodes, inbound, operations, problems, receipts
 from gateway.api.deps import Services
 from gateway.audit_monitor import AuditMonitor
@@ -90,6 +90,7 @@ def _metrics(
     found = metrics.registry(engine)
     ack_after = timedelta(seconds=settings.ack_overdue_s)
     found.register(AlertCollector(engine, table, ack_after=ack_after))
+    found.register(UnroutableFigures(engine, table))
     found.register(monitor)
     return found
 

@@ -2,7 +2,7 @@
 
 A police key lists its own force's messages only (a `force` naming another force is `403`);
 an operator lists every force's, or one with `force`. The statuses are defined in
-`gateway.receipts` and published in openapi.yaml and docs/police-it.md.
+`gateway.receipt_list` and published in openapi.yaml and docs/police-it.md.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, Field
 
-from gateway import receipts
+from gateway import receipt_list
 from gateway.api.deps import PrincipalDep, ServicesDep, require
 from gateway.api.problems import ApiProblem
 from gateway.api.schemas import DeliveryStatus, Problem
@@ -42,7 +42,10 @@ def _problem(text: str) -> dict[str, Any]:
 class ReceiptCouncil(BaseModel):
     """A council told of the message: its delivery, or its place on the unroutable list."""
 
-    council: str = Field(description="DfE LA code")
+    council: str | None = Field(
+        description="DfE LA code; null for a council the police named by a name that matches "
+        "no council (its name is `council_name`, verbatim)"
+    )
     council_name: str | None
     system: Literal["mosaic", "fwi", "protocol"] | None = Field(
         description="The council's case system; null while it is not onboarded"
@@ -126,7 +129,7 @@ def list_receipts(
                 403, "forbidden-force", f"this key reads force {principal.force}'s receipts only"
             )
         force = principal.force
-    filters = receipts.ReceiptFilters(
+    filters = receipt_list.ReceiptFilters(
         force=force,
         source=query.source,
         since=query.since,
@@ -137,7 +140,9 @@ def list_receipts(
     )
     with reading(services.engine) as connection:
         try:
-            page = receipts.list_page(connection, filters, now=utc_now(), routing=services.routing)
+            page = receipt_list.list_page(
+                connection, filters, now=utc_now(), routing=services.routing
+            )
         except ValueError as exc:  # only the cursor can be wrong once the query validated
             raise RequestValidationError(
                 [

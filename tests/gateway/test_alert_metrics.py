@@ -61,7 +61,7 @@ def test_the_unroutable_list_is_counted_with_the_oldest_events_age(
     client: TestClient, engine: Engine, met: dict[str, str]
 ) -> None:
     """Harrow's two waiting events count; the age is the oldest one's; resolved ones do not."""
-    kind = (("kind", "unknown_council"),)
+    kind = (("kind", "not_onboarded"),)
     empty = scrape(client)
     assert empty[("gateway_unroutable_waiting", kind)] == 0
     assert empty[("gateway_unroutable_oldest_age_seconds", kind)] == 0
