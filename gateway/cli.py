@@ -282,8 +282,7 @@ def replay_command(
         _fail(f"council {council} is not onboarded in {table.source}; onboard it first", 2)
     engine = _engine(settings)
     try:
-        with engine.connect() as connection:
-            plan = bulk_replay.plan(connection, table, scope)
+        plan = bulk_replay.preview(engine, table, scope)
         if dry_run:
             _print_plan(plan, table)
             return

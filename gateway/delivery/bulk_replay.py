@@ -6,6 +6,10 @@ a batch per transaction (short locks, and progress that survives a failure), so 
 changed since the plan was shown is taken as it now stands: a delivery a worker or another
 replay moved on meanwhile is skipped and counted. Every replay's audit entry names the actor,
 the way in (`via`) and the reason.
+
+`before` is a step a replay takes first, in its own transaction, such as reading waiting
+council names again with the names table as it is now: `preview` takes it too, and rolls it
+back, so the plan shows what it would make routable.
 """
 
 from __future__ import annotations
@@ -94,6 +98,24 @@ def plan(connection: Connection, routing: RoutingTable, scope: Scope) -> Plan:
     return Plan(deliveries=found, events=events, still_waiting=still)
 
 
+def preview(
+    engine: Engine,
+    routing: RoutingTable,
+    scope: Scope,
+    *,
+    before: Callable[[Connection], object] | None = None,
+) -> Plan:
+    """The plan as it would be once `before` had run, in a transaction rolled back after."""
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            if before is not None:
+                before(connection)
+            return plan(connection, routing, scope)
+        finally:
+            transaction.rollback()
+
+
 def run(
     engine: Engine,
     routing: RoutingTable,
@@ -105,11 +127,16 @@ def run(
     deadlines: Deadlines,
     batch: int = BATCH,
     progress: Callable[[int], object] | None = None,
+    before: Callable[[Connection], object] | None = None,
 ) -> Counter[str]:
     """Replay `scope`: counts by previous status (`dead`, `delivered`), `unroutable`, `skipped`.
 
-    `progress` is told how many items each batch handled.
+    `before` runs first, in a transaction of its own; `progress` is told how many items each
+    batch handled.
     """
+    if before is not None:
+        with engine.begin() as connection:
+            before(connection)
     with engine.connect() as connection:
         ids = replays.replayable(
             connection, statuses=scope.statuses, council=scope.council, since=scope.since
@@ -121,12 +148,12 @@ def run(
             now = utc_now()
             for delivery_id in chunk:
                 try:
-                    before = replays.replay(
+                    previous = replays.replay(
                         connection, delivery_id, actor=actor, now=now, via=via, reason=reason
                     )
                 except (replays.NotReplayable, LookupError):
-                    before = "skipped"  # a worker or another replay moved it on meanwhile
-                counts[before] += 1
+                    previous = "skipped"  # a worker or another replay moved it on meanwhile
+                counts[previous] += 1
         if progress is not None:
             progress(len(chunk))
     while True:

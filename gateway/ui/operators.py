@@ -122,8 +122,7 @@ def _replay_page(
     error: str | None = None,
 ) -> HTMLResponse:
     """What the replay would do, and the form that asks why."""
-    with reading(services.engine) as connection:
-        plan = bulk_replay.plan(connection, services.routing, scope)
+    plan = bulk_replay.preview(services.engine, services.routing, scope)
     route = services.routing.route(scope.council) if scope.council else None
     context = {
         "title": "Check the replay",

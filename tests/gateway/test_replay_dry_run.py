@@ -113,3 +113,27 @@ def test_the_apis_replay_records_the_reason_it_is_given(
     (entry,) = audit_entries(engine, "replayed")
     assert entry["details"]["reason"] == "FWi fixed its certificate"
     assert entry["details"]["via"] == "api"
+
+
+def test_a_preview_shows_what_its_first_step_would_make_replayable_and_keeps_nothing(
+    engine: Engine,
+    example: dict[str, str],
+) -> None:
+    """A first step that dead-letters a delivery shows in the plan; afterwards nothing changed."""
+    from sqlalchemy import Connection, update
+
+    from gateway import routing
+    from gateway.delivery import bulk_replay
+    from gateway.settings import DEMO_ROUTING
+    from gateway.store.schema import deliveries
+
+    def dead_letter(connection: Connection) -> None:
+        connection.execute(
+            update(deliveries).where(deliveries.c.id == example["304"]).values(status="dead")
+        )
+
+    table = routing.load(DEMO_ROUTING, environ={})
+    shown = bulk_replay.preview(engine, table, bulk_replay.Scope(), before=dead_letter)
+    assert shown.deliveries == {"304": [(example["304"], "dead")]}
+    assert row(engine, example["304"]).status == "pending"
+    assert bulk_replay.preview(engine, table, bulk_replay.Scope()).total == 0
