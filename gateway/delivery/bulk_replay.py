@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine, select
 from gateway.canonical import utc_now
 from gateway.delivery import replay as replays
 from gateway.routing import RoutingTable
+from gateway.store.engine import reading
 from gateway.store.schema import deliveries
 from gateway.waiting import WaitingGroup, list_waiting
 
@@ -106,6 +107,9 @@ def preview(
     before: Callable[[Connection], object] | None = None,
 ) -> Plan:
     """The plan as it would be once `before` had run, in a transaction rolled back after."""
+    if before is None:
+        with reading(engine) as connection:  # SQLite: no write lock for a read
+            return plan(connection, routing, scope)
     with engine.connect() as connection:
         transaction = connection.begin()
         try:
