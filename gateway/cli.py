@@ -24,13 +24,11 @@ from gateway.logs import configure
 from gateway.settings import Settings
 from gateway.store import files, migrate
 from gateway.store.engine import make_engine
-from gateway.store.locks import Level
 from gateway.store.work import unit_of_work
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from sqlalchemy import Connection
 
-    from adapters.compact.councils import NameTable
     from gateway.delivery.unroutable import Resolution
     from gateway.exports.ssda903 import Export, Period
     from gateway.ingest import Deadlines
@@ -294,18 +292,35 @@ def _deadlines(settings: Settings) -> Deadlines:
 @click.option(
     "--since", help="only what was created at or after this time (ISO 8601 with a UTC offset)"
 )
-def replay_command(council: str | None, statuses: tuple[str, ...], since: str | None) -> None:
+@click.option("--dry-run", is_flag=True, help="print what would be re-queued; change nothing")
+@click.option("--reason", help="why (required without --dry-run; recorded in the audit log)")
+def replay_command(
+    council: str | None,
+    statuses: tuple[str, ...],
+    since: str | None,
+    dry_run: bool,
+    reason: str | None,
+) -> None:
     """Re-queue dead (or delivered) deliveries; queue unroutable events for onboarded councils.
 
     Council names that matched no council are read again first, with the names table as it is
     now (mappings/councils.yaml), so a variant just added resolves what waited for it.
     """
     from adapters.compact import councils as names_table
-    from gateway.delivery import replay as replays
+    from gateway.canonical import utc_now
+    from gateway.delivery import bulk_replay
+    from gateway.delivery import unroutable as unroutables
 
     if council is not None and not re.fullmatch(r"[0-9]{3}", council):
         _fail(f"--council {council!r} is not a three-digit DfE LA code", 2)
-    after = _since(since)
+    reason = (reason or "").strip() or None
+    if reason is None and not dry_run:
+        _fail(
+            "give --reason TEXT (why you replay: it is recorded in the audit log with each "
+            "replay), or --dry-run to see what would be re-queued",
+            2,
+        )
+    scope = bulk_replay.Scope(council=council, statuses=statuses, since=_since(since))
     settings = _settings()
     try:
         table = routing.load(settings.routing_file, simulators_url=settings.public_url)
@@ -314,25 +329,39 @@ def replay_command(council: str | None, statuses: tuple[str, ...], since: str | 
         _fail(str(exc), 2)
     if council is not None and table.route(council) is None:
         _fail(f"council {council} is not onboarded in {table.source}; onboard it first", 2)
+    actor = f"{REPLAY_ACTOR}:{_os_user()}"
+    resolutions: list[Resolution] = []
+
+    def resolve_names(connection: Connection) -> None:
+        resolutions.append(unroutables.resolve_names(connection, names, now=utc_now(), actor=actor))
+
     engine = _engine(settings)
     try:
-        resolution = _resolve_names(engine, names)
-        with engine.connect() as connection:
-            ids = replays.replayable(connection, statuses=statuses, council=council, since=after)
-            waiting = replays.count_routable(connection, table, council=council, since=after)
-        with click.progressbar(
-            length=len(ids) + waiting, label="re-queuing", file=sys.stderr
-        ) as bar:
-            counts = _requeue(engine, ids, bar)
-            while created := _route_batch(engine, table, settings, council=council, since=after):
-                counts["unroutable"] += len(created)
-                bar.update(len(created))
+        plan = bulk_replay.preview(engine, table, scope, before=resolve_names)
+        if dry_run:
+            click.echo(f"would resolve {resolutions[-1].resolved} waiting council name(s)")
+            _print_plan(plan, table)
+            return
+        assert reason is not None  # checked above
+        with click.progressbar(length=plan.total, label="re-queuing", file=sys.stderr) as bar:
+            counts = bulk_replay.run(
+                engine,
+                table,
+                scope,
+                actor=actor,
+                via="cli",
+                reason=reason,
+                deadlines=_deadlines(settings),
+                batch=REPLAY_BATCH,
+                progress=bar.update,
+                before=resolve_names,
+            )
     finally:
         engine.dispose()
     requeued = counts["dead"] + counts["delivered"]
     click.echo(
-        f"resolved {resolution.resolved} waiting council name(s); "
-        f"{resolution.unresolved} still match no council"
+        f"resolved {resolutions[-1].resolved} waiting council name(s); "
+        f"{resolutions[-1].unresolved} still match no council"
     )
     click.echo(
         f"re-queued {requeued} delivery(ies) ({counts['dead']} dead, "
@@ -341,60 +370,108 @@ def replay_command(council: str | None, statuses: tuple[str, ...], since: str | 
     )
 
 
-def _resolve_names(engine: Engine, names: NameTable) -> Resolution:
-    """Read the waiting council names again with `names` (one transaction, audited)."""
-    from gateway.canonical import utc_now
-    from gateway.delivery import unroutable as unroutables
+def _os_user() -> str:
+    """Who runs the command, as the operating system names them (for the audit entry)."""
+    import getpass
 
-    with unit_of_work(engine, audits=True, locks=(Level.EPISODE,)) as connection:
-        return unroutables.resolve_names(connection, names, now=utc_now(), actor=REPLAY_ACTOR)
-
-
-def _requeue(engine: Engine, ids: list[str], bar: Any) -> Counter[str]:
-    """Replay the deliveries, one transaction per batch; counts by previous status."""
-    from gateway.canonical import utc_now
-    from gateway.delivery import replay as replays
-
-    counts: Counter[str] = Counter()
-    for start in range(0, len(ids), REPLAY_BATCH):
-        batch = ids[start : start + REPLAY_BATCH]
-        with unit_of_work(engine, audits=True, locks=(Level.DELIVERY,)) as connection:
-            now = utc_now()
-            for delivery_id in batch:
-                try:
-                    before = replays.replay(
-                        connection, delivery_id, actor=REPLAY_ACTOR, now=now, via="cli"
-                    )
-                except replays.NotReplayable:
-                    before = "skipped"  # a worker or another replay moved it on meanwhile
-                counts[before] += 1
-        bar.update(len(batch))
-    return counts
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (some containers)
+        return "unknown"
 
 
-def _route_batch(
-    engine: Engine,
-    table: routing.RoutingTable,
-    settings: Settings,
-    *,
-    council: str | None,
-    since: datetime | None,
-) -> list[str]:
-    """Deliver one batch of now-routable unroutable events; their new delivery ids."""
-    from gateway.canonical import utc_now
-    from gateway.delivery import replay as replays
-
-    with unit_of_work(engine, audits=True, locks=(Level.EPISODE,)) as connection:
-        return replays.replay_unroutable(
-            connection,
-            table,
-            council=council,
-            actor=REPLAY_ACTOR,
-            now=utc_now(),
-            deadlines=_deadlines(settings),
-            since=since,
-            limit=REPLAY_BATCH,
+def _print_plan(plan: Any, table: routing.RoutingTable) -> None:
+    """The dry run: what a replay would queue, by council, with every id; nothing changed."""
+    statuses = Counter(status for ids in plan.deliveries.values() for _, status in ids)
+    click.echo(
+        f"would re-queue {plan.delivery_count} delivery(ies) ({statuses['dead']} dead, "
+        f"{statuses['delivered']} delivered) and queue {plan.event_count} unroutable "
+        "event(s) for onboarded councils"
+    )
+    for council in plan.councils():
+        route = table.route(council)
+        click.echo(f"council {council} ({route.name if route else 'not onboarded'}):")
+        for delivery_id, status in plan.deliveries.get(council, []):
+            click.echo(f"  {status} delivery {delivery_id}")
+        for event_id in plan.events.get(council, []):
+            click.echo(f"  unroutable event {event_id}")
+    for group in plan.still_waiting:
+        what = (
+            f"council name {group.key!r} matches no council"
+            if group.kind == "unresolved_name"
+            else f"not onboarded: council {group.key} ({group.name or 'unknown'})"
         )
+        click.echo(f"still waiting, {what}: {group.events} event(s)")
+    click.echo("dry run: nothing was changed")
+
+
+@main.command("demo")
+@click.option(
+    "--url",
+    help="the gateway to send to [default: GATEWAY_PUBLIC_URL, http://127.0.0.1:8080]; it "
+    "must use the database these settings name (the demo makes its keys there)",
+)
+@click.option(
+    "--wait",
+    "wait_s",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="seconds to wait for the deliveries to settle",
+)
+def demo_command(url: str | None, wait_s: float) -> None:
+    """Send the bundled example messages; show each council told, its system, role and status.
+
+    Exit status 0 when every delivery is delivered, 1 otherwise (or when the gateway cannot be
+    reached), 2 when the routing points any council the examples reach at a real system.
+    """
+    from gateway import demo
+
+    settings = _settings()
+    try:
+        table = routing.load(settings.routing_file, simulators_url=settings.public_url)
+        demo.check_safe(table)
+    except ConfigurationError as exc:
+        _fail(str(exc), 2)
+    except demo.DemoRefused as exc:
+        _fail(f"refusing to run the demo: {exc}", 2)
+    target = (url or settings.public_url).rstrip("/")
+    engine = _engine(settings)
+    try:
+        outcome = demo.run(
+            engine,
+            target,
+            wait_s=wait_s,
+            on_sent=lambda n: click.echo(
+                f"sent {n} example messages to {target}; waiting up to {wait_s:g} s for the "
+                "deliveries to settle",
+                err=True,
+            ),
+        )
+    except demo.DemoFailed as exc:
+        _fail(str(exc), 1)
+    finally:
+        engine.dispose()
+    for line in demo.table(outcome.rows):
+        click.echo(line)
+    _demo_summary(outcome, target)
+
+
+def _demo_summary(outcome: Any, target: str) -> None:
+    """The counts by state, where to look next, and exit 1 unless every delivery arrived."""
+    states = Counter(row["state"] for row in outcome.rows)
+    counts = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
+    click.echo(f"{len(outcome.rows)} deliveries: {counts}")
+    click.echo(f"see them at {target}/ui (sign in with an operator key)")
+    if states["delivered"] == len(outcome.rows):
+        return
+    if not outcome.settled:
+        _fail(
+            "not every delivery settled in time: is a delivery worker running (GATEWAY_WORKER=1 "
+            "for `gateway serve`, or `gateway worker`)? Wait longer with --wait",
+            1,
+        )
+    _fail("not every delivery was delivered: see the delivery log for why", 1)
 
 
 PURGE_ACTOR = "operator:cli"

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=90, ge=1)
     purge_interval_s: float = Field(default=3600.0, gt=0)
     purge_batch: int = Field(default=500, ge=1, le=10_000)
+    # Each `gateway serve` process walks the audit chain for /metrics (gateway/audit_monitor.py):
+    # first this long after it starts, then every interval; an interval of 0 switches it off.
+    audit_verify_first_s: float = Field(default=60.0, ge=0)
+    audit_verify_interval_s: float = Field(default=3600.0, ge=0)
     # The council web page at /ui: the key that signs its session cookies (default: random per
     # process, so sessions end on restart; set it when several processes share the load) and
     # how long a session lasts before the council signs in again.

@@ -1,4 +1,4 @@
-"""FWi outbound adapter: SOAP 1.1 with WS-Security UsernameToken (shared/specs/fwi.md).
+"""FWi outbound adapter: SOAP 1.1 with WS-Security UsernameToken (docs/council-it.md, "FWi").
 
 `ADAPTER` satisfies `adapters.base.OutboundAdapter`; `renderer` builds and validates the
 RecordMissingEpisodeEvent body, `client` wraps it in a freshly secured envelope, sends it and

@@ -1,4 +1,4 @@
-"""Mosaic outbound adapter: REST/JSON with OAuth2 client credentials (shared/specs/mosaic.md).
+"""Mosaic outbound adapter: REST/JSON with OAuth2 client credentials (docs/council-it.md, "Mosaic").
 
 `ADAPTER` satisfies `adapters.base.OutboundAdapter`; `renderer` builds and validates the body,
 `client` sends it and classifies the answer, `simulator` is a Mosaic for tests and the demo.

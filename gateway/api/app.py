@@ -8,16 +8,19 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from adapters import registry
 from gateway import metrics, retention, routing, ui
-from gateway.api import deliveries, episodes, inbound, operations, problems
+from gateway.alert_metrics import AlertCollector
+from gateway.api import deliveries, episodes, inbound, operations, problems, receipts
 from gateway.api.auth_failures import AuthFailures
 from gateway.api.body_limit import BodyLimit
 from gateway.api.deps import Services
 from gateway.audit import checkpoints
+from gateway.audit_monitor import AuditMonitor
 from gateway.delivery.breaker import CircuitBreakers
 from gateway.delivery.retry import RetryPolicy
 from gateway.delivery.worker import Worker, WorkerConfig
@@ -52,26 +55,48 @@ def build_services(
     connects by the settings' database URL alone.
     """
     processes = settings.resolved_ingest_processes if engine is None else 0
+    # The audit walk reads on a connection of its own (SQLite's pool holds one), unless the
+    # caller gave the engine.
+    monitor_engine = engine
     if engine is None:
         files.private_directory(settings.data_dir)
         engine = make_engine(settings.resolved_database_url)
+        monitor_engine = make_engine(settings.resolved_database_url)
     checkpoints.attach(engine, checkpoints.from_settings(settings))
     if upgrade:
         migrate.upgrade(engine)
     registry.compile_inbound_schemas()  # before serving
     table = routing_table or routing.load(settings.routing_file, simulators_url=settings.public_url)
     deadlines = deadlines_from(settings)
+    monitor = AuditMonitor(
+        monitor_engine or engine,
+        interval=timedelta(seconds=settings.audit_verify_interval_s),
+        first=timedelta(seconds=settings.audit_verify_first_s),
+        checkpoints=checkpoints.attached(engine),
+    )
     return Services(
         settings=settings,
         engine=engine,
         routing=table,
         ingestor=Ingestor(engine, table, deadlines=deadlines, batch=settings.ingest_batch),
-        metrics=metrics.registry(engine),
+        metrics=_metrics(settings, engine, table, monitor),
         worker=build_worker(settings, engine, table) if settings.worker else None,
         ingest_processes=(
             IngestProcesses(settings, table, deadlines, processes) if processes else None
         ),
+        audit_monitor=monitor,
     )
+
+
+def _metrics(
+    settings: Settings, engine: Engine, table: RoutingTable, monitor: AuditMonitor
+) -> CollectorRegistry:
+    """The process's metrics, the queue's, and what the alert rules page on."""
+    found = metrics.registry(engine)
+    ack_after = timedelta(seconds=settings.ack_overdue_s)
+    found.register(AlertCollector(engine, table, ack_after=ack_after))
+    found.register(monitor)
+    return found
 
 
 def deadlines_from(settings: Settings) -> Deadlines:
@@ -120,14 +145,19 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     worker = services.worker if services is not None else None
     if services is not None:  # an idle chain is checkpointed too
         await run_in_threadpool(checkpoints.pin_attached, services.engine)
+    monitor = services.audit_monitor if services is not None else None
     if processes is not None:
         await run_in_threadpool(processes.start)
     try:
         if worker is not None:
             worker.start()
+        if monitor is not None:
+            monitor.start()
         try:
             yield
         finally:
+            if monitor is not None:
+                await run_in_threadpool(monitor.stop)
             if worker is not None:
                 worker.stop()
     finally:
@@ -147,7 +177,7 @@ def create_app(services: Services | None) -> FastAPI:
     if services is not None:
         _protect(app, services.settings)
     problems.install(app)
-    for module in (inbound, episodes, deliveries, operations):
+    for module in (inbound, receipts, episodes, deliveries, operations):
         app.include_router(module.router)
     ui.install(app, services.settings if services is not None else None)  # /ui, not in OpenAPI
     if services is not None and services.settings.serve_simulators:

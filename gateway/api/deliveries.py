@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -63,6 +63,18 @@ class DeliveryFilters(BaseModel):
     )
     limit: int = Field(default=50, ge=1, le=500, description="Page size")
     cursor: str | None = Field(default=None, description="The previous page's `next_cursor`")
+
+
+class ReplayRequest(BaseModel):
+    """Why the delivery is replayed: recorded in the audit log with the caller."""
+
+    reason: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        pattern=PLAIN_TEXT,
+        description="Why it is replayed, e.g. 'Mosaic back after the outage, INC-1234'",
+    )
 
 
 def _invalid_parameter(name: str, message: str) -> RequestValidationError:
@@ -135,13 +147,21 @@ def get_delivery(
         **_AUTH,
         404: _NOT_FOUND,
         409: _problem("Not dead or delivered: it is queued, in flight or awaiting an ack"),
+        422: _problem("A parameter or the body is not valid (each one is named)"),
     },
     summary="Queue a dead or delivered delivery again, with the same idempotency key",
 )
 def replay_delivery(
-    delivery_id: IdPath, services: ServicesDep, principal: PrincipalDep
+    delivery_id: IdPath,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    body: Annotated[ReplayRequest | None, Body()] = None,
 ) -> dict[str, Any]:
-    """Queue the delivery again, due now, with a fresh retry budget; audited with the caller."""
+    """Queue the delivery again, due now, with a fresh retry budget.
+
+    Audited with the caller and the body's `reason` (give one: it tells whoever reads the
+    audit log later why the delivery went out again).
+    """
     require(principal, Role.OPERATOR, Role.COUNCIL)
     with unit_of_work(services.engine, audits=True, locks=(Level.DELIVERY,)) as connection:
         try:
@@ -152,6 +172,7 @@ def replay_delivery(
                 now=utc_now(),
                 ack_after=_ack_after(services),
                 via="api",
+                reason=body.reason if body is not None else None,
             )
         except LookupError as exc:
             raise ApiProblem(404, "not-found", "no such delivery") from exc

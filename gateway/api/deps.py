@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from gateway import keys
 from gateway.api.auth_failures import AuthFailures
 from gateway.api.problems import ApiProblem
+from gateway.audit_monitor import AuditMonitor
 from gateway.delivery.worker import Worker
 from gateway.ingest import Ingestor
 from gateway.ingest_processes import IngestProcesses
@@ -35,6 +36,8 @@ class Services:
     # Where the HTTP routes ingest: processes beside the server (started by the app), or,
     # when None, `ingestor` in the server's own process.
     ingest_processes: IngestProcesses | None = None
+    # Walks the audit chain on a timer while the app serves (its result is in /metrics).
+    audit_monitor: AuditMonitor | None = None
 
     def wake(self) -> None:
         """After a commit that queued deliveries (ingest, replay): wake the in-process worker."""

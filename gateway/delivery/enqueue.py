@@ -170,6 +170,7 @@ def route_unroutable(
     actor: str,
     now: datetime,
     deadlines: Deadlines,
+    reason: str | None = None,
 ) -> list[str]:
     """Queue the episode's unroutable events for a council onboarded since, in event order.
 
@@ -177,7 +178,7 @@ def route_unroutable(
     (`events.seq`), and every waiting name of the episode that now names the council, is
     resolved, gets a delivery in the row's role and is audited as routed and replayed (from
     `unroutable`) by `actor`, inside the caller's transaction. A row another transaction
-    resolved first is skipped.
+    resolved first is skipped. `reason`, why the caller replays, is recorded with the replay.
 
     Returns:
         The new delivery ids, oldest event first.
@@ -186,11 +187,16 @@ def route_unroutable(
     # The episode's lock, as ingest takes it: one writer numbers its deliveries at a time.
     locks.take(connection, locks.Level.EPISODE)
     _LOCK_EPISODE.run(connection, {"episode": episode_id})
-    return _route_waiting(connection, stream, before=through + 1, actor=actor)
+    return _route_waiting(connection, stream, before=through + 1, actor=actor, reason=reason)
 
 
 def _route_waiting(
-    connection: Connection, stream: _Stream, *, before: int, actor: str
+    connection: Connection,
+    stream: _Stream,
+    *,
+    before: int,
+    actor: str,
+    reason: str | None = None,
 ) -> list[str]:
     waiting = _WAITING.rows(
         connection, {"episode": stream.episode_id, "council": stream.council, "before": before}
@@ -214,6 +220,7 @@ def _route_waiting(
             event_id=row.event_id,
             unroutable_id=row.id,
             actor=actor,
+            reason=reason,
         )
         created.append(delivery_id)
     return created
@@ -248,8 +255,12 @@ def _audit_routed(
     event_id: str,
     unroutable_id: int,
     actor: str,
+    reason: str | None = None,
 ) -> None:
     details = {"event_id": event_id, "council": stream.council, "system": stream.system}
+    replayed = {**details, "previous_status": "unroutable", "unroutable_id": unroutable_id}
+    if reason is not None:
+        replayed["reason"] = reason
     audit.append(
         connection,
         actor=actor,
@@ -263,7 +274,7 @@ def _audit_routed(
         actor=actor,
         action=audit.Action.REPLAYED,
         subject=delivery_id,
-        details={**details, "previous_status": "unroutable", "unroutable_id": unroutable_id},
+        details=replayed,
         at=stream.now,
     )
 

@@ -310,15 +310,16 @@ def replay_visible(
     now: datetime,
     ack_after: timedelta,
     via: str,
+    reason: str | None = None,
 ) -> dict[str, Any]:
     """Queue a delivery the caller may see again (see `replay.replay`); returns its new item.
 
-    Call inside a transaction; the replay is audited with the caller.
+    Call inside a transaction; the replay is audited with the caller and `reason`.
 
     Raises:
         LookupError: no such delivery for this caller.
         replay.NotReplayable: it is not dead or delivered (nothing is changed).
     """
     _one(connection, principal, delivery_id)
-    replays.replay(connection, delivery_id, actor=principal.actor, now=now, via=via)
+    replays.replay(connection, delivery_id, actor=principal.actor, now=now, via=via, reason=reason)
     return item(_one(connection, principal, delivery_id), now, ack_after)

@@ -44,8 +44,18 @@ class NotReplayable(Exception):
         self.status = status
 
 
-def replay(connection: Connection, delivery_id: str, *, actor: str, now: datetime, via: str) -> str:
+def replay(
+    connection: Connection,
+    delivery_id: str,
+    *,
+    actor: str,
+    now: datetime,
+    via: str,
+    reason: str | None = None,
+) -> str:
     """Queue a dead or delivered delivery again, due now; returns its status before.
+
+    `reason`, why the caller replays it, is recorded in the audit entry.
 
     Raises:
         LookupError: there is no such delivery.
@@ -80,7 +90,12 @@ def replay(connection: Connection, delivery_id: str, *, actor: str, now: datetim
         actor=actor,
         action=audit.Action.REPLAYED,
         subject=delivery_id,
-        details={"previous_status": row.status, "council": row.council, "via": via},
+        details={
+            "previous_status": row.status,
+            "council": row.council,
+            "via": via,
+            **({"reason": reason} if reason is not None else {}),
+        },
         at=now,
     )
     return str(row.status)
@@ -133,6 +148,17 @@ def _routable(
     return query
 
 
+def routable_rows(
+    connection: Connection,
+    routing_table: RoutingTable,
+    *,
+    council: str | None = None,
+    since: datetime | None = None,
+) -> list[Any]:
+    """The unroutable rows `replay_unroutable` would deliver now, in event order (a dry run)."""
+    return list(connection.execute(_routable(routing_table, council, since)).all())
+
+
 def count_routable(
     connection: Connection,
     routing_table: RoutingTable,
@@ -156,6 +182,7 @@ def replay_unroutable(
     since: datetime | None = None,
     limit: int | None = None,
     names: NameTable | None = None,
+    reason: str | None = None,
 ) -> list[str]:
     """Deliver unroutable events to the councils onboarded since; returns the new delivery ids.
 
@@ -165,7 +192,8 @@ def replay_unroutable(
     (`route_unroutable`), so each council gets its deliveries numbered in the order its events
     happened. Each row is resolved once: a row another transaction (or an ingest for the same
     episode and council) resolved first is skipped. `limit` bounds the rows one call selects
-    (callers loop for batches, and give `names` to the first call only).
+    (callers loop for batches, and give `names` to the first call only). `reason` is recorded
+    in each replay's audit entry.
     """
     if names is not None:
         unroutables.resolve_names(connection, names, now=now, actor=actor)
@@ -186,5 +214,6 @@ def replay_unroutable(
             actor=actor,
             now=now,
             deadlines=deadlines,
+            reason=reason,
         )
     return created

@@ -175,6 +175,9 @@ messages = Table(
     UniqueConstraint("source", "force", "message_id"),
 )
 
+# A force's receipts, newest first (GET /v1/receipts): a page reads one range of this index.
+Index("ix_messages_force_received", messages.c.force, messages.c.received_at)
+
 events = Table(
     "events",
     metadata,

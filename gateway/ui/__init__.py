@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from gateway.settings import Settings
+from gateway.ui import operators
 from gateway.ui.router import SignInRequired, router
 from gateway.ui.session import Sessions, end
 
@@ -32,6 +33,7 @@ def install(app: FastAPI, settings: Settings | None) -> None:
     ttl = timedelta(seconds=settings.ui_session_ttl_s if settings is not None else 3600)
     app.state.ui_sessions = Sessions(secret, ttl)
     app.include_router(router)
+    app.include_router(operators.router)
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
 
     @app.exception_handler(SignInRequired)

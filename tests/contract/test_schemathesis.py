@@ -197,6 +197,9 @@ REACHED: dict[tuple[str, str], set[int]] = {
     ("POST /v1/inbound/compact", "operator"): {202},
     ("POST /v1/inbound/compact", "police"): {403},  # the example is Derbyshire's, not the Met's
     ("GET /v1/receipts/{source}/{message_id}", "police"): {200},
+    ("GET /v1/receipts", "police"): {200},
+    ("GET /v1/receipts", "operator"): {200},
+    ("GET /v1/receipts", "council"): {403},
     ("GET /v1/episodes/{episode_id}", "operator"): {200},
     ("GET /v1/episodes/{episode_id}", "council"): {200},
     ("GET /v1/deliveries", "council"): {200},

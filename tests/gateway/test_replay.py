@@ -272,7 +272,7 @@ def test_cli_replay_requeues_dead_deliveries_and_routes_unroutable_events(
     set_delivery(engine, example["304"], status="dead", attempts=25, last_error="gave up")
     set_delivery(engine, example["830"], status="delivered", attempts=1)
     harrow_report_and_found(client, met)
-    result = cli.invoke(main, ["replay"])
+    result = cli.invoke(main, ["replay", "--reason", "Mosaic back after the outage"])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().splitlines()[-1] == (
         "re-queued 1 delivery(ies) (1 dead, 0 delivered); queued 2 unroutable event(s) "
@@ -283,7 +283,8 @@ def test_cli_replay_requeues_dead_deliveries_and_routes_unroutable_events(
     assert row(engine, example["304"]).attempt_floor == 25
     assert row(engine, example["830"]).status == "delivered"
     replayed = audit_entries(engine, "replayed")
-    assert {e["actor"] for e in replayed} == {"operator:cli"} and len(replayed) == 3
+    assert len(replayed) == 3 and all(e["actor"].startswith("operator:cli:") for e in replayed)
+    assert {e["details"]["reason"] for e in replayed} == {"Mosaic back after the outage"}
 
 
 def test_cli_replay_filters_by_council_status_and_since(
@@ -296,7 +297,8 @@ def test_cli_replay_filters_by_council_status_and_since(
         set_delivery(engine, ids["830"], status="delivered")
     set_delivery(engine, example["830"], created_at=utc_now().replace(year=2024))
     harrow_report_and_found(client, met)
-    args = ["replay", "--council", "830", "--status", "dead", "--status", "delivered"]
+    args = ["replay", "--reason", "restored", "--council", "830", "--status", "dead"]
+    args += ["--status", "delivered"]
     result = cli.invoke(main, [*args, "--since", "2025-01-01T00:00:00Z"])
     assert result.exit_code == 0, result.output
     assert "re-queued 1 delivery(ies) (0 dead, 1 delivered)" in result.stdout
@@ -323,7 +325,7 @@ def test_cli_replay_works_in_batches(
     for delivery_id in dead:
         set_delivery(engine, delivery_id, status="dead")
     harrow_report_and_found(client, met)
-    result = cli.invoke(main, ["replay"])
+    result = cli.invoke(main, ["replay", "--reason", "batches"])
     assert result.exit_code == 0, result.output
     assert "re-queued 5 delivery(ies)" in result.stdout
     assert "queued 2 unroutable" in result.stdout
@@ -338,13 +340,16 @@ def test_cli_replay_works_in_batches(
         (["--since", "last tuesday"], "ISO 8601"),
         (["--since", "2024-05-01T00:00:00"], "UTC offset"),
         (["--status", "pending"], "pending"),
+        ([], "--reason"),
+        (["--reason", "  "], "--reason"),
     ],
 )
 def test_cli_replay_bad_arguments_exit_2(
     cli: CliRunner, engine: Engine, args: list[str], fragment: str
 ) -> None:
-    """A bad council, time or status is bad usage: exit 2 with a message saying what is wrong."""
-    result = cli.invoke(main, ["replay", *args])
+    """A bad council, time or status, or no reason, is bad usage: exit 2 saying what is wrong."""
+    reason = [] if "--reason" in args or not args else ["--reason", "a test"]
+    result = cli.invoke(main, ["replay", *reason, *args])
     assert result.exit_code == 2
     assert fragment in result.output
     assert audit_entries(engine, "replayed") == []
