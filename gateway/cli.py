@@ -339,8 +339,7 @@ def replay_command(
     try:
         plan = bulk_replay.preview(engine, table, scope, before=resolve_names)
         if dry_run:
-            click.echo(f"would resolve {resolutions[-1].resolved} waiting council name(s)")
-            _print_plan(plan, table)
+            _print_plan(plan, table, resolutions[-1])
             return
         assert reason is not None  # checked above
         with click.progressbar(length=plan.total, label="re-queuing", file=sys.stderr) as bar:
@@ -380,13 +379,17 @@ def _os_user() -> str:
         return "unknown"
 
 
-def _print_plan(plan: Any, table: routing.RoutingTable) -> None:
+def _print_plan(plan: Any, table: routing.RoutingTable, names: Resolution) -> None:
     """The dry run: what a replay would queue, by council, with every id; nothing changed."""
     statuses = Counter(status for ids in plan.deliveries.values() for _, status in ids)
     click.echo(
         f"would re-queue {plan.delivery_count} delivery(ies) ({statuses['dead']} dead, "
         f"{statuses['delivered']} delivered) and queue {plan.event_count} unroutable "
         "event(s) for onboarded councils"
+    )
+    click.echo(
+        f"would resolve {names.resolved} waiting council name(s); "
+        f"{names.unresolved} would still match no council"
     )
     for council in plan.councils():
         route = table.route(council)

@@ -157,7 +157,7 @@ def test_gateway_replay_reads_the_names_table_as_it_is_now(
     post(client, "compact", export(1, looked_after(UNKNOWN)), derbys)
     post(client, "compact", export(2, looked_after(UNKNOWN)), derbys)
     edited_names(tmp_path, monkeypatch, "Borsetshire")
-    result = cli.invoke(main, ["replay"])
+    result = cli.invoke(main, ["replay", "--reason", "names table fixed"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
     assert lines[-2] == "resolved 2 waiting council name(s); 0 still match no council"
@@ -178,6 +178,6 @@ def test_gateway_replay_stops_on_a_broken_names_table(
 ) -> None:
     """Two councils meeting in the edited file: exit 2 naming the file, nothing replayed."""
     names_file = edited_names(tmp_path, monkeypatch, "Derby")
-    result = cli.invoke(main, ["replay"])
+    result = cli.invoke(main, ["replay", "--reason", "names table fixed"])
     assert result.exit_code == 2
     assert str(names_file) in result.output

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import Engine, select
 
 from gateway.canonical import utc_now
 from gateway.store.schema import audit_log, deliveries, unroutable
-from tests.conftest import KeyRing
+from tests.conftest import AUDIT_KEY, KeyRing
 from tests.gateway.test_delivery_log import ids_of, post, set_delivery
 from tests.gateway.test_replay import HARROW
 from tests.messages import compact, merlin, new_id
@@ -190,7 +191,10 @@ def test_a_council_onboarded_since_is_replayed_from_the_overview(
 
     post(client, "merlin", merlin(*HARROW), met)
     settings = client.app.state.services.settings.model_copy(  # type: ignore[attr-defined]
-        update={"routing_file": onboarded_routing(tmp_path, "310")}
+        update={
+            "routing_file": onboarded_routing(tmp_path, "310"),
+            "audit_key": SecretStr(AUDIT_KEY.decode()),
+        }
     )
     services = build_services(settings, engine=engine, upgrade=False)
     with TestClient(create_app(services)) as onboarded:

@@ -30,7 +30,9 @@ from gateway.settings import Settings
 from gateway.store import migrate
 from gateway.store.engine import make_engine
 from gateway.store.schema import audit_log, deliveries, unroutable
+from gateway.store.work import unit_of_work
 from gateway.ui.pages import LONDON
+from tests.conftest import AUDIT_KEY
 from tests.gateway.test_delivery_log import ids_of, post, set_delivery
 from tests.gateway.test_replay import HARROW, onboarded_routing
 from tests.messages import compact, merlin, new_id
@@ -45,13 +47,19 @@ BARNET = (("<PlacementBorough>304</PlacementBorough>", "<PlacementBorough>302</P
 
 def _settings(tmp_path: Path, routing_file: Path | None = None) -> Settings:
     extra: dict[str, Any] = {"routing_file": routing_file} if routing_file else {}
-    return Settings(data_dir=tmp_path / "data", worker=False, _env_file=None, **extra)
+    return Settings(
+        data_dir=tmp_path / "data",
+        worker=False,
+        audit_key=AUDIT_KEY.decode(),
+        _env_file=None,
+        **extra,
+    )
 
 
 def _seed_messages(engine: Engine, tmp_path: Path) -> dict[str, Any]:
     """Messages posted through the app on the demo routing (Harrow and Barnet unroutable)."""
     services = build_services(_settings(tmp_path), engine=engine, upgrade=False)
-    with engine.begin() as connection:
+    with unit_of_work(engine, audits=True) as connection:
         met = {"Authorization": f"Bearer {keys.create(connection, keys.Role.POLICE, force='01')}"}
         derbys = {
             "Authorization": f"Bearer {keys.create(connection, keys.Role.POLICE, force='30')}"
@@ -127,7 +135,7 @@ def live_overview(tmp_path: Path) -> Iterator[tuple[str, Engine, dict[str, Any]]
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
     port = server.servers[0].sockets[0].getsockname()[1]
-    with engine.begin() as connection:
+    with unit_of_work(engine, audits=True) as connection:
         seeded["operator"] = keys.create(connection, keys.Role.OPERATOR)
         seeded["brent"] = keys.create(connection, keys.Role.COUNCIL, council="304")
     yield f"http://127.0.0.1:{port}", engine, seeded
