@@ -9,6 +9,7 @@ adapter passes its direction's shared contract suite in `tests/contract/`.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -226,7 +227,9 @@ class OutboundAdapter:
             each from the environment variable `<credentials_env>_<KEY upper-cased>`.
         demo_credentials: what loopback routes without `credentials_env` send (the bundled
             simulator accepts them), with the same keys.
-        simulator: builds the system's simulator app, mounted at `/sim/<name>`.
+        simulator: where the factory of the system's simulator app is, as
+            `"package.module:function"`; it is imported only when a simulator is built
+            (`create_simulator`), so no other process pays for it.
         poll_acks: reads asynchronous acknowledgements after a cursor, for systems that
             acknowledge later (Protocol); None for the others.
     """
@@ -240,7 +243,13 @@ class OutboundAdapter:
     classify: Callable[[httpx.Response], SendResult]
     credentials: tuple[str, ...]
     demo_credentials: Mapping[str, str]
-    simulator: Callable[[], FastAPI]
+    simulator: str
     poll_acks: (
         Callable[[TargetConfig, str | None, httpx.Client], tuple[list[Ack], str | None]] | None
     ) = None
+
+    def create_simulator(self) -> FastAPI:
+        """A new simulator app of this system, mounted at `/sim/<name>` by the gateway."""
+        module, _, factory = self.simulator.partition(":")
+        app: FastAPI = getattr(importlib.import_module(module), factory)()
+        return app

@@ -266,7 +266,9 @@ class Ingestor:
         log_outcome(outcome)
         return outcome
 
-    def prepare(self, adapter: InboundAdapter[Any], body: bytes, principal: Principal) -> Submission:
+    def prepare(
+        self, adapter: InboundAdapter[Any], body: bytes, principal: Principal
+    ) -> Submission:
         """Parse, validate and map `body`, and check that `principal` may send it (no database).
 
         Raises:

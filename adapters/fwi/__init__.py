@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapters.base import OutboundAdapter
-from adapters.fwi import client, renderer, simulator
+from adapters.fwi import client, renderer
 
 ADAPTER = OutboundAdapter(
     name="fwi",
@@ -22,5 +22,5 @@ ADAPTER = OutboundAdapter(
     classify=client.classify,
     credentials=client.CREDENTIALS,
     demo_credentials={"username": "demo-gateway", "password": "demo-password"},
-    simulator=simulator.create_app,
+    simulator="adapters.fwi.simulator:create_app",
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapters.base import OutboundAdapter
-from adapters.mosaic import client, renderer, simulator
+from adapters.mosaic import client, renderer
 
 ADAPTER = OutboundAdapter(
     name="mosaic",
@@ -21,5 +21,5 @@ ADAPTER = OutboundAdapter(
     classify=client.classify,
     credentials=client.CREDENTIALS,
     demo_credentials={"client_id": "demo-gateway", "client_secret": "demo-secret"},
-    simulator=simulator.create_app,
+    simulator="adapters.mosaic.simulator:create_app",
 )

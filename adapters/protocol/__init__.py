@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapters.base import OutboundAdapter
-from adapters.protocol import client, renderer, simulator
+from adapters.protocol import client, renderer
 
 ADAPTER = OutboundAdapter(
     name="protocol",
@@ -22,6 +22,6 @@ ADAPTER = OutboundAdapter(
     classify=client.classify,
     credentials=client.CREDENTIALS,
     demo_credentials={"api_key": "demo-api-key"},
-    simulator=simulator.create_app,
+    simulator="adapters.protocol.simulator:create_app",
     poll_acks=client.poll_acks,
 )

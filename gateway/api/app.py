@@ -150,7 +150,7 @@ def create_app(services: Services | None) -> FastAPI:
 def mount_simulators(app: FastAPI) -> None:
     """Serve each bundled case-system simulator under `/sim/<system>` (the demo's targets)."""
     for adapter in registry.OUTBOUND.values():
-        app.mount(f"/sim/{adapter.name}", adapter.simulator())
+        app.mount(f"/sim/{adapter.name}", adapter.create_simulator())
 
 
 def simulators_app() -> FastAPI:

@@ -168,7 +168,7 @@ def outbound_contract(adapter: OutboundAdapter) -> type:
                 base_url=f"http://testserver/sim/{adapter.name}/304",
                 credentials=dict(adapter.demo_credentials),
             )
-            with mounted(adapter.name, adapter.simulator()) as http:
+            with mounted(adapter.name, adapter.create_simulator()) as http:
                 result = adapter.send(request, adapter.render(request), sim, http)
             assert isinstance(result, SendResult) and result.target_reference
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapters.base import OutboundAdapter
-from tests.adapters.minicase import client, renderer, simulator
+from tests.adapters.minicase import client, renderer
 
 ADAPTER = OutboundAdapter(
     name="minicase",
@@ -22,5 +22,5 @@ ADAPTER = OutboundAdapter(
     classify=client.classify,
     credentials=client.CREDENTIALS,
     demo_credentials={"token": "demo-token"},
-    simulator=simulator.create_app,
+    simulator="tests.adapters.minicase.simulator:create_app",
 )
