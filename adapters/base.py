@@ -1,19 +1,29 @@
-"""The two adapter protocols: inbound (police → canonical) and outbound (canonical → case system).
+"""What an adapter folder exports: one `InboundAdapter` or `OutboundAdapter`, and their data.
 
-Inbound adapters are pure: `parse(bytes) -> SourceMessage`, `to_events(msg) -> list[EpisodeEvent]`.
-Every inbound adapter passes the shared contract suite in `tests/contract/`.
+Each folder under `adapters/` exports a single `ADAPTER` object of one of the two dataclasses
+below, holding everything the gateway needs of that system; `adapters/registry.py` lists them
+and is the only list. Inbound adapters are pure: `parse(bytes) -> SourceMessage`,
+`to_events(msg) -> list[EpisodeEvent]`; an outbound adapter's `send` is its only I/O. Every
+adapter passes its direction's shared contract suite in `tests/contract/`.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from adapters.codes import CodeTables
 from gateway.canonical import CouncilRole, EpisodeEvent, Source
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 class SourceMessage(BaseModel):
@@ -41,35 +51,51 @@ class SourceMessage(BaseModel):
     c14n_sha256: str
 
 
-@runtime_checkable
-class InboundAdapter(Protocol):
-    """A police system the gateway accepts notifications from."""
+MessageT = TypeVar("MessageT", bound=SourceMessage)
 
-    @property
-    def name(self) -> Source:
-        """The adapter's name, equal to its folder's and the URL segment."""
-        ...
 
-    @property
-    def schema_path(self) -> Path:
-        """The XSD the adapter validates against."""
-        ...
+@dataclass(frozen=True, kw_only=True, eq=False)
+class InboundAdapter(Generic[MessageT]):
+    """A police system the gateway accepts notifications from: all of it, in one object.
 
-    def parse(self, body: bytes) -> SourceMessage:
-        """Parse, validate and semantically check raw bytes.
+    The inbound route `POST /v1/inbound/<name>`, the receipt's `source` values, the golden
+    refresh and the contract suite all derive from the registered objects.
 
-        Raises:
-            gateway.errors.InboundRejected: a subclass saying exactly what is wrong and where.
-        """
-        ...
+    Attributes:
+        name: the folder's name, the URL segment and the canonical `source` of its events.
+        folder: the adapter's folder (`manifest.toml`, `schema/`, `fixtures/`).
+        schema_path: the XSD the adapter validates against.
+        message_type: the `SourceMessage` subclass that `parse` returns.
+        parse: parse, validate and semantically check raw bytes (raises an
+            `InboundRejected` subclass saying exactly what is wrong and where).
+        map_events: map a parsed message into canonical events, pure and deterministic
+            (raises `SemanticInvalid` for a code or name with no mapping).
+        personal_elements: local names of the elements whose text is personal data; the
+            contract suite proves none of their values reaches an error or a log.
+        summary: the inbound route's one-line summary in the OpenAPI document.
+        description: the inbound route's description in the OpenAPI document.
+    """
+
+    name: str
+    folder: Path
+    schema_path: Path
+    message_type: type[MessageT]
+    parse: Callable[[bytes], MessageT]
+    map_events: Callable[[MessageT], list[EpisodeEvent]]
+    personal_elements: frozenset[str]
+    summary: str
+    description: str
 
     def to_events(self, message: SourceMessage) -> list[EpisodeEvent]:
-        """Map a parsed message into canonical events (pure and deterministic).
+        """Map a message from this adapter's `parse` into canonical events (`map_events`).
 
         Raises:
+            TypeError: the message did not come from this adapter's `parse`.
             gateway.errors.SemanticInvalid: a code or name with no mapping.
         """
-        ...
+        if not isinstance(message, self.message_type):
+            raise TypeError(f"not a {self.name} message: {type(message).__name__}")
+        return self.map_events(message)
 
 
 # --- outbound --------------------------------------------------------------------------------
@@ -178,30 +204,52 @@ class Ack(BaseModel):
     cursor: str
 
 
-@runtime_checkable
-class OutboundAdapter(Protocol):
-    """A council case system the gateway delivers to."""
+@dataclass(frozen=True, kw_only=True, eq=False)
+class OutboundAdapter:
+    """A council case system the gateway delivers to: all of it, in one object.
 
-    @property
-    def name(self) -> str:
-        """The adapter's name, equal to its folder's and the routing file's `system`."""
-        ...
+    Routing's system names and credential variables, the simulators mounted under
+    `/sim/<name>`, the golden refresh and the contract suite all derive from the registered
+    objects.
 
-    def render(self, request: DeliveryRequest) -> Payload:
-        """Render and validate the payload against the system's own schema (pure).
+    Attributes:
+        name: the folder's name and the routing file's `system`.
+        folder: the adapter's folder (`manifest.toml`, `schema/`, `fixtures/golden/`).
+        schema_path: the system's own schema (JSON Schema `.json` or XSD `.xsd`) that every
+            rendered payload is validated against.
+        codes: the canonical → system code tables (its mapping file).
+        render: render and validate the payload, pure (raises `PermanentDelivery` when the
+            canonical data cannot be expressed).
+        send: send one payload, the only I/O, authenticating as the system requires (raises
+            `RetryableDelivery`, with `retry_after` when told, or `PermanentDelivery`).
+        classify: the spec's answer table: an answer to a result, or the error to raise.
+        credentials: the keys the client reads from the target's credentials; routing reads
+            each from the environment variable `<credentials_env>_<KEY upper-cased>`.
+        demo_credentials: what loopback routes without `credentials_env` send (the bundled
+            simulator accepts them), with the same keys.
+        simulator: where the factory of the system's simulator app is, as
+            `"package.module:function"`; it is imported only when a simulator is built
+            (`create_simulator`), so no other process pays for it.
+        poll_acks: reads asynchronous acknowledgements after a cursor, for systems that
+            acknowledge later (Protocol); None for the others.
+    """
 
-        Raises:
-            gateway.errors.PermanentDelivery: the canonical data cannot be expressed.
-        """
-        ...
+    name: str
+    folder: Path
+    schema_path: Path
+    codes: CodeTables
+    render: Callable[[DeliveryRequest], Payload]
+    send: Callable[[DeliveryRequest, Payload, TargetConfig, httpx.Client], SendResult]
+    classify: Callable[[httpx.Response], SendResult]
+    credentials: tuple[str, ...]
+    demo_credentials: Mapping[str, str]
+    simulator: str
+    poll_acks: (
+        Callable[[TargetConfig, str | None, httpx.Client], tuple[list[Ack], str | None]] | None
+    ) = None
 
-    def send(
-        self, request: DeliveryRequest, payload: Payload, target: TargetConfig, http: httpx.Client
-    ) -> SendResult:
-        """Send one payload (the only I/O), authenticating as the system requires.
-
-        Raises:
-            gateway.errors.RetryableDelivery: try again later (`retry_after` when told).
-            gateway.errors.PermanentDelivery: dead-letter with the reason.
-        """
-        ...
+    def create_simulator(self) -> FastAPI:
+        """A new simulator app of this system, mounted at `/sim/<name>` by the gateway."""
+        module, _, factory = self.simulator.partition(":")
+        app: FastAPI = getattr(importlib.import_module(module), factory)()
+        return app

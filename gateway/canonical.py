@@ -216,11 +216,12 @@ class ClosureReason(StrEnum):
     DUPLICATE_REPORT = "duplicate_report"
 
 
-class Source(StrEnum):
-    """The police systems the gateway accepts notifications from."""
-
-    MERLIN = "merlin"
-    COMPACT = "compact"
+# A police system the gateway accepts notifications from, by its inbound adapter's name
+# (`merlin`, `compact`): `adapters.registry.INBOUND` is the list, so a new source is one
+# registry line. The pattern is the registry's rule for a name: a URL segment that fits the
+# `source` columns (String(16)).
+SOURCE_NAME = r"^[a-z][a-z0-9_]{0,15}$"
+Source = Annotated[str, Field(pattern=SOURCE_NAME)]
 
 
 # --- identifiers ---------------------------------------------------------------------------

@@ -139,7 +139,7 @@ def worker(once: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8081, show_default=True, type=int)
 def simulators(host: str, port: int) -> None:
-    """Serve the Mosaic, FWi and Protocol simulators alone, under /sim/<system>."""
+    """Serve the simulator of every registered case system alone, under /sim/<system>."""
     from gateway.api.app import simulators_app
     from gateway.server import run, uvicorn_config
 

@@ -166,7 +166,7 @@ class Submission:
     rejection in `unmappable`: it is the answer unless the message is a resend.
     """
 
-    adapter: InboundAdapter
+    adapter: InboundAdapter[Any]
     message: SourceMessage
     body: bytes
     principal: Principal
@@ -236,7 +236,7 @@ class Ingestor:
         self.clock = clock
         self._commits: GroupCommit[Submission, Outcome] = GroupCommit(self.store, limit=batch)
 
-    def ingest(self, adapter: InboundAdapter, body: bytes, principal: Principal) -> Outcome:
+    def ingest(self, adapter: InboundAdapter[Any], body: bytes, principal: Principal) -> Outcome:
         """Validate, map and durably store one message.
 
         Parsing runs in the caller's thread; the store runs in a group commit (see
@@ -267,7 +267,9 @@ class Ingestor:
         log_outcome(outcome)
         return outcome
 
-    def prepare(self, adapter: InboundAdapter, body: bytes, principal: Principal) -> Submission:
+    def prepare(
+        self, adapter: InboundAdapter[Any], body: bytes, principal: Principal
+    ) -> Submission:
         """Parse, validate and map `body`, and check that `principal` may send it (no database).
 
         Raises:

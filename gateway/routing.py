@@ -2,7 +2,9 @@
 
 Loaded from the YAML routing file of operations.md and validated at start-up and by
 `gateway config check`. Every problem is a `ConfigurationError` naming the file, the line and
-what is wrong. Secrets never live in the file: they come from `<credentials_env>_*` variables.
+what is wrong. A council's `system` is a case system of `adapters.registry.OUTBOUND`. Secrets
+never live in the file: they come from `<credentials_env>_<KEY>` variables, one per key of
+the adapter's `credentials`.
 """
 
 from __future__ import annotations
@@ -11,29 +13,18 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 import mappings
+from adapters import registry
 from adapters.base import TargetConfig
 from gateway import addresses, yamlconfig
 from gateway.errors import ConfigurationError
 from gateway.policy import packs
 
-System = Literal["mosaic", "fwi", "protocol"]
-SECRET_SUFFIXES: dict[str, tuple[str, ...]] = {
-    "mosaic": ("CLIENT_ID", "CLIENT_SECRET"),
-    "fwi": ("USERNAME", "PASSWORD"),
-    "protocol": ("API_KEY",),
-}
-# Credentials the bundled simulators accept (they check presence and form only).
-DEMO_CREDENTIALS: dict[str, dict[str, str]] = {
-    "mosaic": {"client_id": "demo-gateway", "client_secret": "demo-secret"},
-    "fwi": {"username": "demo-gateway", "password": "demo-password"},
-    "protocol": {"api_key": "demo-api-key"},
-}
 SIMULATORS_PLACEHOLDER = "{simulators}"
 
 
@@ -44,7 +35,7 @@ class CouncilRoute(BaseModel):
 
     code: str = Field(pattern=r"^[0-9]{3}$")
     name: str = Field(min_length=1)
-    system: System
+    system: registry.SystemName
     base_url: str
     policy: str
     credentials_env: str | None = Field(default=None, pattern=r"^[A-Z][A-Z0-9_]*$")
@@ -170,6 +161,7 @@ def _validate(
 def _credentials(
     route: CouncilRoute, env: Mapping[str, str], path: Path, line: int | None
 ) -> dict[str, str]:
+    adapter = registry.OUTBOUND[route.system]
     if route.credentials_env is None:
         if not route.is_loopback:
             raise ConfigurationError(
@@ -177,10 +169,10 @@ def _credentials(
                 file=str(path),
                 line=line,
             )
-        return dict(DEMO_CREDENTIALS[route.system])
+        return dict(adapter.demo_credentials)
     found: dict[str, str] = {}
-    for suffix in SECRET_SUFFIXES[route.system]:
-        variable = f"{route.credentials_env}_{suffix}"
+    for key in adapter.credentials:
+        variable = f"{route.credentials_env}_{key.upper()}"
         value = env.get(variable)
         if not value:
             raise ConfigurationError(
@@ -188,5 +180,5 @@ def _credentials(
                 file=str(path),
                 line=line,
             )
-        found[suffix.lower()] = value
+        found[key] = value
     return found

@@ -16,7 +16,6 @@ counterpart is `tests/fuzz/test_fuzz_inbound.py` (hypothesis, structured mutatio
 from __future__ import annotations
 
 import contextlib
-import importlib
 import shutil
 import sys
 import tempfile
@@ -27,13 +26,12 @@ import atheris
 from gateway.errors import InboundRejected
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("merlin", "compact")
 
 
-def seed_corpus(name: str) -> Path:
+def seed_corpus(name: str, folder: Path) -> Path:
     """A temporary folder holding the adapter's valid fixtures and the hostile corpus."""
     corpus = Path(tempfile.mkdtemp(prefix=f"fuzz-{name}-"))
-    seeds = [*(ROOT / "adapters" / name / "fixtures" / "valid").glob("*.xml")]
+    seeds = [*(folder / "fixtures" / "valid").glob("*.xml")]
     seeds += [*(ROOT / "tests" / "contract" / "hostile").glob("*.xml")]
     for seed in seeds:
         shutil.copy(seed, corpus / seed.name)
@@ -42,11 +40,12 @@ def seed_corpus(name: str) -> Path:
 
 def main(argv: list[str]) -> None:
     """Fuzz the adapter named by `argv[1]`; the remaining arguments go to libFuzzer."""
-    if len(argv) < 2 or argv[1] not in SOURCES:
-        sys.exit(f"usage: {argv[0]} {{{'|'.join(SOURCES)}}} [libFuzzer arguments...]")
+    with atheris.instrument_imports():  # coverage feedback from the parsers and the mappings
+        from adapters import registry  # noqa: PLC0415 (atheris instruments only what it imports)
+    if len(argv) < 2 or argv[1] not in registry.INBOUND:
+        sys.exit(f"usage: {argv[0]} {{{'|'.join(registry.INBOUND)}}} [libFuzzer arguments...]")
     name, rest = argv[1], argv[2:]
-    with atheris.instrument_imports():  # coverage feedback from the parser and the mapping
-        adapter = importlib.import_module(f"adapters.{name}").ADAPTER
+    adapter = registry.INBOUND[name]
 
     def one_input(data: bytes) -> None:
         # A precise refusal is the right answer to a bad message; anything else is a finding.
@@ -54,7 +53,7 @@ def main(argv: list[str]) -> None:
             adapter.to_events(adapter.parse(data))
 
     if not any(not arg.startswith("-") for arg in rest):
-        rest.append(str(seed_corpus(name)))
+        rest.append(str(seed_corpus(name, adapter.folder)))
     atheris.Setup([argv[0], *rest], one_input)
     atheris.Fuzz()
 

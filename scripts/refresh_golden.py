@@ -1,30 +1,29 @@
 """Re-render every inbound adapter's golden files from its valid fixtures.
 
-Usage: `python scripts/refresh_golden.py [ADAPTER ...]` (default: all registered), then
-review `git diff` of the fixtures/golden folders: a golden change is a behaviour change.
+Usage: `python scripts/refresh_golden.py [ADAPTER ...]` (default: every registered inbound
+adapter), then review `git diff` of the fixtures/golden folders: a golden change is a behaviour
+change.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
-from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from adapters import registry
+from adapters.base import InboundAdapter
 
 
-def golden_json(adapter: object, body: bytes) -> str:
+def golden_json(adapter: InboundAdapter[Any], body: bytes) -> str:
     """The golden text for one valid fixture: the mapped events as sorted, indented JSON."""
-    message = adapter.parse(body)  # type: ignore[attr-defined]
-    events = adapter.to_events(message)  # type: ignore[attr-defined]
+    events = adapter.to_events(adapter.parse(body))
     return json.dumps([e.model_dump(mode="json") for e in events], indent=2, sort_keys=True) + "\n"
 
 
-def refresh(name: str) -> int:
-    """Rewrite `adapters/<name>/fixtures/golden/*.json`; return how many were written."""
-    adapter = importlib.import_module(f"adapters.{name}").ADAPTER
-    folder = ROOT / "adapters" / name / "fixtures"
+def refresh(adapter: InboundAdapter[Any]) -> int:
+    """Rewrite the adapter's `fixtures/golden/*.json`; return how many were written."""
+    folder = adapter.folder / "fixtures"
     (folder / "golden").mkdir(exist_ok=True)
     count = 0
     for fixture in sorted((folder / "valid").glob("*.xml")):
@@ -35,10 +34,14 @@ def refresh(name: str) -> int:
 
 
 def main(argv: list[str]) -> int:
-    """Refresh the named adapters (all inbound adapters when none are named)."""
-    names = argv or ["merlin", "compact"]
-    for name in names:
-        print(f"{name}: {refresh(name)} golden file(s) written")
+    """Refresh the named adapters (every registered inbound adapter when none are named)."""
+    unknown = [name for name in argv if name not in registry.INBOUND]
+    if unknown:
+        sys.exit(
+            f"not inbound adapters: {', '.join(unknown)} (known: {', '.join(registry.INBOUND)})"
+        )
+    for name in argv or registry.INBOUND:
+        print(f"{name}: {refresh(registry.INBOUND[name])} golden file(s) written")
     return 0
 
 

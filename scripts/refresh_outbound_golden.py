@@ -1,8 +1,8 @@
 """Re-render every outbound adapter's golden payloads from the canonical cases.
 
-Usage: `python scripts/refresh_outbound_golden.py [ADAPTER ...]` (default: mosaic, fwi,
-protocol), then review `git diff adapters/*/fixtures/golden`: a golden change is a change of
-what the councils receive. Golden files of cases that no longer exist are deleted.
+Usage: `python scripts/refresh_outbound_golden.py [ADAPTER ...]` (default: every registered
+outbound adapter), then review `git diff adapters/*/fixtures/golden`: a golden change is a
+change of what the councils receive. Golden files of cases that no longer exist are deleted.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from adapters import registry
+from adapters.base import OutboundAdapter
+
 ROOT = Path(__file__).resolve().parents[1]
-OUTBOUND = ("mosaic", "fwi", "protocol")
 
 
 def golden_suffix(schema_path: Path) -> str:
@@ -21,10 +23,9 @@ def golden_suffix(schema_path: Path) -> str:
     return ".json" if schema_path.suffix == ".json" else ".xml"
 
 
-def golden_path(adapter: Any, case: str) -> Path:
+def golden_path(adapter: OutboundAdapter, case: str) -> Path:
     """Where the golden payload of `case` for `adapter` lives."""
-    folder = ROOT / "adapters" / str(adapter.name) / "fixtures" / "golden"
-    return folder / f"{case}{golden_suffix(adapter.schema_path)}"
+    return adapter.folder / "fixtures" / "golden" / f"{case}{golden_suffix(adapter.schema_path)}"
 
 
 def _cases() -> dict[str, Any]:
@@ -35,9 +36,8 @@ def _cases() -> dict[str, Any]:
     return cases
 
 
-def refresh(name: str) -> tuple[int, int]:
+def refresh(adapter: OutboundAdapter) -> tuple[int, int]:
     """Rewrite one adapter's golden payloads; return (written, deleted as stale)."""
-    adapter = importlib.import_module(f"adapters.{name}").ADAPTER
     cases = _cases()
     written = 0
     for case, request in sorted(cases.items()):
@@ -53,9 +53,13 @@ def refresh(name: str) -> tuple[int, int]:
 
 
 def main(argv: list[str]) -> int:
-    """Refresh the named outbound adapters (all of them when none are named)."""
-    for name in argv or OUTBOUND:
-        written, deleted = refresh(name)
+    """Refresh the named outbound adapters (every registered one when none are named)."""
+    unknown = [name for name in argv if name not in registry.OUTBOUND]
+    if unknown:
+        known = ", ".join(registry.OUTBOUND)
+        sys.exit(f"not outbound adapters: {', '.join(unknown)} (known: {known})")
+    for name in argv or registry.OUTBOUND:
+        written, deleted = refresh(registry.OUTBOUND[name])
         print(f"{name}: {written} golden payload(s) written, {deleted} stale deleted")
     return 0
 

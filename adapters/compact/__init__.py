@@ -4,40 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapters.base import SourceMessage
+from adapters.base import InboundAdapter
 from adapters.compact import mapping, parser
 from adapters.compact.model import CompactMessage
-from gateway.canonical import EpisodeEvent, Source
 
+__all__ = ["ADAPTER", "CompactMessage"]
 
-class CompactAdapter:
-    """The COMPACT inbound adapter (satisfies `adapters.base.InboundAdapter`)."""
-
-    @property
-    def name(self) -> Source:
-        """`compact`, as the folder and the URL segment."""
-        return Source.COMPACT
-
-    @property
-    def schema_path(self) -> Path:
-        """The COMPACT 3.4 XSD."""
-        return parser.SCHEMA_PATH
-
-    def parse(self, body: bytes) -> CompactMessage:
-        """Parse, validate and semantically check one export (see `parser.parse`)."""
-        return parser.parse(body)
-
-    def to_events(self, message: SourceMessage) -> list[EpisodeEvent]:
-        """Map a parsed export into its canonical event (see `mapping.to_events`).
-
-        Raises:
-            TypeError: `message` did not come from this adapter's `parse`.
-        """
-        if not isinstance(message, CompactMessage):
-            raise TypeError(f"expected a CompactMessage, got {type(message).__name__}")
-        return mapping.to_events(message)
-
-
-ADAPTER = CompactAdapter()
-
-__all__ = ["ADAPTER", "CompactAdapter", "CompactMessage"]
+ADAPTER = InboundAdapter(
+    name="compact",
+    folder=Path(__file__).resolve().parent,
+    schema_path=parser.SCHEMA_PATH,
+    message_type=CompactMessage,
+    parse=parser.parse,
+    map_events=mapping.to_events,
+    personal_elements=frozenset(
+        {"Forename", "MiddleNames", "Surname", "DOB", "NHSNo", "AddressLine", "Postcode"}
+    ),
+    summary="Submit a COMPACT missing-person case export",
+    description="Accept a COMPACT export (compact.md); 202 means it is committed.",
+)

@@ -167,7 +167,7 @@ def to_events(message: CompactMessage) -> list[c.EpisodeEvent]:
             type=event_type,
             at=_event_at(event_type, message),
             source=c.SourceRef(
-                source=c.Source.COMPACT,
+                source=message.source,
                 force=message.force,
                 reference=message.reference,
                 version=message.version,

@@ -32,12 +32,7 @@ from adapters.compact.model import (
     RiskAssessment,
     Timeline,
 )
-from gateway.canonical import (
-    Source,
-    nhs_number_is_valid,
-    normalise_nhs_number,
-    normalise_postcode,
-)
+from gateway.canonical import nhs_number_is_valid, normalise_nhs_number, normalise_postcode
 from gateway.errors import SchemaInvalid, SemanticInvalid
 
 NAMESPACE = "urn:compact:missing-persons:export:3"
@@ -156,7 +151,7 @@ class _Reader:
         self.seen.update(Case=case, ExportedAt=self.child(header, "ExportedAt"))
         typed = self.case(case)
         return CompactMessage(
-            source=Source.COMPACT,
+            source="compact",
             message_id=self.text(header, "ExportId"),
             force=self.text(header, "ForceCode"),
             reference=typed.case_number,

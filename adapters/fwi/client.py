@@ -19,21 +19,18 @@ import httpx
 from lxml import etree
 
 from adapters import xml
+from adapters.answers import default_verdict, retry_after, safe_id
 from adapters.base import DeliveryRequest, Payload, SendResult, TargetConfig
+from adapters.exchange import exchange, require_credentials
 from adapters.fwi.renderer import NS
-from adapters.outbound import (
-    default_verdict,
-    exchange,
-    require_credentials,
-    retry_after,
-    safe_id,
-    utc_text,
-)
+from adapters.rendering import utc_text
 from gateway.canonical import utc_now
 from gateway.errors import DeliveryError, InboundRejected, PermanentDelivery, RetryableDelivery
 from gateway.logs import get_logger
 
 SYSTEM = "fwi"
+# The keys of the routing target's credentials, read from <credentials_env>_<KEY>.
+CREDENTIALS = ("username", "password")
 PATH = "/FWiIntegration/MissingEpisodeService.svc"
 SOAP_ACTION = '"urn:fwi:integration:missing:1/RecordMissingEpisodeEvent"'
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -104,7 +101,7 @@ def send(
         RetryableDelivery: try again later.
         PermanentDelivery: dead-letter with the reason.
     """
-    require_credentials(target.credentials, ("username", "password"), SYSTEM)
+    require_credentials(target.credentials, CREDENTIALS, SYSTEM)
     content = envelope(
         payload,
         target.credentials["username"],

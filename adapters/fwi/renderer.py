@@ -11,24 +11,17 @@ from pathlib import Path
 
 from lxml import etree
 
+import mappings
 from adapters.base import DeliveryRequest, Payload
-from adapters.outbound import (
-    CodeTables,
-    debrief_to_send,
-    episode_kind,
-    sub,
-    sub_nil,
-    sub_optional,
-    utc_text,
-    validate_xml,
-    xml_bytes,
-)
+from adapters.codes import CodeTables, episode_kind
+from adapters.rendering import debrief_to_send, utc_text
+from adapters.xmldoc import sub, sub_nil, sub_optional, validate_xml, xml_bytes
 from gateway.canonical import Child, EpisodeEvent, PoliceContact
 
 NS = "urn:fwi:integration:missing:1"
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "record-missing-episode-event.xsd"
 MEDIA_TYPE = "text/xml; charset=utf-8"
-CODES = CodeTables("fwi", "fwi.yaml")
+CODES = CodeTables("fwi", mappings.path("fwi.yaml"))
 
 
 def render(request: DeliveryRequest) -> Payload:

@@ -18,12 +18,15 @@ from urllib.parse import quote
 
 import httpx
 
+from adapters.answers import default_verdict, safe_id
 from adapters.base import DeliveryRequest, Payload, SendResult, TargetConfig
-from adapters.outbound import default_verdict, exchange, require_credentials, safe_id
+from adapters.exchange import exchange, require_credentials
 from gateway.errors import PermanentDelivery, RetryableDelivery
 from gateway.logs import get_logger
 
 SYSTEM = "mosaic"
+# The keys of the routing target's credentials, read from <credentials_env>_<KEY>.
+CREDENTIALS = ("client_id", "client_secret")
 SCOPE = "missing-episodes"
 MAX_TOKEN_CHARS = 8192
 _JSON_PATH = re.compile(r"^\$[A-Za-z0-9_.\[\]]{0,99}$")
@@ -97,7 +100,7 @@ def fetch_token(http: httpx.Client, target: TargetConfig) -> tuple[str, float]:
         RetryableDelivery: the token endpoint is temporarily unavailable or answered nonsense.
         PermanentDelivery: the credentials are missing or refused.
     """
-    require_credentials(target.credentials, ("client_id", "client_secret"), SYSTEM)
+    require_credentials(target.credentials, CREDENTIALS, SYSTEM)
     form = {
         "grant_type": "client_credentials",
         "client_id": target.credentials["client_id"],

@@ -13,14 +13,16 @@ from typing import Any
 
 import jsonschema
 
+import mappings
 from adapters.base import DeliveryRequest, Payload
-from adapters.outbound import CodeTables, debrief_to_send, episode_kind, utc_text
+from adapters.codes import CodeTables, episode_kind
+from adapters.rendering import debrief_to_send, utc_text
 from gateway.canonical import Child, EpisodeEvent, SourceRef
 from gateway.errors import PermanentDelivery
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "missing-episode-request.schema.json"
 MEDIA_TYPE = "application/json"
-CODES = CodeTables("mosaic", "mosaic.yaml")
+CODES = CodeTables("mosaic", mappings.path("mosaic.yaml"))
 
 Json = dict[str, Any]
 

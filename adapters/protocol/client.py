@@ -16,12 +16,15 @@ from urllib.parse import urlencode
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from adapters.answers import default_verdict, retry_after, safe_id
 from adapters.base import Ack, DeliveryRequest, Payload, SendResult, TargetConfig
-from adapters.outbound import default_verdict, exchange, require_credentials, retry_after, safe_id
+from adapters.exchange import exchange, require_credentials
 from gateway.errors import PermanentDelivery, RetryableDelivery
 from gateway.logs import get_logger
 
 SYSTEM = "protocol"
+# The keys of the routing target's credentials, read from <credentials_env>_<KEY>.
+CREDENTIALS = ("api_key",)
 MAX_ACK_ERRORS = 20
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _LA = re.compile(r"^[0-9]{3}$")
@@ -48,7 +51,7 @@ def send(
         RetryableDelivery: try again later.
         PermanentDelivery: dead-letter with the reason.
     """
-    require_credentials(target.credentials, ("api_key",), SYSTEM)
+    require_credentials(target.credentials, CREDENTIALS, SYSTEM)
     name = filename(target.council, request.idempotency_key)
     headers = {"X-Api-Key": target.credentials["api_key"], "Content-Type": payload.media_type}
     response = exchange(
@@ -145,7 +148,7 @@ def poll_acks(
         RetryableDelivery: the ack feed is temporarily unavailable or answered nonsense.
         PermanentDelivery: the API key is refused.
     """
-    require_credentials(target.credentials, ("api_key",), SYSTEM)
+    require_credentials(target.credentials, CREDENTIALS, SYSTEM)
     query = f"?{urlencode({'after': cursor})}" if cursor else ""
     response = exchange(
         http,

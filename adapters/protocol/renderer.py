@@ -11,18 +11,11 @@ from pathlib import Path
 
 from lxml import etree
 
+import mappings
 from adapters.base import DeliveryRequest, Payload
-from adapters.outbound import (
-    CodeTables,
-    debrief_to_send,
-    episode_kind,
-    sub,
-    sub_nil,
-    sub_optional,
-    utc_text,
-    validate_xml,
-    xml_bytes,
-)
+from adapters.codes import CodeTables, episode_kind
+from adapters.rendering import debrief_to_send, utc_text
+from adapters.xmldoc import sub, sub_nil, sub_optional, validate_xml, xml_bytes
 from gateway.canonical import Child, EpisodeEvent, PoliceContact
 from gateway.errors import PermanentDelivery
 
@@ -30,7 +23,7 @@ NS = "urn:protocol-ics:import:missing:1"
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "protocol-import.xsd"
 MEDIA_TYPE = "application/xml"
 MAX_FILE_BYTES = 2 * 1024 * 1024
-CODES = CodeTables("protocol", "protocol.yaml")
+CODES = CodeTables("protocol", mappings.path("protocol.yaml"))
 
 
 def render(request: DeliveryRequest) -> Payload:

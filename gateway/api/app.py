@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -177,7 +176,8 @@ def create_app(services: Services | None) -> FastAPI:
     if services is not None:
         _protect(app, services.settings)
     problems.install(app)
-    for module in (inbound, receipts, episodes, deliveries, operations):
+    app.include_router(inbound.router())
+    for module in (receipts, episodes, deliveries, operations):
         app.include_router(module.router)
     ui.install(app, services.settings if services is not None else None)  # /ui, not in OpenAPI
     if services is not None and services.settings.serve_simulators:
@@ -197,9 +197,8 @@ def _protect(app: FastAPI, settings: Settings) -> None:
 
 def mount_simulators(app: FastAPI) -> None:
     """Serve each bundled case-system simulator under `/sim/<system>` (the demo's targets)."""
-    for name, adapter in registry.OUTBOUND.items():
-        simulator = importlib.import_module(f"adapters.{name}.simulator")
-        app.mount(f"/sim/{adapter.name}", simulator.create_app())
+    for adapter in registry.OUTBOUND.values():
+        app.mount(f"/sim/{adapter.name}", adapter.create_simulator())
 
 
 def simulators_app() -> FastAPI:

@@ -9,12 +9,13 @@ id; a `council` filter naming another council gives an empty page; police keys a
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, Field
 
+from adapters import registry
 from gateway.api.deps import PLAIN_TEXT, IdPath, PrincipalDep, ServicesDep, require
 from gateway.api.problems import ApiProblem
 from gateway.api.schemas import DeliveryDetail, DeliveryItem, DeliveryPage, DeliveryStatus, Problem
@@ -49,7 +50,7 @@ class DeliveryFilters(BaseModel):
         description="Only this council (DfE LA code); for a council key, another council's "
         "code gives an empty page",
     )
-    system: Literal["mosaic", "fwi", "protocol"] | None = None
+    system: registry.SystemName | None = None
     episode_id: str | None = Field(default=None, pattern=PLAIN_TEXT)
     overdue: bool | None = Field(
         default=None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -20,7 +21,6 @@ from gateway.keys import Principal, Role
 from gateway.store.engine import reading
 from gateway.store.schema import deliveries, messages
 
-router = APIRouter(tags=["inbound"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": text, "content": {"application/problem+json": {}}}
     for status, text in {
@@ -99,46 +99,52 @@ async def _submit(
     return JSONResponse(outcome.receipt, status_code=outcome.status_code)
 
 
-@router.post(
-    "/v1/inbound/merlin",
-    status_code=202,
-    response_model=Receipt,
-    openapi_extra=_XML_BODY,
-    responses={200: {"model": Receipt, "description": "A resend: the original receipt"}, **_ERRORS},
-    summary="Submit a MERLIN missing-person notification",
-)
-async def submit_merlin(
-    request: Request, services: ServicesDep, principal: PrincipalDep
-) -> JSONResponse:
-    """Accept a MERLIN notification (merlin.md); 202 means it is committed."""
-    return await _submit("merlin", request, services, principal)
+def _submit_endpoint(source: str) -> Callable[..., Awaitable[JSONResponse]]:
+    async def submit(
+        request: Request, services: ServicesDep, principal: PrincipalDep
+    ) -> JSONResponse:
+        return await _submit(source, request, services, principal)
+
+    return submit
 
 
-@router.post(
-    "/v1/inbound/compact",
-    status_code=202,
-    response_model=Receipt,
-    openapi_extra=_XML_BODY,
-    responses={200: {"model": Receipt, "description": "A resend: the original receipt"}, **_ERRORS},
-    summary="Submit a COMPACT missing-person case export",
-)
-async def submit_compact(
-    request: Request, services: ServicesDep, principal: PrincipalDep
-) -> JSONResponse:
-    """Accept a COMPACT export (compact.md); 202 means it is committed."""
-    return await _submit("compact", request, services, principal)
+def router() -> APIRouter:
+    """The inbound routes, built from the registry when the app is created.
+
+    `POST /v1/inbound/<name>` for each registered police source, then the receipts route.
+    """
+    routes = APIRouter(tags=["inbound"])
+    for adapter in registry.INBOUND.values():
+        routes.add_api_route(
+            f"/v1/inbound/{adapter.name}",
+            _submit_endpoint(adapter.name),
+            methods=["POST"],
+            name=f"submit_{adapter.name}",
+            status_code=202,
+            response_model=Receipt,
+            openapi_extra=_XML_BODY,
+            responses={
+                200: {"model": Receipt, "description": "A resend: the original receipt"},
+                **_ERRORS,
+            },
+            summary=adapter.summary,
+            description=adapter.description,
+        )
+    routes.add_api_route(
+        "/v1/receipts/{source}/{message_id}",
+        get_receipt,
+        methods=["GET"],
+        response_model=Receipt,
+        responses={
+            401: _ERRORS[401],
+            403: _ERRORS[403],
+            404: {"model": Problem, "description": "No such receipt for this caller"},
+        },
+        summary="Read a receipt again, with live delivery statuses",
+    )
+    return routes
 
 
-@router.get(
-    "/v1/receipts/{source}/{message_id}",
-    response_model=Receipt,
-    responses={
-        401: _ERRORS[401],
-        403: _ERRORS[403],
-        404: {"model": Problem, "description": "No such receipt for this caller"},
-    },
-    summary="Read a receipt again, with live delivery statuses",
-)
 def get_receipt(
     source: IdPath, message_id: IdPath, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from adapters import registry
+
 DeliveryStatus = Literal[
     "pending", "in_flight", "sent", "delivered", "retrying", "dead", "cancelled"
 ]
@@ -60,7 +62,7 @@ class Receipt(BaseModel):
     """What the gateway did with an inbound message."""
 
     receipt_id: str
-    source: Literal["merlin", "compact"]
+    source: registry.SourceName
     message_id: str
     status: Literal["accepted", "duplicate"]
     episode_id: str | None
@@ -304,7 +306,7 @@ class DeliveryItem(BaseModel):
     event_id: str
     event_type: str
     council: str
-    system: Literal["mosaic", "fwi", "protocol"]
+    system: registry.SystemName
     seq: int = Field(description="Order of this delivery among its episode's to this council")
     status: DeliveryStatus
     priority: int = Field(description="0 high risk … 3 no apparent risk; lower goes first")

@@ -20,7 +20,6 @@ from gateway.ui.pages import LONDON, label
 
 PAGE_SIZE = 25
 STATUSES: tuple[str, ...] = get_args(DeliveryStatus)
-SYSTEMS = ("mosaic", "fwi", "protocol")
 FIELDS = ("status", "system", "since", "until", "episode_id", "council", "overdue", "cursor")
 MESSAGES = {
     "status": "Select a status from the list",

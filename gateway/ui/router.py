@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from adapters import registry
 from gateway import keys
 from gateway.api.deps import Services, ServicesDep, auth_failures, client_address
 from gateway.canonical import utc_now
@@ -222,7 +223,9 @@ def deliveries_page(
         "field_errors": form.errors,
         "show_council": operator,
         "status_items": filters.select_items(filters.STATUSES, form.values["status"], "Any"),
-        "system_items": filters.select_items(filters.SYSTEMS, form.values["system"], "Any"),
+        "system_items": filters.select_items(
+            tuple(registry.OUTBOUND), form.values["system"], "Any"
+        ),
         "items": page.items,
         "next_href": f"/ui/deliveries?{form.query(cursor=page.next_cursor)}"
         if page.next_cursor

@@ -14,17 +14,11 @@ from fastapi.testclient import TestClient
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from adapters import registry
 from adapters.base import TargetConfig
 
 SERVER = "http://testserver"
 LOOPBACK = ("127.0.0.1", 50000)  # the simulators' control routes answer this machine only
-CREDENTIALS = {
-    "client_id": "sim-client",
-    "client_secret": "sim-secret-0001",
-    "username": "sim-user",
-    "password": "sim-password-0001",
-    "api_key": "sim-key-0001",
-}
 
 
 def mounted(system: str, app: FastAPI) -> TestClient:
@@ -35,12 +29,12 @@ def mounted(system: str, app: FastAPI) -> TestClient:
 def sim_target(
     system: str, council: str = "304", server: str = SERVER, timeout_s: float = 5.0
 ) -> TargetConfig:
-    """The routing entry of a council served by the simulator."""
+    """The routing entry of a council served by the simulator, with the adapter's credentials."""
     return TargetConfig(
         council=council,
         system=system,
         base_url=f"{server}/sim/{system}/{council}",
-        credentials=CREDENTIALS,
+        credentials={key: f"sim-{key}-0001" for key in registry.OUTBOUND[system].credentials},
         timeout_s=timeout_s,
     )
 

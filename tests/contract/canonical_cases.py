@@ -37,7 +37,6 @@ from gateway.canonical import (
     ReportedBy,
     RiskAssessment,
     RiskLevel,
-    Source,
     SourceRef,
     Vulnerability,
 )
@@ -95,7 +94,7 @@ def _request(
     first: bool,
     episode: EpisodeSnapshot,
     child: Child | None = None,
-    source: Source = Source.MERLIN,
+    source: str = "merlin",
     council: str | None = None,
     **extra: Any,
 ) -> DeliveryRequest:
@@ -103,7 +102,7 @@ def _request(
     council = council or episode.home_council
     role = episode.role_of(council)
     assert role is not None, f"{name}: council {council} is not told of this episode"
-    force = "01" if source is Source.MERLIN else "30"
+    force = "01" if source == "merlin" else "30"
     event = EpisodeEvent(
         type=event_type,
         at=at,
@@ -180,7 +179,7 @@ def _cases() -> dict[str, DeliveryRequest]:
             EventType.REPORTED,
             REPORTED_AT,
             first=True,
-            source=Source.COMPACT,
+            source="compact",
             child=_child(gender=Gender.MALE, nhs_number=None, given_names="Sam"),
             episode=_episode(
                 police_category=PoliceCategory.ABSENT,
@@ -238,7 +237,7 @@ def _cases() -> dict[str, DeliveryRequest]:
             EventType.REPORTED,
             REPORTED_AT,
             first=True,
-            source=Source.COMPACT,
+            source="compact",
             episode=_episode(home_council="871", care=Care(looked_after=True)),
         ),
         "reported_child_protection_plan": _request(
@@ -257,7 +256,7 @@ def _cases() -> dict[str, DeliveryRequest]:
             EventType.DEBRIEFED,
             DEBRIEF_AT,
             first=False,
-            source=Source.COMPACT,
+            source="compact",
             episode=_episode(
                 status=EpisodeStatus.FOUND,
                 found=_FOUND.model_copy(update={"condition": Condition.CONCERNS}),
@@ -354,7 +353,7 @@ def _found_cases() -> dict[str, DeliveryRequest]:
             EventType.FOUND,
             FOUND_AT,
             first=False,
-            source=Source.COMPACT if condition is Condition.CONCERNS else Source.MERLIN,
+            source="compact" if condition is Condition.CONCERNS else "merlin",
             episode=_episode(
                 status=EpisodeStatus.FOUND,
                 found=_FOUND.model_copy(update={"condition": condition}),

@@ -1,7 +1,8 @@
 """The inbound contract suite: every police-system adapter gets these checks in one line.
 
-`TestMerlin = inbound_contract(merlin.ADAPTER)` — the checks read the adapter's own folder
-(manifest, schema, fixtures, golden files) and the shared hostile corpus beside this module.
+`tests/contract/test_inbound.py` builds one suite per registered adapter
+(`inbound_contract(adapter)`). The checks read the adapter's own folder (manifest, schema,
+fixtures, golden files) and the shared hostile corpus beside this module.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from typing import Any
 
 import pytest
 import xmlschema
+import yaml
 from lxml import etree
 from structlog.testing import capture_logs
 
-import mappings
 from adapters.base import InboundAdapter
 from gateway.errors import InboundRejected
 from scripts.refresh_golden import golden_json
@@ -31,25 +32,9 @@ HOSTILE_EXPECTED: dict[str, list[Any]] = {
     for k, v in json.loads((HOSTILE / "expectations.json").read_text()).items()
     if not k.startswith("_")
 }
-# Elements whose text is personal data in either source format.
-PERSONAL = {
-    "FamilyName",
-    "GivenNames",
-    "Alias",
-    "DateOfBirth",
-    "NhsNumber",
-    "Line",
-    "Postcode",
-    "Forename",
-    "MiddleNames",
-    "Surname",
-    "DOB",
-    "NHSNo",
-    "AddressLine",
-}
 
 
-def _personal_values(body: bytes) -> set[str]:
+def _personal_values(body: bytes, personal: frozenset[str]) -> set[str]:
     try:
         root = etree.fromstring(
             body,
@@ -63,7 +48,7 @@ def _personal_values(body: bytes) -> set[str]:
         (e.text or "").strip()
         for e in root.iter()
         if isinstance(e.tag, str)
-        and etree.QName(e).localname in PERSONAL
+        and etree.QName(e).localname in personal
         and len((e.text or "").strip()) >= 4
     }
 
@@ -72,6 +57,12 @@ def _xsd_enumerations(schema: Path) -> set[str]:
     tree = etree.parse(str(schema))
     ns = {"xs": "http://www.w3.org/2001/XMLSchema"}
     return {str(v) for v in tree.xpath("//xs:enumeration/@value", namespaces=ns)}
+
+
+def _xsd_element_names(schema: Path) -> set[str]:
+    tree = etree.parse(str(schema))
+    ns = {"xs": "http://www.w3.org/2001/XMLSchema"}
+    return {str(v) for v in tree.xpath("//xs:element/@name", namespaces=ns)}
 
 
 def _mapping_keys(value: Any) -> set[str]:
@@ -85,15 +76,15 @@ def _mapping_keys(value: Any) -> set[str]:
     return set()
 
 
-def _reject(adapter: InboundAdapter, body: bytes) -> InboundRejected:
+def _reject(adapter: InboundAdapter[Any], body: bytes) -> InboundRejected:
     with pytest.raises(InboundRejected) as caught:
         adapter.to_events(adapter.parse(body))
     return caught.value
 
 
-def inbound_contract(adapter: InboundAdapter) -> type:
+def inbound_contract(adapter: InboundAdapter[Any]) -> type:
     """A pytest class holding every inbound contract check for `adapter`."""
-    folder = ROOT / "adapters" / str(adapter.name)
+    folder = adapter.folder
     manifest = tomllib.loads((folder / "manifest.toml").read_text(encoding="utf-8"))
     valid = sorted((folder / "fixtures" / "valid").glob("*.xml"))
     invalid = sorted((folder / "fixtures" / "invalid").glob("*.xml"))
@@ -102,9 +93,10 @@ def inbound_contract(adapter: InboundAdapter) -> type:
     class InboundContract:
         """Checks every inbound adapter must pass."""
 
-        def test_manifest_names_the_folder_and_existing_files(self) -> None:
-            """The manifest's name is the folder's, and every file it names exists."""
-            assert manifest["name"] == folder.name == str(adapter.name)
+        def test_manifest_agrees_with_the_adapter(self) -> None:
+            """The manifest's name is the folder's and the adapter's, and its files exist."""
+            assert isinstance(adapter, InboundAdapter)
+            assert manifest["name"] == folder.name == adapter.name
             assert manifest["direction"] == "inbound"
             assert (folder / manifest["schema"]).is_file()
             assert (ROOT / manifest["mapping"]).is_file()
@@ -147,7 +139,7 @@ def inbound_contract(adapter: InboundAdapter) -> type:
             body = fixture.read_bytes()
             error = _reject(adapter, body)
             text = json.dumps([error.detail, [e.as_dict() for e in error.errors]])
-            leaked = [v for v in _personal_values(body) if v in text]
+            leaked = [v for v in _personal_values(body, adapter.personal_elements) if v in text]
             assert not leaked, f"personal values in the error: {leaked}"
 
         @pytest.mark.parametrize("name", sorted(HOSTILE_EXPECTED))
@@ -172,13 +164,27 @@ def inbound_contract(adapter: InboundAdapter) -> type:
 
         def test_every_schema_code_has_a_mapping(self) -> None:
             """Every enumeration value of the XSD is a key of the mapping data (or exempt)."""
-            keys = _mapping_keys(mappings.load(Path(manifest["mapping"]).name))
+            keys = _mapping_keys(yaml.safe_load((ROOT / manifest["mapping"]).read_bytes()))
             missing = sorted(
                 v
                 for v in _xsd_enumerations(adapter.schema_path)
                 if v.casefold() not in keys and v not in exemptions
             )
             assert not missing, f"schema codes with no mapping: {missing}"
+
+        @pytest.mark.parametrize("fixture", valid, ids=[p.stem for p in valid])
+        def test_parsed_message_names_its_source(self, fixture: Path) -> None:
+            """The message and its events carry the adapter's name as their source."""
+            message = adapter.parse(fixture.read_bytes())
+            assert isinstance(message, adapter.message_type)
+            assert message.source == adapter.name
+            assert {event.source.source for event in adapter.to_events(message)} == {adapter.name}
+
+        def test_personal_elements_are_in_the_schema(self) -> None:
+            """Each element named as personal data is declared by the XSD (no stale names)."""
+            declared = _xsd_element_names(adapter.schema_path)
+            assert adapter.personal_elements, "name the elements that hold personal data"
+            assert not adapter.personal_elements - declared
 
         @pytest.mark.parametrize("fixture", valid, ids=[p.stem for p in valid])
         def test_mapping_is_deterministic(self, fixture: Path) -> None:
@@ -195,7 +201,7 @@ def inbound_contract(adapter: InboundAdapter) -> type:
             with capture_logs() as logs, contextlib.suppress(InboundRejected):
                 adapter.to_events(adapter.parse(body))
             text = json.dumps(logs, default=str)
-            assert not [v for v in _personal_values(body) if v in text]
+            assert not [v for v in _personal_values(body, adapter.personal_elements) if v in text]
 
-    InboundContract.__name__ = f"Test{str(adapter.name).capitalize()}InboundContract"
+    InboundContract.__name__ = f"Test{adapter.name.capitalize()}InboundContract"
     return InboundContract

@@ -1,9 +1,10 @@
 """The outbound contract suite: every case-system adapter gets these checks in one line.
 
-`TestMosaic = outbound_contract(mosaic.ADAPTER)` — the checks read the adapter's own folder
-(manifest, schema, golden payloads), the canonical cases in `canonical_cases.py` and the spec
-answer rows in `answers.py`. A check named in the manifest's `[exemptions]` is skipped with
-the reason written there.
+`tests/contract/test_outbound.py` builds one suite per registered adapter
+(`outbound_contract(adapter)`). The checks read the adapter's own folder (manifest, schema,
+golden payloads, the spec's answer rows in `fixtures/answers.toml`) and the canonical cases in
+`canonical_cases.py`. A check named in the manifest's `[exemptions]` is skipped with the reason
+written there.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import pytest
 import xmlschema
 from structlog.testing import capture_logs
 
-from adapters import xml
-from adapters.base import OutboundAdapter, TargetConfig
+from adapters import registry, xml
+from adapters.base import OutboundAdapter, SendResult, TargetConfig
 from gateway.canonical import (
     Condition,
     CouncilRole,
@@ -32,16 +33,15 @@ from gateway.canonical import (
     InterviewMethod,
     PoliceCategory,
     RiskLevel,
-    Source,
     Vulnerability,
 )
 from gateway.errors import DeliveryError, PermanentDelivery, RetryableDelivery
 from scripts.refresh_outbound_golden import golden_path
-from tests.contract.answers import ANSWERS, CREDENTIALS, SECRET, Row, token_answer
+from tests.adapters.simulators import mounted
+from tests.contract.answers import SECRET, Row, rows, token_answer
 from tests.contract.canonical_cases import CASE_NAMES, CASES, with_alert_code
 
 ROOT = Path(__file__).resolve().parents[2]
-SPECS = ROOT.parent / "shared" / "specs"
 # Canonical code list -> its values; each target's mapping file needs a table of that name.
 CANONICAL_TABLES: dict[str, list[str]] = {
     "event_type": [v.value for v in EventType],
@@ -52,7 +52,7 @@ CANONICAL_TABLES: dict[str, list[str]] = {
     "episode_type": [*(v.value for v in DfeMissingType), "none"],
     "interview_method": [v.value for v in InterviewMethod],
     "vulnerability": [v.value for v in Vulnerability],
-    "source_system": [v.value for v in Source],
+    "source_system": [],  # the registered police sources, read when the check runs
     "council_role": [v.value for v in CouncilRole],
     "found_condition": [v.value for v in Condition],
 }
@@ -71,14 +71,19 @@ def validate_against_schema(schema_path: Path, body: bytes) -> None:
         xml.load_schema(schema_path).validate(xml.parse(body))
 
 
+def canonical_codes(table: str) -> list[str]:
+    """The canonical codes of `table` that every target needs a code for."""
+    return list(registry.INBOUND) if table == "source_system" else CANONICAL_TABLES[table]
+
+
 def target(adapter: OutboundAdapter, council: str = "304") -> TargetConfig:
-    """A target with every kind of credential, each holding the secret."""
+    """A target with the adapter's credentials and nothing else, each holding the secret."""
     return TargetConfig(
         council=council,
         system=adapter.name,
         timeout_s=2.0,
         base_url=f"https://case-system.example.org/{council}",
-        credentials=CREDENTIALS,
+        credentials={key: f"{SECRET}-{key}" for key in adapter.credentials},
     )
 
 
@@ -106,7 +111,7 @@ def key_places(request: httpx.Request, key: str) -> set[str]:
     return places
 
 
-def outcome_of(adapter: Any, response: httpx.Response) -> tuple[str, Any]:
+def outcome_of(adapter: OutboundAdapter, response: httpx.Response) -> tuple[str, Any]:
     """(`delivered` | `received` | `retryable` | `permanent`, result or error) of `classify`."""
     try:
         result = adapter.classify(response)
@@ -117,14 +122,14 @@ def outcome_of(adapter: Any, response: httpx.Response) -> tuple[str, Any]:
     return ("delivered" if result.acknowledged else "received"), result
 
 
-def outbound_contract(adapter: Any) -> type:
+def outbound_contract(adapter: OutboundAdapter) -> type:
     """A pytest class holding every outbound contract check for `adapter`."""
-    folder = ROOT / "adapters" / str(adapter.name)
+    folder = adapter.folder
     manifest = tomllib.loads((folder / "manifest.toml").read_text(encoding="utf-8"))
     exemptions: dict[str, str] = manifest.get("exemptions", {})
-    rows = ANSWERS[adapter.name]
-    failing = [row for row in rows if row.outcome in ("retryable", "permanent")]
-    success = next(row for row in rows if row.outcome in ("delivered", "received"))
+    answers = rows(folder / "fixtures" / "answers.toml")
+    failing = [row for row in answers if row.outcome in ("retryable", "permanent")]
+    success = next((row for row in answers if row.outcome in ("delivered", "received")), None)
 
     def exempt(check: str) -> None:
         if check in exemptions:
@@ -133,21 +138,39 @@ def outbound_contract(adapter: Any) -> type:
     class OutboundContract:
         """Checks every outbound adapter must pass."""
 
-        def test_manifest_names_the_folder_and_existing_files(self) -> None:
-            """The manifest's name is the folder's, and every file it names exists."""
+        def test_manifest_agrees_with_the_adapter(self) -> None:
+            """The manifest's name is the folder's and the adapter's, and its files are its."""
             assert manifest["name"] == folder.name == adapter.name
             assert manifest["direction"] == "outbound"
-            if SPECS.is_dir():  # shared/ sits beside the clone on developer machines and CI
-                assert (SPECS / manifest["spec"]).is_file()
+            assert manifest["spec"].endswith(".md") and manifest["spec_version"]
             assert (ROOT / manifest["mapping"]).is_file()
             assert adapter.schema_path.resolve() == (folder / manifest["schema"]).resolve()
-            assert adapter.codes.mapping_file == Path(manifest["mapping"]).name
+            assert adapter.codes.path.resolve() == (ROOT / manifest["mapping"]).resolve()
             for reason in exemptions.values():
                 assert reason.strip(), "every contract exemption needs a reason"
 
-        def test_adapter_satisfies_the_protocol(self) -> None:
-            """The adapter is an `OutboundAdapter`."""
+        def test_adapter_is_an_outbound_adapter(self) -> None:
+            """The folder exports one `OutboundAdapter` named as the folder."""
             assert isinstance(adapter, OutboundAdapter)
+            assert adapter.credentials, "name the credential keys the client reads"
+
+        def test_demo_credentials_have_the_credential_keys(self) -> None:
+            """Loopback routes without `credentials_env` send every key the client reads."""
+            assert sorted(adapter.demo_credentials) == sorted(adapter.credentials)
+            assert all(adapter.demo_credentials.values())
+
+        def test_the_simulator_takes_a_delivery(self) -> None:
+            """The client, with the demo credentials, delivers to the adapter's own simulator."""
+            request = CASES["reported_not_looked_after"]
+            sim = TargetConfig(
+                council="304",
+                system=adapter.name,
+                base_url=f"http://testserver/sim/{adapter.name}/304",
+                credentials=dict(adapter.demo_credentials),
+            )
+            with mounted(adapter.name, adapter.create_simulator()) as http:
+                result = adapter.send(request, adapter.render(request), sim, http)
+            assert isinstance(result, SendResult) and result.target_reference
 
         def test_schema_compiles(self) -> None:
             """The target's schema is itself valid (JSON Schema 2020-12 or XSD 1.0)."""
@@ -195,8 +218,8 @@ def outbound_contract(adapter: Any) -> type:
             """Each canonical code of the list has a code in the target's mapping file."""
             exempt(f"code_table:{table}")
             codes = adapter.codes.tables().get(table)
-            assert codes is not None, f"{adapter.codes.mapping_file} has no {table!r} table"
-            missing = [value for value in CANONICAL_TABLES[table] if value not in codes]
+            assert codes is not None, f"{adapter.codes.path.name} has no {table!r} table"
+            missing = [value for value in canonical_codes(table) if value not in codes]
             assert not missing, f"{table}: no {adapter.name} code for {missing}"
 
         def test_idempotency_key_is_sent_and_stable_across_retries(self) -> None:
@@ -218,7 +241,13 @@ def outbound_contract(adapter: Any) -> type:
             assert first == retry
             assert seen[0].url == seen[1].url
 
-        @pytest.mark.parametrize("row", rows, ids=[row.name for row in rows])
+        def test_the_answer_table_has_a_success_and_failures(self) -> None:
+            """The spec's answer rows name at least one success and one failure, uniquely."""
+            assert success is not None, "no success row"
+            assert failing, "no failure row"
+            assert len({row.name for row in answers}) == len(answers)
+
+        @pytest.mark.parametrize("row", answers, ids=[row.name for row in answers])
         def test_answer_row_is_classified(self, row: Row) -> None:
             """Each answer of the spec's table gets the outcome the spec gives it."""
             outcome, value = outcome_of(adapter, row.response())

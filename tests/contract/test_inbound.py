@@ -1,7 +1,8 @@
-"""Every inbound adapter passes the inbound contract suite."""
+"""Every registered inbound adapter passes the inbound contract suite (one class each)."""
 
-from adapters import compact, merlin
+from adapters import registry
 from tests.contract.inbound import inbound_contract
 
-TestMerlin = inbound_contract(merlin.ADAPTER)
-TestCompact = inbound_contract(compact.ADAPTER)
+for _adapter in registry.INBOUND.values():
+    _suite = inbound_contract(_adapter)
+    globals()[_suite.__name__] = _suite

@@ -1,8 +1,8 @@
-"""Every outbound adapter passes the outbound contract suite."""
+"""Every registered outbound adapter passes the outbound contract suite (one class each)."""
 
-from adapters import fwi, mosaic, protocol
+from adapters import registry
 from tests.contract.outbound import outbound_contract
 
-TestMosaic = outbound_contract(mosaic.ADAPTER)
-TestFwi = outbound_contract(fwi.ADAPTER)
-TestProtocol = outbound_contract(protocol.ADAPTER)
+for _adapter in registry.OUTBOUND.values():
+    _suite = outbound_contract(_adapter)
+    globals()[_suite.__name__] = _suite

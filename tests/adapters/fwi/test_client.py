@@ -11,9 +11,9 @@ from lxml import etree
 
 from adapters import xml
 from adapters.base import TargetConfig
-from adapters.fwi import client, renderer
+from adapters.fwi import ADAPTER, client, renderer
 from gateway.errors import PermanentDelivery, RetryableDelivery
-from tests.contract.answers import fwi_result
+from tests.contract.answers import rows
 from tests.contract.canonical_cases import CASES
 
 NOW = datetime(2024, 5, 2, 9, 30, tzinfo=UTC)
@@ -24,6 +24,9 @@ TARGET = TargetConfig(
     base_url="https://fwi.example.org/830/",
     credentials={"username": "gateway", "password": PASSWORD},
 )
+CREATED = next(
+    row for row in rows(ADAPTER.folder / "fixtures" / "answers.toml") if row.name == "created_200"
+)
 WSSE = {"wsse": client.WSSE_NS, "wsu": client.WSU_NS, "soap": client.SOAP_NS}
 
 
@@ -33,7 +36,7 @@ def send_twice() -> list[httpx.Request]:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(200, content=fwi_result("Created"))
+        return httpx.Response(200, content=CREATED.body)
 
     request = CASES["found"]
     payload = renderer.render(request)
@@ -111,6 +114,17 @@ def test_a_hostile_answer_is_not_expanded():
     )
     with pytest.raises(RetryableDelivery):
         client.classify(httpx.Response(200, content=hostile))
+
+
+def fwi_result(outcome: str) -> bytes:
+    """An FWi success envelope (the interface's "Response")."""
+    return (
+        f'<soap:Envelope xmlns:soap="{client.SOAP_NS}"><soap:Body>'
+        f'<RecordMissingEpisodeEventResponse xmlns="{client.NS}"><Result>'
+        f"<Outcome>{outcome}</Outcome><FwiEpisodeId>FWI-EP-000001</FwiEpisodeId>"
+        "<FwiEventId>FWI-EV-000002</FwiEventId><FwiClientId>FWI-C-00AA11</FwiClientId>"
+        "</Result></RecordMissingEpisodeEventResponse></soap:Body></soap:Envelope>"
+    ).encode()
 
 
 @pytest.mark.parametrize("status", [200, 500])
