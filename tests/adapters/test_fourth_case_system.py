@@ -29,7 +29,8 @@ from gateway.errors import ConfigurationError
 from gateway.settings import Settings
 from scripts import refresh_outbound_golden
 from tests.adapters import minicase
-from tests.conftest import KeyRing
+from tests.adapters.simulators import LOOPBACK
+from tests.conftest import AUDIT_KEY, KeyRing
 from tests.contract.canonical_cases import CASES
 from tests.contract.outbound import outbound_contract
 from tests.messages import merlin
@@ -102,7 +103,7 @@ def test_the_simulators_app_mounts_it_and_it_takes_a_delivery() -> None:
         base_url="http://testserver/sim/minicase/304",
         credentials={"token": "demo-token"},
     )
-    with TestClient(simulators_app()) as sims:
+    with TestClient(simulators_app(), client=LOOPBACK) as sims:
         result = minicase.ADAPTER.send(request, minicase.ADAPTER.render(request), target, sims)
         book = sims.get("/sim/minicase/_control/records").json()
     assert result.acknowledged
@@ -136,7 +137,7 @@ def test_the_golden_refresh_includes_it(monkeypatch: pytest.MonkeyPatch) -> None
 @pytest.fixture
 def sims() -> Iterator[TestClient]:
     """The simulators in-process, minicase's included."""
-    with TestClient(simulators_app()) as client:
+    with TestClient(simulators_app(), client=LOOPBACK) as client:
         yield client
 
 
@@ -156,6 +157,7 @@ def test_a_report_is_delivered_to_it_end_to_end(
         routing_file=path,
         worker=False,
         ingest_processes=0,
+        audit_key=AUDIT_KEY.decode(),  # not the demo routing
         _env_file=None,
     )
     services = build_services(settings, engine=engine, upgrade=False)
