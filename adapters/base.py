@@ -118,7 +118,7 @@ class DeliveryRequest(BaseModel):
         delivery_id: the gateway's id of this delivery.
         idempotency_key: stable across every retry and replay of this delivery.
         council: DfE LA code of the receiving council.
-        council_role: why that council is told (responsible, home or host: councils.md).
+        council_role: why that council is told (responsible, home or host: docs/council-it.md).
         return_interview_owner: DfE LA code of the council that owes the return home
             interview (None: a looked-after child whose responsible authority is unknown).
         episode_id: the gateway's episode id (the case system's external reference).

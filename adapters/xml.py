@@ -1,4 +1,4 @@
-"""The one hardened XML parser and schema cache every adapter uses (DESIGN.md §6).
+"""The one hardened XML parser and schema cache every adapter uses (docs/architecture.md).
 
 Untrusted bytes go through `parse()` only: no DTD (a DOCTYPE is refused outright), no entity
 expansion, no network, no huge-tree mode (libxml2 then caps depth at 256 and text nodes at
@@ -56,7 +56,7 @@ _MAX_ERRORS = 20  # located errors in one 422
 
 
 def _parser() -> etree.XMLParser:
-    # Explicit settings, never lxml's defaults: DESIGN.md §6.
+    # Explicit settings, never lxml's defaults: docs/architecture.md
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,

@@ -1,6 +1,6 @@
 """Pure episode logic: child matching keys, per-child counts and the canonical episode state.
 
-The canonical episode JSON of gateway-api.md is computed here from the previous state and
+The canonical episode JSON of openapi.yaml is computed here from the previous state and
 the newest event; storage keeps it as the episode's `state` so reads need no recomputation.
 """
 
@@ -29,7 +29,7 @@ def _fold(text: str) -> str:
 
 
 def match_key(event: EpisodeEvent) -> str:
-    """Normalised family name, first given name and date of birth (councils.md).
+    """Normalised family name, first given name and date of birth: how one child is matched across messages.
 
     Folding can make a name longer than it was written ('ﬃ' is 'ffi'), so a key too long for
     its column is kept as the SHA-256 of the whole key instead: the same child still gets the

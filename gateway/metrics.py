@@ -1,4 +1,4 @@
-"""Prometheus metrics (`/metrics`, gateway-api.md): counters in-process, queue figures from the DB.
+"""Prometheus metrics (`/metrics`, openapi.yaml): counters in-process, queue figures from the DB.
 
 Counters and the latency histogram count what this process did; a deployment of several
 processes sums them in Prometheus. Queue depth, oldest pending age and overdue counts are read

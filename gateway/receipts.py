@@ -1,4 +1,4 @@
-"""The warnings of a receipt: facts police IT should act on (gateway-api.md, "Inbound").
+"""The warnings of a receipt: facts police IT should act on (openapi.yaml, "Inbound").
 
 A warning never refuses a message: it is accepted and stored whatever the warnings say.
 """

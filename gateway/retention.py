@@ -1,4 +1,4 @@
-"""Retention (DESIGN.md §6): raw message bodies and sent payloads are purged after a period.
+"""Retention (docs/architecture.md): raw message bodies and sent payloads are purged after a period.
 
 What goes: `messages.body` (the police XML as received) and `deliveries.payload` (the rendered
 payload as sent). What stays: every row and id, the canonical episode and events (the working

@@ -1,6 +1,6 @@
 """What waits on the unroutable list, grouped for people and alerts.
 
-An event naming a council that is not onboarded is stored and waits (DESIGN.md §3): it is
+An event naming a council that is not onboarded is stored and waits (docs/architecture.md): it is
 never dropped, and it is delivered once the council is onboarded and `gateway replay` runs.
 `list_waiting` is the one place that says what waits; the operators' overview
 (`/ui/overview`), the `gateway_unroutable_*` metrics and the replay's dry run all read it.

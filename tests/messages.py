@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-# merlin.md "Example", verbatim.
+# docs/police-it.md "Example", verbatim.
 MERLIN_EXAMPLE = """<MerlinNotification xmlns="urn:mps:merlin:notification:2" schemaVersion="2.1">
   <Header>
     <MessageId>6f1c9a52-3d7e-4d55-9a0e-2b8f7c1d0e44</MessageId>
@@ -57,7 +57,7 @@ MERLIN_EXAMPLE = """<MerlinNotification xmlns="urn:mps:merlin:notification:2" sc
 </MerlinNotification>
 """
 
-# compact.md "Example", verbatim.
+# docs/police-it.md "Example", verbatim.
 COMPACT_EXAMPLE = """<?xml version="1.0" encoding="UTF-8"?>
 <CaseExport xmlns="urn:compact:missing-persons:export:3" version="3.4">
   <ExportHeader>

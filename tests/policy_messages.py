@@ -18,7 +18,7 @@ VULNERABILITY_CODES = {
 }
 _serial = itertools.count(1)
 
-# The demo's COMPACT councils (councils.md): name and force; any other code goes by MERLIN.
+# The demo's COMPACT councils (docs/council-it.md): name and force; any other code goes by MERLIN.
 COMPACT_COUNCILS = {
     "830": ("Derbyshire County Council", "30"),
     "831": ("Derby City Council", "30"),

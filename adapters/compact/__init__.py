@@ -1,4 +1,4 @@
-"""COMPACT case exports in (compact.md, interface v3.4): `ADAPTER` is the inbound adapter."""
+"""COMPACT case exports in (docs/police-it.md, interface v3.4): `ADAPTER` is the inbound adapter."""
 
 from __future__ import annotations
 
@@ -21,5 +21,5 @@ ADAPTER = InboundAdapter(
         {"Forename", "MiddleNames", "Surname", "DOB", "NHSNo", "AddressLine", "Postcode"}
     ),
     summary="Submit a COMPACT missing-person case export",
-    description="Accept a COMPACT export (compact.md); 202 means it is committed.",
+    description="Accept a COMPACT export (docs/police-it.md); 202 means it is committed.",
 )

@@ -4,7 +4,7 @@ Matching ignores case, punctuation and generic affixes ("Council", "County Counc
 "London Borough of", "City of", ...), so "City of Wakefield MDC" and "Wakefield" are one key.
 It is exact after that: a name that matches nothing is never guessed, because a missing child
 routed to the wrong council is worse than one that waits for an operator. Such a name is kept
-verbatim as an unresolved council (compact.md); `gateway replay` resolves it again with the
+verbatim as an unresolved council (docs/police-it.md); `gateway replay` resolves it again with the
 table as it is then (`load_table`), once an operator has added the variant.
 """
 

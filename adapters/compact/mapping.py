@@ -355,7 +355,7 @@ def _found(case: Case) -> c.Found | None:
         condition = c.Condition.NOT_KNOWN
     elif locate.safe_and_well:
         condition = c.Condition.SAFE_AND_WELL
-    else:  # not safe and well: a concern even when no injury is described (compact.md)
+    else:  # not safe and well: a concern even when no injury is described (docs/police-it.md)
         condition = c.Condition.INJURED if locate.injuries else c.Condition.CONCERNS
     return c.Found(
         at=located.at,

@@ -1,9 +1,9 @@
-"""The typed COMPACT case export (compact.md, interface v3.4).
+"""The typed COMPACT case export (docs/police-it.md, interface v3.4).
 
 Field for field what the export says, in COMPACT's own codes, with two conversions already
 made by the parser: times are aware UTC datetimes (COMPACT sends Europe/London wall-clock
 time), and each council name carries the DfE LA code it was matched to (None when it matches
-no council: the name is then an unresolved council, compact.md). Identifiers are
+no council: the name is then an unresolved council, docs/police-it.md). Identifiers are
 normalised (NHS number without spaces, postcode in the standard form). Mapping to canonical
 codes happens in `mapping.py`.
 """

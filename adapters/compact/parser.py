@@ -48,7 +48,7 @@ def parse(body: bytes) -> CompactMessage:
     Raises:
         gateway.errors.MalformedXml: not well-formed or a forbidden construct (400).
         gateway.errors.SchemaInvalid: breaks the XSD (422 `schema-invalid`).
-        gateway.errors.SemanticInvalid: breaks a rule of compact.md (422, with its code).
+        gateway.errors.SemanticInvalid: breaks a rule of docs/police-it.md (422, with its code).
     """
     doc = xml.parse(body)
     xml.load_schema(SCHEMA_PATH).validate(doc)
@@ -133,7 +133,7 @@ class _Reader:
         """A council name with the LA code it matches, or None: never a reason to refuse.
 
         A name that matches no council is kept verbatim (whitespace collapsed, as the XSD's
-        token type reads it) for an operator to resolve (compact.md). A blank one breaks the
+        token type reads it) for an operator to resolve (docs/police-it.md). A blank one breaks the
         XSD's `minLength`; it is checked here too, so no caller can build a nameless council.
         """
         name = _token(element)
@@ -318,7 +318,7 @@ _REPORTING_SLACK = timedelta(minutes=5)
 
 
 def _check(message: CompactMessage, reader: _Reader) -> None:
-    """The rules of compact.md the XSD cannot express, first failure raised."""
+    """The rules of docs/police-it.md the XSD cannot express, first failure raised."""
     if message.reference.split("/")[1] != message.force:
         raise reader.reject(
             "case-number-force-mismatch",

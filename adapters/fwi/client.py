@@ -1,10 +1,10 @@
-"""Send a rendered delivery to a council's FWi (fwi.md): SOAP 1.1 with a WS-Security header.
+"""Send a rendered delivery to a council's FWi (docs/council-it.md): SOAP 1.1 with a WS-Security header.
 
 `send` is the adapter's only I/O. Each attempt wraps the stored payload in a new envelope whose
 UsernameToken carries the password as `PasswordText`, a fresh 16-byte nonce and the current
 `wsu:Created`, so a retry is never refused as a replay; the `MessageKey` inside the payload is
 what keeps it idempotent. Answers are parsed with the hardened `adapters.xml.parse` after being
-bounded at 1 MiB. `classify` holds fwi.md's answer table.
+bounded at 1 MiB. `classify` holds docs/council-it.md's answer table.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ log = get_logger(__name__)
 
 
 def new_nonce() -> bytes:
-    """16 random bytes for the UsernameToken nonce (fwi.md)."""
+    """16 random bytes for the UsernameToken nonce (docs/council-it.md)."""
     return secrets.token_bytes(16)
 
 
@@ -131,7 +131,7 @@ def send(
 
 
 def classify(response: httpx.Response) -> SendResult:
-    """Turn an FWi answer into a result, or raise what the caller must do (fwi.md).
+    """Turn an FWi answer into a result, or raise what the caller must do (docs/council-it.md).
 
     | status | body | outcome |
     | --- | --- | --- |

@@ -1,4 +1,4 @@
-"""Render a delivery as the body of FWi's RecordMissingEpisodeEvent call (fwi.md), pure.
+"""Render a delivery as the body of FWi's RecordMissingEpisodeEvent call (docs/council-it.md), pure.
 
 The payload is the `RecordMissingEpisodeEvent` element alone, validated against `schema/`; the
 client wraps it in the SOAP envelope with a fresh WS-Security header on every attempt, so no

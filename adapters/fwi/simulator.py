@@ -1,4 +1,4 @@
-"""An FWi that behaves exactly as fwi.md says, for tests and the demo.
+"""An FWi that behaves exactly as docs/council-it.md says, for tests and the demo.
 
 One app serves any number of councils by path: a council's base URL is
 `{server}/sim/fwi/<LA code>` once the app is mounted at `/sim/fwi`. It checks the SOAP envelope
@@ -39,7 +39,7 @@ _CREATED = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?Z$")
 
 
 def fault(side: str, code: str, message: str, status: int = 500) -> Response:
-    """A `soap:Fault` with `detail/FwiFault/Code` (fwi.md)."""
+    """A `soap:Fault` with `detail/FwiFault/Code` (docs/council-it.md)."""
     root = etree.Element(etree.QName(SOAP_NS, "Envelope"), nsmap={"soap": SOAP_NS})
     body = etree.SubElement(root, etree.QName(SOAP_NS, "Body"))
     element = etree.SubElement(body, etree.QName(SOAP_NS, "Fault"))
@@ -215,7 +215,7 @@ class _Answers:
 
 
 async def _rejected() -> Response:
-    """The injected permanent refusal: the `Validation` fault of an invalid body (fwi.md)."""
+    """The injected permanent refusal: the `Validation` fault of an invalid body (docs/council-it.md)."""
     return fault("Client", "Validation", "refused by the simulator's reject fault")
 
 

@@ -1,4 +1,4 @@
-"""The MERLIN inbound adapter: Metropolitan Police notifications (specs/merlin.md, v2.1)."""
+"""The MERLIN inbound adapter: Metropolitan Police notifications (docs/police-it.md, v2.1)."""
 
 from __future__ import annotations
 
@@ -21,5 +21,5 @@ ADAPTER = InboundAdapter(
         {"FamilyName", "GivenNames", "Alias", "DateOfBirth", "NhsNumber", "Line", "Postcode"}
     ),
     summary="Submit a MERLIN missing-person notification",
-    description="Accept a MERLIN notification (merlin.md); 202 means it is committed.",
+    description="Accept a MERLIN notification (docs/police-it.md); 202 means it is committed.",
 )

@@ -1,4 +1,4 @@
-"""The typed MERLIN v2.1 notification (specs/merlin.md), as the parser builds it.
+"""The typed MERLIN v2.1 notification (docs/police-it.md), as the parser builds it.
 
 The model mirrors the XML structure. Code values (gender, risk level, ...) stay as the source's
 own strings: `mapping.py` translates them through `mappings/merlin.yaml`, so the code lists

@@ -43,7 +43,7 @@ def parse(body: bytes) -> MerlinMessage:
     Raises:
         gateway.errors.MalformedXml: the body is not well-formed (or uses a forbidden construct).
         gateway.errors.SchemaInvalid: the document breaks `schema/merlin-2.1.xsd`.
-        gateway.errors.SemanticInvalid: the document breaks a rule of specs/merlin.md.
+        gateway.errors.SemanticInvalid: the document breaks a rule of docs/police-it.md.
     """
     parsed = xml.parse(body)
     xml.load_schema(SCHEMA_PATH).validate(parsed)

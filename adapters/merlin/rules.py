@@ -1,4 +1,4 @@
-"""The semantic rules of specs/merlin.md that a schema-valid notification must also keep.
+"""The semantic rules of docs/police-it.md that a schema-valid notification must also keep.
 
 Each rule yields its problems; `check` locates them on the element at fault, in document
 order. Messages name the rule, never the value: the values are personal data.
@@ -32,7 +32,7 @@ _SECTIONS: dict[NotificationType, tuple[str, ...]] = {
 
 
 def check(notification: MerlinNotification, parsed: xml.ParsedXml) -> None:
-    """Apply the rules of specs/merlin.md "Semantics" to a schema-valid notification.
+    """Apply the rules of docs/police-it.md "Semantics" to a schema-valid notification.
 
     Raises:
         gateway.errors.SemanticInvalid: every broken rule, located, in document order; the

@@ -1,9 +1,9 @@
-"""Send a rendered delivery to a council's Mosaic (mosaic.md): OAuth2, then create or add.
+"""Send a rendered delivery to a council's Mosaic (docs/council-it.md): OAuth2, then create or add.
 
 `send` is the adapter's only I/O. Tokens are cached per (base URL, client id) in `TOKENS` until
 shortly before they expire; a `401` drops the token, fetches a new one and tries once more. An
 events call answered `404` (Mosaic does not hold the episode yet) is sent again, same body and
-same `Idempotency-Key`, as the create call. `classify` holds mosaic.md's answer table.
+same `Idempotency-Key`, as the create call. `classify` holds docs/council-it.md's answer table.
 """
 
 from __future__ import annotations
@@ -227,7 +227,7 @@ def _post_once(
 
 
 def classify(response: httpx.Response) -> SendResult:
-    """Turn a Mosaic answer into a result, or raise what the caller must do (mosaic.md).
+    """Turn a Mosaic answer into a result, or raise what the caller must do (docs/council-it.md).
 
     | status | body | outcome |
     | --- | --- | --- |

@@ -1,4 +1,4 @@
-"""Render a delivery as the body of Mosaic's missing-episode calls (mosaic.md), pure.
+"""Render a delivery as the body of Mosaic's missing-episode calls (docs/council-it.md), pure.
 
 The same body serves the create call and the events call. Codes come from
 `mappings/mosaic.yaml`; the body is validated against `schema/` before it is returned.
@@ -56,7 +56,7 @@ def schema_errors(body: Any) -> list[str]:
 
 
 def build(request: DeliveryRequest) -> Json:
-    """The request body as a JSON-ready dict, keys in the order mosaic.md shows them."""
+    """The request body as a JSON-ready dict, keys in the order docs/council-it.md shows them."""
     event = request.event
     return {
         "externalReference": request.episode_id,
@@ -135,7 +135,7 @@ def _episode(request: DeliveryRequest) -> Json:
 
 
 def _debrief(event: EpisodeEvent) -> Json | None:
-    """The debrief object on a DEBRIEFED event (mosaic.md), null on every other event."""
+    """The debrief object on a DEBRIEFED event (docs/council-it.md), null on every other event."""
     debrief = debrief_to_send(event, "mosaic")
     if debrief is None:
         return None

@@ -1,4 +1,4 @@
-"""A Mosaic that behaves exactly as mosaic.md says, for tests and the demo.
+"""A Mosaic that behaves exactly as docs/council-it.md says, for tests and the demo.
 
 One app serves any number of councils by path: a council's base URL is
 `{server}/sim/mosaic/<LA code>` once the app is mounted at `/sim/mosaic`. It issues OAuth2
@@ -147,7 +147,7 @@ def _validation(status: int, *details: str) -> Response:
 
 
 async def _rejected() -> Response:
-    """The injected permanent refusal: what Mosaic answers an invalid body (mosaic.md)."""
+    """The injected permanent refusal: what Mosaic answers an invalid body (docs/council-it.md)."""
     return _validation(422, "$: refused by the simulator's reject fault")
 
 

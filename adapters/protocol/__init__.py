@@ -1,4 +1,4 @@
-"""Liquidlogic Protocol outbound adapter: XML drop and asynchronous acks (specs/protocol.md).
+"""Liquidlogic Protocol outbound adapter: XML drop and asynchronous acks (docs/council-it.md).
 
 `ADAPTER` is everything the gateway needs of Protocol, `poll_acks` included: `renderer` builds
 and validates the import document, `client` drops it and reads the acks, `simulator` is a

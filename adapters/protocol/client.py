@@ -1,9 +1,9 @@
-"""Drop a rendered delivery into a council's Protocol import inbox, and read its acks (protocol.md).
+"""Drop a rendered delivery into a council's Protocol import inbox, and read its acks (docs/council-it.md).
 
 `send` PUTs the document as `<LA code>_<idempotency key>.xml`: the file name is the idempotency
 key, so a retry of the same bytes answers `200`. A `201`/`200` means received, not processed:
 the result is unacknowledged and `poll_acks` later reads the import's verdict. `classify` holds
-protocol.md's answer table.
+docs/council-it.md's answer table.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def send(
 
 
 def classify(response: httpx.Response) -> SendResult:
-    """Turn an import-inbox answer into a result, or raise what the caller must do (protocol.md).
+    """Turn an import-inbox answer into a result, or raise what the caller must do (docs/council-it.md).
 
     | status | meaning | outcome |
     | --- | --- | --- |

@@ -1,4 +1,4 @@
-"""Render a delivery as a Liquidlogic Protocol import document (protocol.md), pure.
+"""Render a delivery as a Liquidlogic Protocol import document (docs/council-it.md), pure.
 
 The document is validated against `schema/` and kept under the import's 2 MiB limit; its file
 name (`<LA code>_<idempotency key>.xml`) is chosen by the client. Codes come from

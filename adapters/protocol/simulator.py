@@ -1,4 +1,4 @@
-"""A Liquidlogic Protocol import that behaves exactly as protocol.md says, for tests and the demo.
+"""A Liquidlogic Protocol import that behaves exactly as docs/council-it.md says, for tests and the demo.
 
 One app serves any number of councils by path: a council's base URL is
 `{server}/sim/protocol/<LA code>` once the app is mounted at `/sim/protocol`. The inbox takes
@@ -115,7 +115,7 @@ class ProtocolState:
         sim.on_reset(self._councils.clear)
 
     def drop(self, la: str, name: str, key: str, body: bytes, *, reject: bool = False) -> int:
-        """Take a file into the inbox; return the HTTP status protocol.md prescribes.
+        """Take a file into the inbox; return the HTTP status docs/council-it.md prescribes.
 
         `reject` makes the import refuse the file whatever it holds (the reject fault).
         """

@@ -1,1 +1,1 @@
-"""The HTTP API (gateway-api.md): inbound, receipts, episodes, delivery log, operations."""
+"""The HTTP API (openapi.yaml): inbound, receipts, episodes, delivery log, operations."""

@@ -24,7 +24,7 @@ _NOT_FOUND = {"model": Problem, "description": "No such episode for this caller"
 
 
 def episode_view(connection: Connection, episode_id: str) -> dict[str, Any] | None:
-    """The canonical episode JSON of gateway-api.md, or None."""
+    """The canonical episode JSON of openapi.yaml, or None."""
     row = connection.execute(select(episodes.c.state).where(episodes.c.id == episode_id)).first()
     if row is None:
         return None

@@ -129,7 +129,7 @@ class CaseRecordView(BaseModel):
 
 
 class FlagView(BaseModel):
-    """A council policy flag raised on the episode (councils.md policy packs)."""
+    """A council policy flag raised on the episode (docs/policy-packs.md)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -166,7 +166,7 @@ class EventView(BaseModel):
 
 
 class EpisodeView(BaseModel):
-    """The canonical episode (gateway-api.md)."""
+    """The canonical episode (openapi.yaml)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -209,7 +209,7 @@ class EpisodeView(BaseModel):
         "vulnerability says so",
     )
     return_interview_due_by: datetime | None = Field(
-        description="Found time + 72 h (councils.md), once the child has been found"
+        description="Found time + 72 h (docs/council-it.md), once the child has been found"
     )
     episodes_last_28_days: int = Field(description="The child's episodes reported in 28 days")
     episodes_last_30_days: int = Field(description="… in 30 days (this one included)")
@@ -233,7 +233,7 @@ class UnroutableItem(BaseModel):
         description="The council name as the police wrote it, when it matched none (COMPACT)"
     )
     role: Literal["responsible", "home", "host"] = Field(
-        description="The role the council is told in once it can be (councils.md)"
+        description="The role the council is told in once it can be (docs/council-it.md)"
     )
     episode_id: str
     event_id: str

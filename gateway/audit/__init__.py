@@ -1,4 +1,4 @@
-"""The append-only, hash-chained audit log (DESIGN.md §4, docs/decisions/0005 and 0028).
+"""The append-only, hash-chained audit log (docs/architecture.md, docs/decisions/0005 and 0028).
 
 - `chain`: entries, appended in a unit of work (`gateway.store.work`) and chained at commit.
 - `checkpoints`: the chain's head, signed and written outside the database after each commit.

@@ -5,7 +5,7 @@ was sent a delivery of, an operator every one), still open or found, and closed 
 reader owes their return home interview. The order and the words are `triage`'s. A council
 sees only the policy flags raised for itself; an operator sees every flag.
 
-Each page view is one consultation of police data (DESIGN.md §4): one audit entry naming the
+Each page view is one consultation of police data (docs/architecture.md): one audit entry naming the
 reader, the purpose, the page and the ids of every episode shown on it.
 """
 
@@ -143,7 +143,7 @@ def _row(
 def _consulted(
     connection: Connection, principal: Principal, ids: list[str], page: int, now: datetime
 ) -> None:
-    """One audit entry for the page view, naming every episode shown (DESIGN.md §4)."""
+    """One audit entry for the page view, naming every episode shown (docs/architecture.md)."""
     audit.append(
         connection,
         actor=principal.actor,

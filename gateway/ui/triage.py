@@ -3,7 +3,7 @@
 The page is read for triage, so its order is the order of urgency:
 
 1. children still missing: high risk, then medium, then the rest; longest missing first
-   (from when the child was last seen, councils.md "Clocks");
+   (from when the child was last seen, docs/policy-packs.md "Clocks");
 2. found children whose return home interview is the reader's to do: soonest deadline first,
    an overdue one marked (the interview's owner is the responsible authority of a looked-after
    child, else the home council: a host council never owes it);

@@ -1,4 +1,4 @@
-"""COMPACT exports for the role and condition tests, built from compact.md's example.
+"""COMPACT exports for the role and condition tests, built from docs/police-it.md's example.
 
 Two children, both reported by Derbyshire (force 30): one looked after by Derbyshire (830, FWi)
 and placed in Derby (831, Mosaic), on a child protection plan; one not looked after, living in

@@ -1,4 +1,4 @@
-"""Routing with roles (councils.md): who is told, in which role, and the host's own flags."""
+"""Routing with roles (docs/council-it.md): who is told, in which role, and the host's own flags."""
 
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ def episode(client: TestClient, episode_id: str, headers: dict[str, str]) -> dic
 def test_a_looked_after_child_shows_host_and_responsible_and_the_interview_owner(
     client: TestClient, met: dict[str, str], operator: dict[str, str]
 ) -> None:
-    """merlin.md's example: 304 host, 830 responsible and owner; the condition once found."""
+    """docs/police-it.md's example: 304 host, 830 responsible and owner; the condition once found."""
     episode_id = submit(client, "merlin", merlin(), met)
     view = episode(client, episode_id, operator)
     assert view["councils"] == [
@@ -65,7 +65,7 @@ def test_a_child_at_home_shows_the_home_council_and_concerns_when_not_safe_and_w
 def test_a_council_sees_every_council_told_with_its_role(
     client: TestClient, derbys: dict[str, str], keyring: KeyRing
 ) -> None:
-    """The host's own key reads the responsible authority's role too (gateway-api.md)."""
+    """The host's own key reads the responsible authority's role too (openapi.yaml)."""
     episode_id = submit(client, "compact", messages.looked_after(), derbys)
     view = episode(client, episode_id, keyring.headers("council", council="831"))
     assert view["councils"] == [

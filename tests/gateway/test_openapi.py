@@ -18,7 +18,7 @@ def test_openapi_yaml_matches_the_app() -> None:
 
 
 def test_every_contract_operation_is_published() -> None:
-    """The operations of gateway-api.md are all in the document."""
+    """The operations police and council IT are told about (docs/) are all in the document."""
     paths = document()["paths"]
     for path, method in [
         ("/v1/inbound/merlin", "post"),

@@ -29,7 +29,7 @@ def _load(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> routi
 
 
 def test_demo_routing_has_the_six_councils() -> None:
-    """The bundled demo routing onboards the six councils of councils.md on their systems."""
+    """The bundled demo routing onboards the six demo councils on their systems."""
     table = routing.load(DEMO_ROUTING, simulators_url="http://127.0.0.1:9999", environ={})
     systems = {code: route.system for code, route in table.councils.items()}
     assert systems == {

@@ -11,9 +11,9 @@ import mappings
 from adapters.compact import councils
 from gateway.errors import ConfigurationError
 
-# councils.md: every name and variant of the demo councils, and the councils that are not
+# Every name and variant the interface agreement lists for the demo councils, and the councils that are not
 # onboarded (which must still resolve, so their messages land on the unroutable list).
-COUNCILS_MD = {
+DEMO_COUNCIL_NAMES = {
     "304": ["London Borough of Brent", "Brent", "LB Brent", "Brent Council"],
     "317": ["London Borough of Redbridge", "Redbridge", "LB Redbridge", "Redbridge Council"],
     "830": ["Derbyshire County Council", "Derbyshire", "Derbyshire CC"],
@@ -37,12 +37,12 @@ COUNCILS_MD = {
     "870": ["Reading"],
     "868": ["Windsor and Maidenhead"],
 }
-CASES = [(code, name) for code, names in COUNCILS_MD.items() for name in names]
+CASES = [(code, name) for code, names in DEMO_COUNCIL_NAMES.items() for name in names]
 
 
 @pytest.mark.parametrize(("code", "name"), CASES, ids=[name for _, name in CASES])
-def test_every_name_in_councils_md_resolves(code: str, name: str) -> None:
-    """Each council name and variant listed in councils.md gives its LA code."""
+def test_every_name_of_the_demo_councils_resolves(code: str, name: str) -> None:
+    """Each council name and variant listed for the demo councils gives its LA code."""
     assert councils.lookup(name) == code
 
 
@@ -112,10 +112,10 @@ def test_unknown_names_are_not_guessed(name: str) -> None:
 
 
 def test_official_names_and_codes() -> None:
-    """The table gives official names and knows at least every council in councils.md."""
+    """The table gives official names and knows at least every demo council."""
     assert councils.official_name("384") == "City of Wakefield Metropolitan District Council"
     assert councils.official_name("999") is None
-    assert set(COUNCILS_MD) <= councils.known_codes()
+    assert set(DEMO_COUNCIL_NAMES) <= councils.known_codes()
 
 
 def _spellings() -> list[tuple[str, str]]:

@@ -297,7 +297,7 @@ SPEC_WORDINGS = [
 
 @pytest.mark.parametrize("wording", SPEC_WORDINGS)
 def test_every_vulnerability_wording_in_the_spec_is_mapped(wording: str) -> None:
-    """The wordings compact.md lists all have a canonical vulnerability."""
+    """The wordings docs/police-it.md lists all have a canonical vulnerability."""
     assert mapping.vulnerability(wording) is not None
     assert mapping.vulnerability(f"  {wording.lower()} ") == mapping.vulnerability(wording)
 

@@ -1,4 +1,4 @@
-"""The Mosaic renderer: the body exactly as mosaic.md describes it."""
+"""The Mosaic renderer: the body exactly as docs/council-it.md describes it."""
 
 from __future__ import annotations
 

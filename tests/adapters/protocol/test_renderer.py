@@ -1,4 +1,4 @@
-"""The Protocol renderer: the import document exactly as protocol.md describes it."""
+"""The Protocol renderer: the import document exactly as docs/council-it.md describes it."""
 
 from __future__ import annotations
 
