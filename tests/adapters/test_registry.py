@@ -1,4 +1,4 @@
-"""The registry and the adapter folders agree (STYLE.md: Home Assistant's hassfest check)."""
+"""The registry and the adapter folders agree (in the manner of Home Assistant's hassfest check)."""
 
 from __future__ import annotations
 
