@@ -11,7 +11,7 @@ the absolute numbers do not. `--quick` runs tiny sizes (a smoke test, not a meas
 scenarios (ingest: ingest against the bare app and the keyed no-op, then end to end; drain:
 backlog drain and priority; growth). `--generator` is what loads the server in the ingest
 scenario: wrk (the default where it is installed) or bench/load.py. PostgreSQL runs use a
-scratch database `bench_gateway`, dropped afterwards.
+scratch database `bench_gateway_<pid>`, dropped afterwards.
 """
 
 from __future__ import annotations
