@@ -25,7 +25,7 @@ _KEY = re.compile(r"^mep_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$")
 
 
 class Role(StrEnum):
-    """Who a key speaks for (gateway-api.md)."""
+    """Who a key speaks for (docs/operations.md, "Keys and their rotation")."""
 
     POLICE = "police"
     COUNCIL = "council"

@@ -15,7 +15,7 @@ DEMO_ROUTING = mappings.path("routing/demo.yaml")
 
 
 class Settings(BaseSettings):
-    """Gateway settings (operations.md); every field has the documented default."""
+    """Gateway settings (docs/operations.md); every field has the documented default."""
 
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=".env", extra="ignore")
 
@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     deadline_high_s: int = 15 * 60
     deadline_medium_s: int = 60 * 60
     deadline_other_s: int = 4 * 60 * 60
-    # Delivery engine (docs/architecture.md): retry schedule, dead-letter limits, breaker, workers.
+    # Delivery engine (docs/architecture.md): retry schedule, dead letters, breaker, workers.
     worker: bool = True  # `gateway serve` runs a delivery worker in-process
     worker_concurrency: int = Field(default=8, ge=1, le=256)
     worker_poll_s: float = Field(default=0.5, gt=0)
@@ -49,8 +49,8 @@ class Settings(BaseSettings):
     breaker_threshold: int = Field(default=5, ge=1)
     breaker_cooldown_s: float = Field(default=30.0, gt=0)
     ack_poll_s: float = Field(default=5.0, gt=0)
-    ack_overdue_s: int = Field(default=15 * 60, ge=1)  # protocol.md: overdue after 15 minutes
-    # Council policy packs (docs/policy-packs.md): how often the timer looks for time-based flags due.
+    ack_overdue_s: int = Field(default=15 * 60, ge=1)  # a Protocol ack: overdue after 15 minutes
+    # Council policy packs (docs/policy-packs.md): how often the timer looks for flags due.
     policy_poll_s: float = Field(default=15.0, gt=0)
     # Retention (docs/decisions/0009): raw bodies and sent payloads older than
     # this are purged by the worker every `purge_interval_s`, `purge_batch` rows a transaction.
