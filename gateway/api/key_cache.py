@@ -2,11 +2,11 @@
 
 A request's key is checked against this process's copy of its row (the secret's hash, the
 role and binding, whether it is revoked), taken at most `seconds` ago; an older copy, or none,
-is read again on the thread pool. So a key revoked in the database is refused by every process
-on it (each server and its ingest processes, every server on one PostgreSQL) within `seconds`
-of the revocation's commit, and a new key works at once: its id was never cached, or, if a
-caller presented it before it existed, as "unknown" for at most `seconds`
-(docs/decisions/0034).
+is read again on the thread pool. So a key revoked in the database is refused by every server
+on it (each `gateway serve`, however many share one PostgreSQL; their ingest processes are
+handed the caller, they check no key) within `seconds` of the revocation's commit, and a new
+key works at once: its id was never cached, or, if a caller presented it before it existed,
+as "unknown" for at most `seconds` (docs/decisions/0034).
 
 What is cached is a key's row, not a presented key's verdict: a wrong secret is checked
 against the cached hash and refused without another read, and cannot add an entry. Ids that
