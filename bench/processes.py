@@ -1,8 +1,9 @@
 """The processes a benchmark run drives, and the scratch databases it runs them on.
 
-The gateway runs as `gateway serve` does (bench/server.py adds only the no-op route); the
-simulators run as `gateway simulators`, in their own process like a real case system; the
-load generator runs in a third process. Helpers come from the acceptance tests' `process.py`.
+The gateway runs as `gateway serve` does (bench/server.py adds only the keyed no-op route);
+the bare reference app (bench/server.py --bare) in a process of its own; the simulators run
+as `gateway simulators`, in their own process like a real case system; the load generator
+(wrk, or bench/load.py) runs in another. Helpers come from the acceptance tests' `process.py`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, create_engine, text
 
+from bench import wrk
 from gateway.store import migrate
 from gateway.store.engine import make_engine
 from tests.acceptance.process import GatewayProcess
@@ -31,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_ADMIN = os.environ.get(
     "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-BENCH_DATABASE = "bench_gateway"
+# One per run: two runs on one PostgreSQL (two checkouts, say) must not drop each other's.
+BENCH_DATABASE = f"bench_gateway_{os.getpid()}"
 
 
 def _wait(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -67,6 +70,9 @@ class Simulators(GatewayProcess):
 class Server(GatewayProcess):
     """bench/server.py (the gateway app plus `POST /bench/noop`) in a subprocess."""
 
+    arguments: tuple[str, ...] = ()
+    ready_path = "/healthz"
+
     def __init__(
         self, data_dir: Path, database_url: str, simulators: Simulators, *, worker: bool
     ) -> None:
@@ -84,21 +90,28 @@ class Server(GatewayProcess):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bench.server", "--port", str(self.port)],
+                [sys.executable, "-m", "bench.server", "--port", str(self.port), *self.arguments],
                 env=self.env,
                 cwd=ROOT,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
             )
-        _wait(f"{self.url}/healthz", self.process, self.log)
+        _wait(f"{self.url}{self.ready_path}", self.process, self.log)
+
+
+class BareServer(Server):
+    """bench/server.py --bare: FastAPI alone, on the same uvicorn settings (no gateway)."""
+
+    arguments = ("--bare",)
+    ready_path = "/docs"
 
 
 @contextmanager
 def serving(
-    data_dir: Path, database_url: str, simulators: Simulators, *, worker: bool
+    data_dir: Path, database_url: str, simulators: Simulators, *, worker: bool, bare: bool = False
 ) -> Iterator[Server]:
-    """A started server, stopped afterwards whatever happens."""
-    server = Server(data_dir, database_url, simulators, worker=worker)
+    """A started server (the bare app if `bare`), stopped afterwards whatever happens."""
+    server = (BareServer if bare else Server)(data_dir, database_url, simulators, worker=worker)
     server.start()
     try:
         yield server
@@ -107,9 +120,33 @@ def serving(
 
 
 def load(
-    server: Server, path: str, key: str, *, seconds: float, first: int, clients: int = 16
+    server: Server,
+    path: str,
+    key: str,
+    *,
+    seconds: float,
+    first: int,
+    clients: int = 16,
+    generator: str = "python",
 ) -> dict[str, Any]:
-    """Run bench/load.py against the server; its JSON summary (errors are raised)."""
+    """Load the server from wrk or bench/load.py; the summary (errors are raised)."""
+    if generator == "wrk":
+        summary = wrk.load(
+            server.url, path, key, seconds=seconds, first=first, directory=server.data_dir,
+            clients=clients,
+        )  # fmt: skip
+    else:
+        summary = _python_load(server, path, key, seconds=seconds, first=first, clients=clients)
+    wrong = {s: n for s, n in summary["statuses"].items() if s not in ("200", "202", "2xx") and n}
+    if wrong or not summary["requests"]:
+        raise RuntimeError(f"{path}: unexpected answers {summary['statuses']}")
+    return summary
+
+
+def _python_load(
+    server: Server, path: str, key: str, *, seconds: float, first: int, clients: int
+) -> dict[str, Any]:
+    """Run bench/load.py against the server; its JSON summary."""
     done = subprocess.run(
         [
             sys.executable,
@@ -131,9 +168,6 @@ def load(
     if done.returncode != 0:
         raise RuntimeError(f"bench.load failed: {done.stderr.decode()[-3000:]}")
     summary: dict[str, Any] = json.loads(done.stdout)
-    wrong = {s: n for s, n in summary["statuses"].items() if s not in ("200", "202")}
-    if wrong or not summary["requests"]:
-        raise RuntimeError(f"{path}: unexpected answers {summary['statuses']}")
     return summary
 
 

@@ -1,15 +1,17 @@
 """The gateway's performance, on SQLite and PostgreSQL, in one command.
 
 Usage: `.venv/bin/python -m bench.run [--backend sqlite|postgres|both] [--quick] [--readme]
-[--only ingest|drain|growth ...]`.
+[--only ingest|drain|growth ...] [--generator wrk|python]`.
 
-Every figure is printed beside a reference measured in the same run on the same machine (the
-no-op route of the same server, an idle queue, a small store), so the ratios hold on a loaded
-or a different machine even where the absolute numbers do not. `--quick` runs tiny sizes (a
-smoke test, not a measurement); `--readme` writes the table into README.md's Performance
-section; `--only` runs some of the scenarios (ingest: ingest against the no-op route, then end
-to end; drain: backlog drain and priority; growth). PostgreSQL runs use a scratch database
-`bench_gateway`, dropped afterwards.
+Every figure is printed beside a reference measured in the same run on the same machine (a
+bare FastAPI app that reads the body and answers 202, the keyed no-op route of the gateway, an
+idle queue, a small store), so the ratios hold on a loaded or a different machine even where
+the absolute numbers do not. `--quick` runs tiny sizes (a smoke test, not a measurement);
+`--readme` writes the table into README.md's Performance section; `--only` runs some of the
+scenarios (ingest: ingest against the bare app and the keyed no-op, then end to end; drain:
+backlog drain and priority; growth). `--generator` is what loads the server in the ingest
+scenario: wrk (the default where it is installed) or bench/load.py. PostgreSQL runs use a
+scratch database `bench_gateway_<pid>`, dropped afterwards.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 
-from bench import scenarios
+from bench import scenarios, wrk
 from bench.processes import ROOT, Simulators, backend
 from bench.scenarios import QUICK, Figure, Sizes
 from gateway.logs import configure
@@ -31,10 +33,15 @@ MARKERS = ("<!-- bench:start -->", "<!-- bench:end -->")
 
 
 SCENARIOS = ("ingest", "drain", "growth")
+GENERATORS = {"wrk": "wrk (bench/wrk.lua)", "python": "bench/load.py"}
 
 
 def measure(
-    name: str, sizes: Sizes, log: Callable[[str], None], only: tuple[str, ...] = SCENARIOS
+    name: str,
+    sizes: Sizes,
+    log: Callable[[str], None],
+    only: tuple[str, ...] = SCENARIOS,
+    generator: str = "python",
 ) -> list[Figure]:
     """The chosen measurements (all four by default) on one backend."""
     figures: list[Figure] = []
@@ -43,10 +50,10 @@ def measure(
         sims.start()
         try:
             if "ingest" in only:
-                log(f"{name}: ingest against the no-op route")
-                ingest = scenarios.ingest_vs_noop(scratch, sims, sizes)
+                log(f"{name}: ingest against the bare app and the keyed no-op ({generator})")
+                ingest = scenarios.ingest_vs_references(scratch, sims, sizes, generator)
                 log(f"{name}: end to end")
-                figures += ingest + scenarios.end_to_end(scratch, sims, sizes, ingest)
+                figures += ingest + scenarios.end_to_end(scratch, sims, sizes, ingest, generator)
             if "drain" in only:
                 log(f"{name}: backlog drain and priority")
                 figures += scenarios.drain_and_priority(scratch, sims, sizes)
@@ -78,15 +85,15 @@ def table(figures: list[Figure]) -> str:
     return "\n".join(lines)
 
 
-def caption(sizes: Sizes, quick: bool, seconds: float) -> str:
+def caption(sizes: Sizes, quick: bool, seconds: float, generator: str) -> str:
     """What was run, where, and how long it took."""
     load = os.getloadavg()[0]
     cores = os.cpu_count()
     values = ", ".join(f"{k}={v:,}" for k, v in asdict(sizes).items())
     mode = " (--quick: a smoke run, not a measurement)" if quick else ""
     return (
-        f"Sizes{mode}: {values}. {cores} cores, load average {load:.1f} when the run ended, "
-        f"{seconds / 60:.0f} min in all."
+        f"Sizes{mode}: {values}. Ingest load from {GENERATORS[generator]}. {cores} cores, "
+        f"load average {load:.1f} when the run ended, {seconds / 60:.0f} min in all."
     )
 
 
@@ -109,6 +116,9 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=SCENARIOS, action="append", help="run this scenario (repeatable)"
     )
+    parser.add_argument(
+        "--generator", choices=sorted(GENERATORS), default="wrk" if wrk.available() else "python"
+    )
     args = parser.parse_args()
     sizes = QUICK if args.quick else Sizes()
     configure("warning")  # the template ingest of bench/seed.py would log to this terminal
@@ -119,8 +129,9 @@ def main() -> None:
 
     figures: list[Figure] = []
     for name in ("sqlite", "postgres") if args.backend == "both" else (args.backend,):
-        figures += measure(name, sizes, log, tuple(args.only or SCENARIOS))
-    text = table(figures) + "\n\n" + caption(sizes, args.quick, time.monotonic() - began)
+        figures += measure(name, sizes, log, tuple(args.only or SCENARIOS), args.generator)
+    spent = time.monotonic() - began
+    text = table(figures) + "\n\n" + caption(sizes, args.quick, spent, args.generator)
     print("\n" + text)
     if args.readme and not args.only:  # the README's table is the whole run's
         update_readme(text)

@@ -1,11 +1,18 @@
-"""`gateway serve`'s app and uvicorn settings, plus a no-op route: the benchmark's reference.
+"""The benchmark's servers: `gateway serve`'s app with a keyed no-op route, and a bare app.
 
-`POST /bench/noop` goes through the same stack as `POST /v1/inbound/merlin` (uvicorn, FastAPI,
-the API-key dependency with its database lookup, the bounded body read, a hop to a thread, as
-ingest hands the body to its lane's thread) and then does nothing, so "ingest / no-op" is the
-cost of ingest itself: the server's part and its ingest processes' (docs/decisions/0014). The
-route lives only here, never in the production app. Settings come from `GATEWAY_*` as for
-`gateway serve`, ingest processes included.
+The references of bench/ (docs/decisions/0034):
+
+- bare (`--bare`): a FastAPI app alone on the same uvicorn settings, whose `POST /bench/bare`
+  reads the body and answers `202`: no key, no database, no middleware. What a request costs
+  any FastAPI service on this machine; the main reference.
+- keyed no-op: `POST /bench/noop`, added to the production app, goes through the same stack as
+  `POST /v1/inbound/merlin` (the body limit, the API-key check, the bounded body read) and then
+  does nothing, so "ingest / keyed no-op" is the cost of ingest itself: the hand-over to an
+  ingest lane (a thread per batch, not per request), the server's part and its ingest
+  processes' (docs/decisions/0014).
+
+Neither route is ever in the production app. Settings come from `GATEWAY_*` as for `gateway
+serve`, ingest processes included.
 """
 
 from __future__ import annotations
@@ -14,7 +21,6 @@ import argparse
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from gateway.api.app import build_services, create_app
 from gateway.api.deps import PrincipalDep, ServicesDep, require
@@ -37,8 +43,22 @@ def bench_app() -> FastAPI:
     ) -> JSONResponse:
         require(principal, Role.POLICE, Role.OPERATOR)
         body = await read_bounded_body(request, services.settings.max_body_bytes)
-        size = await run_in_threadpool(len, body)  # a thread hop, as ingest's hand-over
-        return JSONResponse({"status": "accepted", "bytes": size}, status_code=202)
+        return JSONResponse({"status": "accepted", "bytes": len(body)}, status_code=202)
+
+    # Matched first, as the inbound routes are (they come before every other router): a route
+    # added last would be found only after every other route was tried, a cost ingest has not.
+    app.router.routes.insert(0, app.router.routes.pop())
+    return app
+
+
+def bare_app() -> FastAPI:
+    """A FastAPI app whose one route reads the body and answers 202: the bare reference."""
+    app = FastAPI()
+
+    @app.post("/bench/bare", status_code=202)
+    async def bare(request: Request) -> JSONResponse:
+        body = await request.body()
+        return JSONResponse({"status": "accepted", "bytes": len(body)}, status_code=202)
 
     return app
 
@@ -48,8 +68,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--bare", action="store_true", help="the bare app, not the gateway")
     args = parser.parse_args()
-    app = bench_app()
+    app = bare_app() if args.bare else bench_app()
     run(uvicorn_config(app, args.host, args.port, Settings()))
 
 

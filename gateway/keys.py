@@ -25,7 +25,7 @@ _KEY = re.compile(r"^mep_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$")
 
 
 class Role(StrEnum):
-    """Who a key speaks for (gateway-api.md)."""
+    """Who a key speaks for (docs/operations.md, "Keys and their rotation")."""
 
     POLICE = "police"
     COUNCIL = "council"
@@ -123,20 +123,56 @@ class Refused:
     key_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What checking a key needs of its row: never the secret, only its hash."""
+
+    secret_hash: str
+    principal: Principal
+    revoked: bool
+
+
+def parse(presented: str) -> tuple[str, str] | None:
+    """The key id and secret of a presented key, or None if it is malformed."""
+    match = _KEY.match(presented)
+    return None if match is None else (match[1], match[2])
+
+
+def stored(connection: Connection, key_id: str) -> Stored | None:
+    """The key `key_id` as stored, or None if there is none."""
+    row = connection.execute(
+        select(
+            api_keys.c.secret_hash,
+            api_keys.c.role,
+            api_keys.c.force,
+            api_keys.c.council,
+            api_keys.c.revoked_at,
+        ).where(api_keys.c.id == key_id)
+    ).first()
+    if row is None:
+        return None
+    principal = Principal(key_id=key_id, role=Role(row.role), force=row.force, council=row.council)
+    return Stored(row.secret_hash, principal, revoked=row.revoked_at is not None)
+
+
+def verify(key: Stored | None, key_id: str, secret: str) -> Principal | Refused:
+    """The principal of key `key_id` presented with `secret`, or why it is refused."""
+    if key is None:
+        return Refused("unknown")
+    if key.revoked:
+        return Refused("revoked", key_id)
+    if not hmac.compare_digest(key.secret_hash, _hash(secret)):
+        return Refused("wrong_secret", key_id)
+    return key.principal
+
+
 def check(connection: Connection, presented: str) -> Principal | Refused:
     """The principal for a presented key, or why it is refused."""
-    match = _KEY.match(presented)
-    if match is None:
+    parsed = parse(presented)
+    if parsed is None:
         return Refused("malformed")
-    key_id, secret = match.groups()
-    row = connection.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
-    if row is None:
-        return Refused("unknown")
-    if row.revoked_at is not None:
-        return Refused("revoked", key_id)
-    if not hmac.compare_digest(row.secret_hash, _hash(secret)):
-        return Refused("wrong_secret", key_id)
-    return Principal(key_id=row.id, role=Role(row.role), force=row.force, council=row.council)
+    key_id, secret = parsed
+    return verify(stored(connection, key_id), key_id, secret)
 
 
 def authenticate(connection: Connection, presented: str) -> Principal | None:

@@ -15,7 +15,7 @@ DEMO_ROUTING = mappings.path("routing/demo.yaml")
 
 
 class Settings(BaseSettings):
-    """Gateway settings (operations.md); every field has the documented default."""
+    """Gateway settings (docs/operations.md); every field has the documented default."""
 
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=".env", extra="ignore")
 
@@ -34,11 +34,11 @@ class Settings(BaseSettings):
     # (gateway/ingest_processes.py); 0: in the serving process; unset: 1 on SQLite (one
     # writer at a time anyway), 2 on PostgreSQL.
     ingest_processes: int | None = Field(default=None, ge=0, le=16)
-    # Delivery deadlines by risk (DESIGN.md §4), in seconds.
+    # Delivery deadlines by risk (docs/operations.md), in seconds.
     deadline_high_s: int = 15 * 60
     deadline_medium_s: int = 60 * 60
     deadline_other_s: int = 4 * 60 * 60
-    # Delivery engine (DESIGN.md §1.2): retry schedule, dead-letter limits, breaker, workers.
+    # Delivery engine (docs/architecture.md): retry schedule, dead letters, breaker, workers.
     worker: bool = True  # `gateway serve` runs a delivery worker in-process
     worker_concurrency: int = Field(default=8, ge=1, le=256)
     worker_poll_s: float = Field(default=0.5, gt=0)
@@ -49,10 +49,10 @@ class Settings(BaseSettings):
     breaker_threshold: int = Field(default=5, ge=1)
     breaker_cooldown_s: float = Field(default=30.0, gt=0)
     ack_poll_s: float = Field(default=5.0, gt=0)
-    ack_overdue_s: int = Field(default=15 * 60, ge=1)  # protocol.md: overdue after 15 minutes
-    # Council policy packs (DESIGN.md §5): how often the timer looks for time-based flags due.
+    ack_overdue_s: int = Field(default=15 * 60, ge=1)  # a Protocol ack: overdue after 15 minutes
+    # Council policy packs (docs/policy-packs.md): how often the timer looks for flags due.
     policy_poll_s: float = Field(default=15.0, gt=0)
-    # Retention (DESIGN.md §6, docs/decisions/0009): raw bodies and sent payloads older than
+    # Retention (docs/decisions/0009): raw bodies and sent payloads older than
     # this are purged by the worker every `purge_interval_s`, `purge_batch` rows a transaction.
     retention_days: int = Field(default=90, ge=1)
     purge_interval_s: float = Field(default=3600.0, gt=0)
@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     # one client address, or naming one key, and further attempts are answered 429.
     auth_failure_limit: int = Field(default=10, ge=1, le=100_000)
     auth_failure_window_s: float = Field(default=60.0, gt=0, le=86_400)
+    # How long a process answers from its cache of an API key before reading the key again
+    # (gateway/api/key_cache.py): a revoked key is refused everywhere within this time; 0
+    # reads the key on every request.
+    key_cache_s: float = Field(default=10.0, ge=0, le=300)
     # `gateway serve` with the demo routing or the simulators on a non-loopback --host.
     allow_demo_on_network: bool = False
 

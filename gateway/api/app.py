@@ -18,6 +18,7 @@ from gateway.api import deliveries, episodes, inbound, operations, problems, rec
 from gateway.api.auth_failures import AuthFailures
 from gateway.api.body_limit import BodyLimit
 from gateway.api.deps import Services
+from gateway.api.key_cache import KeyCache
 from gateway.audit import checkpoints
 from gateway.audit_monitor import AuditMonitor
 from gateway.delivery.breaker import CircuitBreakers
@@ -174,7 +175,7 @@ def create_app(services: Services | None) -> FastAPI:
     )
     app.state.services = services
     if services is not None:
-        _protect(app, services.settings)
+        _protect(app, services)
     problems.install(app)
     app.include_router(inbound.router())
     for module in (receipts, episodes, deliveries, operations):
@@ -185,14 +186,16 @@ def create_app(services: Services | None) -> FastAPI:
     return app
 
 
-def _protect(app: FastAPI, settings: Settings) -> None:
-    """Bound every request body; count failed authentications (gateway-api.md: 413, 429)."""
+def _protect(app: FastAPI, services: Services) -> None:
+    """Bound every request body; check keys from memory, count failed authentications."""
+    settings = services.settings
     app.add_middleware(
         BodyLimit, max_body_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
     )
     app.state.auth_failures = AuthFailures(
         settings.auth_failure_limit, settings.auth_failure_window_s
     )
+    app.state.key_cache = KeyCache(services.engine, settings.key_cache_s)
 
 
 def mount_simulators(app: FastAPI) -> None:

@@ -9,9 +9,11 @@ from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from gateway import keys
 from gateway.api.auth_failures import AuthFailures
+from gateway.api.key_cache import KeyCache
 from gateway.api.problems import ApiProblem
 from gateway.audit_monitor import AuditMonitor
 from gateway.delivery.worker import Worker
@@ -20,7 +22,6 @@ from gateway.ingest_processes import IngestProcesses
 from gateway.keys import Principal, Role
 from gateway.routing import RoutingTable
 from gateway.settings import Settings
-from gateway.store.engine import reading
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +46,8 @@ class Services:
             self.worker.wake()
 
 
-def _services(request: Request) -> Services:
+async def _services(request: Request) -> Services:
+    # async: FastAPI runs a plain function dependency on the thread pool, a hop per request.
     services: Services = request.app.state.services
     return services
 
@@ -78,9 +80,8 @@ def too_many_failures(wait: int) -> ApiProblem:
     )
 
 
-def _principal(
+async def _principal(
     request: Request,
-    services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     failures, address = auth_failures(request), client_address(request)
@@ -90,8 +91,11 @@ def _principal(
         checked: Principal | keys.Refused = keys.Refused("missing")
         detail = "send an API key as 'Authorization: Bearer <key>'"
     else:
-        with reading(services.engine) as connection:
-            checked = keys.check(connection, credentials.credentials)
+        cache: KeyCache = request.app.state.key_cache
+        found = cache.cached(credentials.credentials)
+        if found is None:  # not in memory, or too old: read on the thread pool
+            found = await run_in_threadpool(cache.check, credentials.credentials)
+        checked = found
         detail = "the API key is unknown or revoked"
     if isinstance(checked, Principal):
         return checked
