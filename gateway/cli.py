@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import sys
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
     from gateway.delivery.unroutable import Resolution
     from gateway.exports.ssda903 import Export, Period
-    from gateway.ingest import Deadlines
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -268,16 +267,6 @@ def _since(value: str | None) -> datetime | None:
     return when
 
 
-def _deadlines(settings: Settings) -> Deadlines:
-    from gateway.ingest import Deadlines
-
-    return Deadlines(
-        high=timedelta(seconds=settings.deadline_high_s),
-        medium=timedelta(seconds=settings.deadline_medium_s),
-        other=timedelta(seconds=settings.deadline_other_s),
-    )
-
-
 @main.command("replay")
 @click.option("--council", help="only this council (three-digit DfE LA code)")
 @click.option(
@@ -310,6 +299,7 @@ def replay_command(
     from gateway.canonical import utc_now
     from gateway.delivery import bulk_replay
     from gateway.delivery import unroutable as unroutables
+    from gateway.delivery.deadlines import Deadlines
 
     if council is not None and not re.fullmatch(r"[0-9]{3}", council):
         _fail(f"--council {council!r} is not a three-digit DfE LA code", 2)
@@ -350,7 +340,7 @@ def replay_command(
                 actor=actor,
                 via="cli",
                 reason=reason,
-                deadlines=_deadlines(settings),
+                deadlines=Deadlines.from_settings(settings),
                 batch=REPLAY_BATCH,
                 progress=bar.update,
                 before=resolve_names,

@@ -108,8 +108,9 @@ def empty(engine: Engine) -> None:
 def settings(tmp_path: Path) -> Settings:
     """Settings for a test: a private data dir, the demo routing, no background worker.
 
-    Ingest runs in the test's process (tests/gateway/test_ingest_processes.py covers the
-    ingest processes; the acceptance tests run `gateway serve` with them).
+    Ingest runs in a lane in the test's process, which hands batches and results over pickled
+    as the ingest processes' pipes do (gateway/ingest/processes.py); those processes are
+    covered by tests/gateway/test_ingest_processes.py and the acceptance tests.
     """
     return Settings(
         data_dir=tmp_path / "data",

@@ -22,10 +22,11 @@ from gateway.api.key_cache import KeyCache
 from gateway.audit import checkpoints
 from gateway.audit_monitor import AuditMonitor
 from gateway.delivery.breaker import CircuitBreakers
+from gateway.delivery.deadlines import Deadlines
 from gateway.delivery.retry import RetryPolicy
 from gateway.delivery.worker import Worker, WorkerConfig
-from gateway.ingest import Deadlines, Ingestor
-from gateway.ingest_processes import IngestProcesses
+from gateway.ingest.batching import Ingestor
+from gateway.ingest.processes import Lanes
 from gateway.policy.timer import PolicyTimer
 from gateway.routing import RoutingTable
 from gateway.settings import Settings
@@ -51,8 +52,8 @@ def build_services(
     """Engine, routing and ingestor for `settings` (migrating the database unless told not to).
 
     The HTTP routes ingest in `settings.resolved_ingest_processes` processes beside the server
-    (started with the app), or in-process if that is 0 or an `engine` is given: a process
-    connects by the settings' database URL alone.
+    (started with the app), or in a lane in this process if that is 0 or an `engine` is given:
+    a process connects by the settings' database URL alone.
     """
     processes = settings.resolved_ingest_processes if engine is None else 0
     # The audit walk reads on a connection of its own (SQLite's pool holds one), unless the
@@ -67,23 +68,26 @@ def build_services(
         migrate.upgrade(engine)
     registry.compile_inbound_schemas()  # before serving
     table = routing_table or routing.load(settings.routing_file, simulators_url=settings.public_url)
-    deadlines = deadlines_from(settings)
+    deadlines = Deadlines.from_settings(settings)
     monitor = AuditMonitor(
         monitor_engine or engine,
         interval=timedelta(seconds=settings.audit_verify_interval_s),
         first=timedelta(seconds=settings.audit_verify_first_s),
         checkpoints=checkpoints.attached(engine),
     )
+    ingestor = Ingestor(engine, table, deadlines=deadlines)
     return Services(
         settings=settings,
         engine=engine,
         routing=table,
-        ingestor=Ingestor(engine, table, deadlines=deadlines, batch=settings.ingest_batch),
+        ingestor=ingestor,
+        ingest=(
+            Lanes.in_processes(settings, table, deadlines, processes)
+            if processes
+            else Lanes.in_this_process(settings, ingestor)
+        ),
         metrics=_metrics(settings, engine, table, monitor),
         worker=build_worker(settings, engine, table) if settings.worker else None,
-        ingest_processes=(
-            IngestProcesses(settings, table, deadlines, processes) if processes else None
-        ),
         audit_monitor=monitor,
     )
 
@@ -97,15 +101,6 @@ def _metrics(
     found.register(AlertCollector(engine, table, ack_after=ack_after))
     found.register(monitor)
     return found
-
-
-def deadlines_from(settings: Settings) -> Deadlines:
-    """The delivery deadlines by risk level the settings give."""
-    return Deadlines(
-        high=timedelta(seconds=settings.deadline_high_s),
-        medium=timedelta(seconds=settings.deadline_medium_s),
-        other=timedelta(seconds=settings.deadline_other_s),
-    )
 
 
 def build_worker(settings: Settings, engine: Engine, table: RoutingTable) -> Worker:
@@ -130,7 +125,7 @@ def build_worker(settings: Settings, engine: Engine, table: RoutingTable) -> Wor
     worker.policy_timer = PolicyTimer(
         engine,
         table,
-        deadlines=deadlines_from(settings),
+        deadlines=Deadlines.from_settings(settings),
         interval=timedelta(seconds=settings.policy_poll_s),
         actor=worker.actor,
     )
@@ -139,9 +134,9 @@ def build_worker(settings: Settings, engine: Engine, table: RoutingTable) -> Wor
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Run the ingest processes and the in-process delivery worker while the app serves."""
+    """Run the ingest lanes and the in-process delivery worker while the app serves."""
     services: Services | None = app.state.services
-    processes = services.ingest_processes if services is not None else None
+    processes = services.ingest if services is not None else None
     worker = services.worker if services is not None else None
     if services is not None:  # an idle chain is checkpointed too
         await run_in_threadpool(checkpoints.pin_attached, services.engine)

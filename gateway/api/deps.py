@@ -17,8 +17,8 @@ from gateway.api.key_cache import KeyCache
 from gateway.api.problems import ApiProblem
 from gateway.audit_monitor import AuditMonitor
 from gateway.delivery.worker import Worker
-from gateway.ingest import Ingestor
-from gateway.ingest_processes import IngestProcesses
+from gateway.ingest.batching import Ingestor
+from gateway.ingest.processes import Lanes
 from gateway.keys import Principal, Role
 from gateway.routing import RoutingTable
 from gateway.settings import Settings
@@ -31,12 +31,12 @@ class Services:
     settings: Settings
     engine: Engine
     routing: RoutingTable
-    ingestor: Ingestor
+    ingestor: Ingestor  # the server's own: scripts, tests, and the lane of `ingest_processes=0`
+    # Where the HTTP routes ingest: processes beside the server, or a lane in this process
+    # (gateway/ingest/processes.py; started and closed with the app).
+    ingest: Lanes
     metrics: CollectorRegistry
     worker: Worker | None = None
-    # Where the HTTP routes ingest: processes beside the server (started by the app), or,
-    # when None, `ingestor` in the server's own process.
-    ingest_processes: IngestProcesses | None = None
     # Walks the audit chain on a timer while the app serves (its result is in /metrics).
     audit_monitor: AuditMonitor | None = None
 

@@ -8,15 +8,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
 
 from adapters import registry
 from gateway import metrics
-from gateway.api.deps import IdPath, PrincipalDep, Services, ServicesDep, require
+from gateway.api.deps import IdPath, PrincipalDep, ServicesDep, require
 from gateway.api.problems import ApiProblem
 from gateway.api.schemas import Problem, Receipt
 from gateway.errors import InboundRejected, PayloadTooLarge, UnsupportedMediaType
-from gateway.ingest import Outcome, Received
+from gateway.ingest.prepare import Received
 from gateway.keys import Principal, Role
 from gateway.store.engine import reading
 from gateway.store.schema import deliveries, messages
@@ -72,23 +71,13 @@ async def read_bounded_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-async def _ingest(services: Services, source: str, body: bytes, principal: Principal) -> Outcome:
-    """Parse, map and store, in the ingest processes or else in this one."""
-    if services.ingest_processes is not None:
-        return await services.ingest_processes.submit(Received(source, body, principal))
-    submission = await run_in_threadpool(
-        services.ingestor.prepare, registry.INBOUND[source], body, principal
-    )
-    return await services.ingestor.commit(submission)
-
-
 async def _submit(
     source: str, request: Request, services: ServicesDep, principal: Principal
 ) -> JSONResponse:
     require(principal, Role.POLICE, Role.OPERATOR)
     try:
         body = await read_bounded_body(request, services.settings.max_body_bytes)
-        outcome = await _ingest(services, source, body, principal)
+        outcome = await services.ingest.submit(Received(source, body, principal))
     except InboundRejected as exc:
         metrics.REJECTED.labels(source=source, reason=exc.code).inc()
         raise

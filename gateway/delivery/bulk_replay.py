@@ -18,21 +18,18 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, select
 
 from gateway.canonical import utc_now
 from gateway.delivery import replay as replays
+from gateway.delivery.deadlines import Deadlines
 from gateway.routing import RoutingTable
 from gateway.store.engine import reading
 from gateway.store.locks import Level
 from gateway.store.schema import deliveries
 from gateway.store.work import unit_of_work
 from gateway.waiting import WaitingGroup, list_waiting
-
-if TYPE_CHECKING:  # ingest imports the delivery package; the type alone is needed here
-    from gateway.ingest import Deadlines
 
 BATCH = 100  # deliveries (or unroutable rows) per transaction
 

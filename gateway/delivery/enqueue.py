@@ -16,20 +16,18 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, exists, func, insert, or_, select, update
 
 from adapters.compact import councils as names_table
 from gateway import audit
 from gateway.canonical import CouncilRole, RiskLevel
+from gateway.delivery.deadlines import Deadlines
 from gateway.ids import new_id
 from gateway.store import locks
 from gateway.store.prepared import Prepared
 from gateway.store.schema import deliveries, episodes, events, unroutable
-
-if TYPE_CHECKING:  # ingest imports this module; the type alone is needed here
-    from gateway.ingest import Deadlines
 
 PRIORITY = {RiskLevel.HIGH: 0, RiskLevel.MEDIUM: 1, RiskLevel.LOW: 2, RiskLevel.NO_APPARENT_RISK: 3}
 RISK_BY_PRIORITY = {priority: risk for risk, priority in PRIORITY.items()}

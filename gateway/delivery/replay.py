@@ -15,20 +15,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection, Select, func, select, update
 
 from adapters.compact.councils import NameTable
 from gateway import audit
 from gateway.delivery import unroutable as unroutables
+from gateway.delivery.deadlines import Deadlines
 from gateway.delivery.enqueue import route_unroutable
 from gateway.routing import RoutingTable
 from gateway.store import locks
 from gateway.store.schema import deliveries, events, unroutable
-
-if TYPE_CHECKING:  # ingest imports the delivery package; the type alone is needed here
-    from gateway.ingest import Deadlines
 
 REPLAYABLE = ("dead", "delivered")
 

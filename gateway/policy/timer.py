@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, select
 
 from gateway.canonical import RiskLevel, utc_now
+from gateway.delivery.deadlines import Deadlines
 from gateway.delivery.enqueue import enqueue
-from gateway.ingest import Deadlines
 from gateway.policy import engine as policy
 from gateway.routing import RoutingTable
 from gateway.store.schema import episodes

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gateway.group_commit import GroupCommit
+from gateway.ingest.group_commit import GroupCommit
 
 
 class Recorder:

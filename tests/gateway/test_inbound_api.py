@@ -14,7 +14,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from gateway.api.app import build_services, create_app
-from gateway.ingest import Ingestor, Outcome, Submission
+from gateway.ingest.batching import Ingestor
+from gateway.ingest.prepare import Submission
+from gateway.ingest.write import Outcome
 from gateway.settings import Settings
 from gateway.store.engine import make_engine
 from gateway.store.schema import audit_log, children, deliveries, episodes, events, messages
@@ -372,7 +374,7 @@ def test_a_transaction_aborted_every_time_is_a_503_and_nothing_is_stored(
     """Deadlocked on every try: 503 with Retry-After, no rows; the resend then gets in."""
     from sqlalchemy.exc import OperationalError
 
-    from gateway import ingest
+    from gateway.ingest import batching, write
 
     tries: list[int] = []
 
@@ -381,13 +383,13 @@ def test_a_transaction_aborted_every_time_is_a_503_and_nothing_is_stored(
         raise OperationalError("SELECT ...", {}, _Deadlock())
 
     before = counts(engine)
-    monkeypatch.setattr(ingest, "_find_message", deadlocked)
+    monkeypatch.setattr(write, "_find_message", deadlocked)
     response = post(client, "merlin", merlin(), met)
     assert response.status_code == 503, response.text
     assert response.headers["retry-after"] == "1"
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == "store-busy"
-    assert len(tries) == ingest._ATTEMPTS
+    assert len(tries) == batching.ATTEMPTS
     assert counts(engine) == before
     monkeypatch.undo()
     assert post(client, "merlin", merlin(), met).status_code == 202

@@ -1,7 +1,8 @@
 """Ingest's group commits: several messages in one transaction, each with its own outcome.
 
-`Ingestor.store` is what a group commit runs; calling it with a batch puts messages in one
-transaction deterministically, where concurrent requests would only do so by timing.
+`Ingestor.store` (gateway/ingest/batching.py) is what a lane's group commit runs; calling it
+with a batch puts messages in one transaction deterministically, where concurrent requests
+would only do so by timing.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from gateway import keys
 from gateway.api.deps import Services
 from gateway.canonical import EventType
 from gateway.errors import ConflictingResend, SemanticInvalid
-from gateway.ingest import Ingestor, Outcome, Submission
+from gateway.ingest import events as ingest_events
+from gateway.ingest.batching import Ingestor
+from gateway.ingest.prepare import Submission, prepare
+from gateway.ingest.write import Outcome
 from gateway.store.schema import deliveries, episodes, events, messages
 from tests.conftest import verified
 from tests.gateway.test_inbound_api import counts
@@ -26,7 +30,7 @@ MERLIN = registry.INBOUND["merlin"]
 
 
 def _batch(ingestor: Ingestor, principal: keys.Principal, *bodies: bytes) -> list[Submission]:
-    return [ingestor.prepare(MERLIN, body, principal) for body in bodies]
+    return [prepare(MERLIN, body, principal) for body in bodies]
 
 
 def _report(n: int) -> bytes:
@@ -129,14 +133,14 @@ def test_a_fault_in_one_message_splits_the_batch_and_fails_that_message_only(
     ingestor = services.ingestor
     faulty = _report(9)
     batch = _batch(ingestor, police_principal, _report(10), faulty, _report(11))
-    real = Ingestor._record_event
+    real = ingest_events.record
 
-    def record_event(self: Ingestor, txn: Any, *args: Any, **kwargs: Any) -> None:
-        real(self, txn, *args, **kwargs)  # its rows are written, then it fails
+    def record_event(txn: Any, *args: Any, **kwargs: Any) -> None:
+        real(txn, *args, **kwargs)  # its rows are written, then it fails
         if args[1].source.reference == "24MIS000009":
             raise RuntimeError("a fault storing this message")
 
-    monkeypatch.setattr(Ingestor, "_record_event", record_event)
+    monkeypatch.setattr(ingest_events, "record", record_event)
     before = counts(engine)
     results = ingestor.store(batch)
     assert isinstance(results[1], RuntimeError)
@@ -171,7 +175,7 @@ def test_a_new_episodes_later_events_follow_its_first(
     services: Services, engine: Engine, police_principal: keys.Principal
 ) -> None:
     """One message, two events, a new episode: events 1 and 2, each council's stream 1 and 2."""
-    submission = services.ingestor.prepare(_TwoEvents(), merlin(), police_principal)
+    submission = prepare(_TwoEvents(), merlin(), police_principal)
     receipt = _accepted(services.ingestor.store([submission])[0])
     assert receipt["event_types"] == ["reported", "updated"]
     with engine.connect() as connection:
@@ -201,7 +205,7 @@ def test_a_mapping_error_is_answered_in_the_batch_and_stores_nothing(
     services: Services, engine: Engine, police_principal: keys.Principal
 ) -> None:
     """Mapping runs in `prepare`; its rejection is that message's answer and the others commit."""
-    unmappable = services.ingestor.prepare(_Unmappable(), _report(7), police_principal)
+    unmappable = prepare(_Unmappable(), _report(7), police_principal)
     results = services.ingestor.store(
         [unmappable, *_batch(services.ingestor, police_principal, _report(8))]
     )
@@ -216,7 +220,7 @@ def test_a_resend_is_a_duplicate_even_if_it_no_longer_maps(
     """A copy of an accepted message gets its original receipt, whatever mapping now says."""
     body = _report(9)
     (first,) = services.ingestor.store(_batch(services.ingestor, police_principal, body))
-    again = services.ingestor.prepare(_Unmappable(), body, police_principal)
+    again = prepare(_Unmappable(), body, police_principal)
     (second,) = services.ingestor.store([again])
     assert isinstance(second, Outcome) and second.status_code == 200
     assert second.receipt["receipt_id"] == _accepted(first)["receipt_id"]

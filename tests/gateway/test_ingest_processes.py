@@ -1,4 +1,4 @@
-"""Ingest processes (gateway/ingest_processes.py): in-process answers, and a death handled.
+"""Ingest processes (gateway/ingest/processes.py): in-process answers, and a death handled.
 
 Each backend's app runs as `gateway serve` runs it, over its own database: the settings name
 the database, so `build_services` gives the routes ingest processes (one on SQLite, two on
@@ -25,8 +25,9 @@ from gateway import keys
 from gateway.api.app import build_services, create_app
 from gateway.api.deps import Services
 from gateway.errors import IngestFailed, IngestInterrupted, MalformedXml, SchemaInvalid, StoreBusy
-from gateway.ingest import Outcome, Received
-from gateway.ingest_processes import IngestProcesses
+from gateway.ingest.prepare import Received
+from gateway.ingest.processes import Lanes
+from gateway.ingest.write import Outcome
 from gateway.settings import Settings
 from gateway.store.schema import messages
 from gateway.store.work import unit_of_work
@@ -52,10 +53,9 @@ class Served:
     principal: keys.Principal
 
     @property
-    def processes(self) -> IngestProcesses:
+    def processes(self) -> Lanes:
         """The app's ingest processes."""
-        assert self.services.ingest_processes is not None
-        return self.services.ingest_processes
+        return self.services.ingest
 
     def post(self, body: bytes, *, client: TestClient | None = None) -> Any:
         """POST a MERLIN message as the Metropolitan Police."""
@@ -93,13 +93,13 @@ def served(
         settings = Settings(data_dir=tmp, database_url=url, worker=False, _env_file=None)
         services = build_services(settings)
         alone = build_services(settings.model_copy(update={"ingest_processes": 0}), upgrade=False)
-        assert services.ingest_processes is not None and alone.ingest_processes is None
         with unit_of_work(services.engine, audits=True) as connection:
             key = keys.create(connection, keys.Role.POLICE, force="01")
             principal = keys.authenticate(connection, key)
         assert principal is not None
         police = {"Authorization": f"Bearer {key}"}
         with TestClient(create_app(services)) as client, TestClient(create_app(alone)) as twin:
+            assert all(services.ingest.pids) and alone.ingest.pids == [None]
             yield Served(services, client, twin, police, principal)
         services.engine.dispose()
         alone.engine.dispose()
@@ -111,7 +111,7 @@ def _not_in_this_process(served: Served, monkeypatch: pytest.MonkeyPatch) -> Non
     def refuse(*_args: object) -> None:
         raise AssertionError("ingested in the server's process")
 
-    for name in ("prepare", "store", "commit"):
+    for name in ("store", "prepare_and_store"):
         monkeypatch.setattr(served.services.ingestor, name, refuse)
 
 
@@ -188,7 +188,7 @@ class _Crash(str):
         return (os._exit, (70,))
 
 
-def _submit_all(processes: IngestProcesses, batch: list[Received]) -> list[Outcome | BaseException]:
+def _submit_all(processes: Lanes, batch: list[Received]) -> list[Outcome | BaseException]:
     async def run() -> list[Outcome | BaseException]:
         return await asyncio.gather(
             *(processes.submit(received) for received in batch), return_exceptions=True
@@ -246,7 +246,7 @@ def test_closing_lets_each_process_exit_and_a_failed_start_says_why(served: Serv
     """
     settings = served.services.settings
     deadlines = served.services.ingestor.deadlines
-    processes = IngestProcesses(settings, served.services.routing, deadlines, 2)
+    processes = Lanes.in_processes(settings, served.services.routing, deadlines, 2)
     processes.start()
     pids = processes.pids
     assert all(pid is not None and not _gone(pid) for pid in pids)
@@ -255,7 +255,7 @@ def test_closing_lets_each_process_exit_and_a_failed_start_says_why(served: Serv
     assert all(_gone(pid) for pid in pids)
 
     nowhere = Settings(database_url="sqlite:////no/such/dir/gateway.db", _env_file=None)
-    broken = IngestProcesses(nowhere, served.services.routing, deadlines, 1)
+    broken = Lanes.in_processes(nowhere, served.services.routing, deadlines, 1)
     with pytest.raises(RuntimeError, match="could not start: OperationalError"):
         broken.start()
     assert broken.pids == [None]

@@ -19,10 +19,11 @@ from sqlalchemy import Connection, Engine, select, text, update
 from sqlalchemy.exc import OperationalError
 
 from adapters.base import Ack
-from gateway import audit, ingest
+from gateway import audit
 from gateway.canonical import utc_now
 from gateway.delivery import enqueue, outbox
 from gateway.policy import engine as policy
+from gateway.store import episodes as episode_rows
 from gateway.store import locks
 from gateway.store.schema import deliveries, episodes
 from gateway.store.work import unit_of_work
@@ -51,7 +52,7 @@ def _episode(client: TestClient, met: dict[str, str], *, found: bool = False) ->
 
 
 def _as_ingest(connection: Connection, episode_id: str) -> None:
-    ingest._EPISODE.first(connection, {"row_id": episode_id})
+    episode_rows.EPISODE.first(connection, {"row_id": episode_id})
 
 
 def _as_unroutable_replay(connection: Connection, episode_id: str) -> None:

@@ -14,8 +14,8 @@ from sqlalchemy import Engine, select, update
 from gateway.api.app import build_services, create_app, simulators_app
 from gateway.api.deps import Services
 from gateway.canonical import utc_now
+from gateway.delivery.deadlines import Deadlines
 from gateway.delivery.replay import count_routable, replay_unroutable
-from gateway.ingest import Deadlines
 from gateway.settings import Settings
 from gateway.store.locks import Level
 from gateway.store.schema import deliveries, events, unroutable

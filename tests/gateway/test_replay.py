@@ -15,8 +15,8 @@ from gateway import routing
 from gateway.api.deps import Services
 from gateway.canonical import utc_now
 from gateway.cli import main
+from gateway.delivery.deadlines import Deadlines
 from gateway.delivery.replay import replay_unroutable
-from gateway.ingest import Deadlines
 from gateway.settings import DEMO_ROUTING
 from gateway.store.locks import Level
 from gateway.store.schema import audit_log, deliveries, events, unroutable

@@ -12,8 +12,8 @@ from sqlalchemy import Engine, select
 from adapters.compact import councils
 from gateway.canonical import CouncilRole, utc_now
 from gateway.delivery import outbox, request
+from gateway.delivery.deadlines import Deadlines
 from gateway.delivery.replay import replay_unroutable
-from gateway.ingest import Deadlines
 from gateway.routing import RoutingTable
 from gateway.store.locks import Level
 from gateway.store.schema import deliveries, episodes, events, messages, unroutable

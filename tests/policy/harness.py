@@ -10,7 +10,7 @@ from sqlalchemy import Engine, select
 
 from adapters import registry
 from gateway import routing
-from gateway.ingest import Ingestor
+from gateway.ingest.batching import Ingestor
 from gateway.keys import Principal, Role
 from gateway.policy.timer import PolicyTimer
 from gateway.settings import DEMO_ROUTING

@@ -1,22 +1,17 @@
-"""Ingest processes: inbound messages are parsed, mapped and stored beside the server, not in it.
+"""Ingest's hand-over: the server passes each message to a lane, which parses and stores it.
 
-A Python process runs one thread at a time (the GIL). When the server ingested in-process,
-ingest's Python work (parsing, mapping, the store's statements) competed for that lock with
-the HTTP stack: every request's turns on the event loop, every API key check, and the group
-commit's leader, which gave the lock up at each statement and queued to get it back behind
-the requests. Half the machine stayed idle while ingest ran at 0.4 times the HTTP stack's
-rate (bench/, docs/decisions/0014).
+The server only reads the request and checks its key, then hands the message as it arrived
+(`Received`) to a lane: a group commit (gateway/ingest/group_commit.py) whose leader hands
+each batch over, pickled, to an `Ingestor` and reads back one result per message, pickled
+(an `Outcome`, or the rejection or error its caller must see). The server answers `202` only
+once the result says the batch committed.
 
-Here the server only reads the request and checks its key, then hands the raw body to a
-lane: a group commit (gateway/group_commit.py) whose leader sends each batch down a pipe to
-the lane's own process and waits for the answers without holding the GIL. That process,
-with an interpreter of its own, runs `Ingestor.prepare_and_store`: parse, map and store the
-batch in one transaction, exactly as the server would, and sends back one result per
-message (an `Outcome`, or the rejection or error its caller must see). The server answers
-`202` only once the result says the batch committed, as before.
-
-SQLite has one writer at a time, so one process (one lane) is the default there; PostgreSQL
-takes several, which run their transactions side by side as separate servers' would.
+`gateway serve` runs each lane's `Ingestor` in a process of its own beside the server, so
+ingest's Python work does not compete with the HTTP stack for one interpreter's lock
+(docs/decisions/0014). SQLite has one writer at a time, so one process is the default there;
+PostgreSQL takes several, which run their transactions side by side. With no processes (the
+setting `ingest_processes=0`, and the test suite) one lane runs the `Ingestor` in the
+server's process, through the same pickling, so what crosses is the same either way.
 
 If a process dies, the callers of the batch it held are answered 503 `IngestInterrupted`
 (the batch may have committed: the sender resends, and a copy that got in is answered with
@@ -26,19 +21,25 @@ is gone (killed) sees its pipe close and exits after the batch in hand.
 
 from __future__ import annotations
 
+import abc
 import itertools
 import multiprocessing
 import signal
 import threading
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from adapters import registry
 from gateway.audit import checkpoints
+from gateway.delivery.deadlines import Deadlines
 from gateway.errors import GatewayError, IngestFailed, IngestInterrupted, StoreBusy
-from gateway.group_commit import GroupCommit
-from gateway.ingest import Deadlines, Ingestor, Outcome, Received, log_outcome
+from gateway.ingest.batching import Ingestor, Result
+from gateway.ingest.group_commit import GroupCommit
+from gateway.ingest.prepare import Received
+from gateway.ingest.write import Outcome, log_outcome
 from gateway.logs import configure, get_logger
 from gateway.routing import RoutingTable
 from gateway.settings import Settings
@@ -50,17 +51,28 @@ _STOP_TIMEOUT_S = 30  # for the batch in hand to commit before the process is ki
 _READY = "ready"
 
 
-class IngestProcesses:
-    """The server's side of its ingest processes: one lane (group commit + process) each."""
+class Lanes:
+    """The server's ingest lanes, taken in turn (see the module's docstring)."""
 
-    def __init__(
-        self, settings: Settings, routing: RoutingTable, deadlines: Deadlines, count: int
-    ) -> None:
-        """Lanes for `count` processes over the settings' database (started by `start`)."""
+    def __init__(self, lanes: Sequence[Lane]) -> None:
+        if not lanes:
+            raise ValueError("ingest needs at least one lane")
+        self._lanes = list(lanes)
+        self._next = itertools.cycle(self._lanes)
+
+    @classmethod
+    def in_processes(
+        cls, settings: Settings, routing: RoutingTable, deadlines: Deadlines, count: int
+    ) -> Lanes:
+        """`count` lanes, each with an ingest process over the settings' database."""
         if count < 1:
             raise ValueError("ingest processes need at least one process")
-        self._lanes = [_Lane(n, settings, routing, deadlines) for n in range(count)]
-        self._next = itertools.cycle(self._lanes)
+        return cls([_ProcessLane(n, settings, routing, deadlines) for n in range(count)])
+
+    @classmethod
+    def in_this_process(cls, settings: Settings, ingestor: Ingestor) -> Lanes:
+        """One lane that hands its batches to `ingestor`, in this process."""
+        return cls([_LocalLane(settings, ingestor)])
 
     @property
     def pids(self) -> list[int | None]:
@@ -68,7 +80,7 @@ class IngestProcesses:
         return [lane.pid for lane in self._lanes]
 
     def start(self) -> None:
-        """Start every process and wait until each is ready to store.
+        """Start every lane and wait until each is ready to store.
 
         Raises:
             RuntimeError: a process exited or did not get ready (its log says why).
@@ -79,7 +91,7 @@ class IngestProcesses:
             lane.wait_ready()
 
     def close(self) -> None:
-        """Let each process finish its batch in hand and exit (killed if it does not)."""
+        """Let each lane finish its batch in hand and stop (a process is killed if it does not)."""
         for lane in self._lanes:
             lane.close()
 
@@ -90,23 +102,18 @@ class IngestProcesses:
             InboundRejected: a subclass for every kind of bad input (nothing is stored).
             StoreBusy: the database kept aborting the transaction (nothing is stored), or
                 `IngestInterrupted`: the process died holding the batch (send it again).
+            IngestFailed: any other error, by type only (logged where it happened).
         """
         outcome = await next(self._next).commits.submit_async(received)
         log_outcome(outcome)
         return outcome
 
 
-class _Lane:
-    """One ingest process and the group commit that feeds it, one batch at a time."""
+class Lane(abc.ABC):
+    """A group commit that hands each batch over (`_hand_over`), one batch at a time."""
 
-    def __init__(
-        self, number: int, settings: Settings, routing: RoutingTable, deadlines: Deadlines
-    ) -> None:
-        self.number = number
-        self._args = (settings, routing, deadlines)
-        self._lock = threading.Lock()  # one batch in the pipe at a time
-        self._process: BaseProcess | None = None
-        self._pipe: Connection | None = None
+    def __init__(self, settings: Settings) -> None:
+        self._lock = threading.Lock()  # one batch handed over at a time
         self._closed = False
         # A batch is parsed whole before any of it is answered: at most one body limit's
         # worth of bytes in it (parsing costs in proportion to bytes, docs/decisions/0022),
@@ -121,12 +128,67 @@ class _Lane:
 
     @property
     def pid(self) -> int | None:
+        """The id of the lane's own process, if it has one running."""
+        return None
+
+    def start(self) -> None:
+        """Open the lane (again, after `close`)."""
+        self._closed = False
+
+    def wait_ready(self) -> None:  # noqa: B027 - a lane in this process is ready at once
+        """Wait until the lane can store (see `start`)."""
+
+    def close(self) -> None:
+        """Refuse further batches, after the batch in hand."""
+        with self._lock:
+            self._closed = True
+
+    def _run(self, batch: list[Received]) -> list[Result]:
+        """The group commit's batch, handed over and its results read back."""
+        with self._lock:
+            if self._closed:
+                raise StoreBusy("the gateway is shutting down; nothing was stored: send it again")
+            return self._hand_over(batch)
+
+    @abc.abstractmethod
+    def _hand_over(self, batch: list[Received]) -> list[Result]:
+        """Store `batch` where the lane stores, and return its results as they crossed back."""
+
+
+class _LocalLane(Lane):
+    """A lane whose `Ingestor` runs in this process: batch and results pickled as by a pipe."""
+
+    def __init__(self, settings: Settings, ingestor: Ingestor) -> None:
+        super().__init__(settings)
+        self._ingestor = ingestor
+
+    def _hand_over(self, batch: list[Received]) -> list[Result]:
+        crossed = ForkingPickler.loads(bytes(ForkingPickler.dumps(batch)))
+        answers = answer(self._ingestor, crossed)
+        results: list[Result] = ForkingPickler.loads(bytes(ForkingPickler.dumps(answers)))
+        return results
+
+
+class _ProcessLane(Lane):
+    """A lane with an ingest process of its own, fed down a pipe."""
+
+    def __init__(
+        self, number: int, settings: Settings, routing: RoutingTable, deadlines: Deadlines
+    ) -> None:
+        super().__init__(settings)
+        self.number = number
+        self._args = (settings, routing, deadlines)
+        self._process: BaseProcess | None = None
+        self._pipe: Connection | None = None
+
+    @property
+    def pid(self) -> int | None:
         """The process's id, if one is running or has not been reaped."""
         return self._process.pid if self._process is not None else None
 
     def start(self) -> None:
         """Open the lane (again, after `close`) and start its process (see `wait_ready`)."""
-        self._closed = False
+        super().start()
         self.spawn()
 
     def spawn(self) -> None:
@@ -170,26 +232,23 @@ class _Lane:
             if acquired:
                 self._lock.release()
 
-    def _run(self, batch: list[Received]) -> list[Outcome | Exception]:
-        """The group commit's batch: sent to the process, its results read back."""
-        with self._lock:
-            if self._closed:
-                raise StoreBusy("the gateway is shutting down; nothing was stored: send it again")
-            if self._process is None or not self._process.is_alive():  # died between batches
-                self._replace()
-            assert self._pipe is not None
-            try:
-                self._pipe.send(batch)
-                results: list[Outcome | Exception] = self._pipe.recv()
-            except (EOFError, OSError) as error:
-                exit_code = self._process.exitcode if self._process is not None else None
-                log.error("ingest_process_died", lane=self.number, exit_code=exit_code)
-                self._discard()
-                raise IngestInterrupted(
-                    "the gateway's ingest process stopped while storing this message, which "
-                    "may or may not have been stored: send it again (a copy already stored "
-                    "is answered with its receipt)"
-                ) from error
+    def _hand_over(self, batch: list[Received]) -> list[Result]:
+        """Send the batch down the pipe and read its results (holding the lane's lock)."""
+        if self._process is None or not self._process.is_alive():  # died between batches
+            self._replace()
+        assert self._pipe is not None
+        try:
+            self._pipe.send(batch)
+            results: list[Result] = self._pipe.recv()
+        except (EOFError, OSError) as error:
+            exit_code = self._process.exitcode if self._process is not None else None
+            log.error("ingest_process_died", lane=self.number, exit_code=exit_code)
+            self._discard()
+            raise IngestInterrupted(
+                "the gateway's ingest process stopped while storing this message, which "
+                "may or may not have been stored: send it again (a copy already stored "
+                "is answered with its receipt)"
+            ) from error
         return results
 
     def _replace(self) -> None:
@@ -226,6 +285,11 @@ def _size(received: Received) -> int:
     return len(received.body)
 
 
+def answer(ingestor: Ingestor, batch: Sequence[Received]) -> list[Result]:
+    """Store a handed-over batch; each result as it can cross back (see `_portable`)."""
+    return [_portable(result) for result in ingestor.prepare_and_store(batch)]
+
+
 def main(pipe: Connection, settings: Settings, routing: RoutingTable, deadlines: Deadlines) -> None:
     """An ingest process: store each batch the server sends until the server closes the pipe."""
     # Ctrl-C in a terminal reaches the whole process group: the server shuts down in order
@@ -245,7 +309,7 @@ def main(pipe: Connection, settings: Settings, routing: RoutingTable, deadlines:
                 batch = pipe.recv()
             except EOFError:  # the server closed the pipe, or is gone
                 return
-            pipe.send([_portable(result) for result in ingestor.prepare_and_store(batch)])
+            pipe.send(answer(ingestor, batch))
     except (BrokenPipeError, ConnectionResetError):  # the server went away mid-batch
         return
     finally:
@@ -258,11 +322,11 @@ def _ingestor(settings: Settings, routing: RoutingTable, deadlines: Deadlines) -
     checkpoints.attach(engine, checkpoints.from_settings(settings))
     with engine.connect():  # a database it cannot reach fails the server's start, not a batch
         pass
-    return Ingestor(engine, routing, deadlines=deadlines, batch=settings.ingest_batch)
+    return Ingestor(engine, routing, deadlines=deadlines)
 
 
 def _portable(result: Any) -> Any:
-    """A result as it can cross the pipe: the gateway's own errors whole, others by type.
+    """A result as it can cross back: the gateway's own errors whole, others by type.
 
     Other exceptions (a driver's, a bug's) may not survive pickling and may quote data in
     their text; the caller's answer is a 500 either way, and the full error is logged here.

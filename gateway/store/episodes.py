@@ -1,0 +1,38 @@
+"""The statements of the `episodes` aggregate: an episode and the police reports linked to it.
+
+Run as prepared statements (gateway/store/prepared.py): they are on the ingest path. A row
+read to be changed is locked FOR NO KEY UPDATE (key_share), not FOR UPDATE: inserts that
+reference an episode (the worker's case records) take FOR KEY SHARE on it, which FOR UPDATE
+would block (gateway/store/locks.py: EPISODE).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import bindparam, insert, select, update
+
+from gateway.store.prepared import Prepared
+from gateway.store.schema import episode_sources, episodes
+
+# A report's link to its episode, locked: one writer per episode at a time.
+LINK = Prepared(
+    select(episode_sources)
+    .where(
+        episode_sources.c.source == bindparam("source"),
+        episode_sources.c.force == bindparam("force"),
+        episode_sources.c.reference == bindparam("reference"),
+    )
+    .with_for_update(key_share=True)
+)
+SOURCES = Prepared(
+    select(episode_sources.c.source, episode_sources.c.force, episode_sources.c.reference)
+    .where(episode_sources.c.episode_id == bindparam("episode"))
+    .order_by(episode_sources.c.id)
+)
+EPISODE = Prepared(
+    select(episodes).where(episodes.c.id == bindparam("row_id")).with_for_update(key_share=True)
+)
+INSERT = Prepared(insert(episodes))
+INSERT_SOURCE = Prepared(insert(episode_sources))
+# SET columns come from the parameters' keys; `row_id` picks the row.
+UPDATE = Prepared(update(episodes).where(episodes.c.id == bindparam("row_id")))
+UPDATE_SOURCE = Prepared(update(episode_sources).where(episode_sources.c.id == bindparam("row_id")))
