@@ -20,7 +20,7 @@ from gateway.delivery.deadlines import Deadlines
 from gateway.delivery.enqueue import enqueue
 from gateway.episodes import ChildCounts, build_state, count_episodes, roles_in_state
 from gateway.keys import Principal
-from gateway.policy import engine as policy
+from gateway.policy import evaluate as policy
 from gateway.policy import host_flags
 from gateway.routing import RoutingTable
 from gateway.store import episodes

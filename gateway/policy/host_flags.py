@@ -21,7 +21,7 @@ from sqlalchemy import Connection, select
 
 from adapters.compact import councils as names_table
 from gateway.canonical import CouncilRole
-from gateway.policy.engine import Flag, record_flags
+from gateway.policy.evaluate import Flag, record_flags
 from gateway.routing import RoutingTable
 from gateway.store.schema import policy_flags
 

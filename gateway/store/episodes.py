@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, insert, select, update
 
+from gateway.canonical import EpisodeStatus
 from gateway.store.prepared import Prepared
 from gateway.store.schema import episode_sources, episodes
 
@@ -36,3 +37,12 @@ INSERT_SOURCE = Prepared(insert(episode_sources))
 # SET columns come from the parameters' keys; `row_id` picks the row.
 UPDATE = Prepared(update(episodes).where(episodes.c.id == bindparam("row_id")))
 UPDATE_SOURCE = Prepared(update(episode_sources).where(episode_sources.c.id == bindparam("row_id")))
+# A child's episodes that counting rules and counts read (cancelled ones left out).
+CHILD_HISTORY = Prepared(
+    select(
+        episodes.c.id, episodes.c.reported_at, episodes.c.dfe_missing_type, episodes.c.looked_after
+    ).where(
+        episodes.c.child_id == bindparam("child"),
+        episodes.c.status != str(EpisodeStatus.CANCELLED),
+    )
+)

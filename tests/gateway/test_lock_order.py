@@ -22,7 +22,7 @@ from adapters.base import Ack
 from gateway import audit
 from gateway.canonical import utc_now
 from gateway.delivery import enqueue, outbox
-from gateway.policy import engine as policy
+from gateway.policy import timer as policy_timer
 from gateway.store import episodes as episode_rows
 from gateway.store import locks
 from gateway.store.schema import deliveries, episodes
@@ -64,7 +64,7 @@ def _as_policy_timer(connection: Connection, episode_id: str) -> None:
     connection.execute(
         update(episodes).where(episodes.c.id == episode_id).values(policy_due_at=due)
     )
-    assert episode_id in policy._due_episodes(connection, utc_now(), 100)
+    assert episode_id in policy_timer._due_episodes(connection, utc_now(), 100)
 
 
 @pytest.mark.parametrize(

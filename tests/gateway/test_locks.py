@@ -8,7 +8,7 @@ from sqlalchemy import Connection, Engine
 from gateway import audit
 from gateway.delivery import outbox
 from gateway.ingest import batching
-from gateway.policy import engine as policy
+from gateway.policy import timer as policy_timer
 from gateway.store import locks
 from gateway.store.locks import Level, LockOrderError, Space
 from gateway.store.work import unit_of_work
@@ -93,6 +93,11 @@ def test_row_levels_are_taken_with_take_and_advisory_ones_with_hold(engine: Engi
 
 def test_every_units_named_locks_are_in_order() -> None:
     """The levels each unit of work names are listed lowest first, as it takes them."""
-    named = [batching.INGEST_LOCKS, outbox._FINISH_LOCKS, outbox._ACK_LOCKS, policy._ARM_LOCKS]
+    named = [
+        batching.INGEST_LOCKS,
+        outbox._FINISH_LOCKS,
+        outbox._ACK_LOCKS,
+        policy_timer._ARM_LOCKS,
+    ]
     assert all(list(levels) == sorted(levels) for levels in named)
     assert max(Level) is Level.AUDIT_CHAIN

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from gateway.episodes import roles_in_state
-from gateway.policy import engine as policy_engine
+from gateway.policy import timer as policy_timer
 from gateway.store.schema import deliveries, events
 from tests.gateway.test_replay import onboarded_table
 from tests.policy.harness import (
@@ -111,7 +111,7 @@ def test_the_workers_timer_takes_one_batch_a_round(gw: Gateway) -> None:
     gw.timer.run()  # arm, and nothing due yet
     gw.now = T + 24 * HOUR
     with_batches = gw.timer
-    raised_now, done = policy_engine.run_due(
+    raised_now, done = policy_timer.run_due(
         gw.engine, gw.routing, with_batches._deliver, now=gw.now, actor="t", batch=2, max_batches=1
     )
     assert (raised_now, done) == (2, False)
