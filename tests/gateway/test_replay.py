@@ -320,7 +320,7 @@ def test_cli_replay_works_in_batches(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """With batches of two, five dead deliveries and two unroutable events are all replayed."""
-    monkeypatch.setattr("gateway.cli.REPLAY_BATCH", 2)
+    monkeypatch.setattr("gateway.cli.replay.REPLAY_BATCH", 2)
     dead = [ids_of(another_report(client, met, n))["304"] for n in range(5)]
     for delivery_id in dead:
         set_delivery(engine, delivery_id, status="dead")

@@ -16,7 +16,8 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from structlog.testing import capture_logs
 
-from gateway.cli import _local, main
+from gateway.cli import main
+from gateway.cli.serving import _local
 from gateway.errors import ConfigurationError
 from gateway.server import check_exposure, uvicorn_config
 from gateway.settings import Settings
