@@ -13,7 +13,7 @@ GatewayError
 ├── ConfigurationError       bad routing/policy/settings; exit 2 naming file and line
 ├── StoreBusy                the database kept aborting the transaction; 503, send it again
 │   └── IngestInterrupted        the ingest process stopped mid-batch; 503, send it again
-├── IngestFailed             an unexpected error in an ingest process, by type only; 500
+├── IngestFailed             an unexpected error in an ingest lane, by type only; 500
 ├── DeliveryError            an outbound attempt failed
 │   ├── RetryableDelivery        try again (after `retry_after` seconds when the target said so)
 │   └── PermanentDelivery        dead-letter with `reason`; retrying cannot help
@@ -56,8 +56,8 @@ class GatewayError(Exception):
     """Root of every error the gateway raises on purpose."""
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Errors cross from the ingest processes to the server by pickle
-        # (gateway/ingest_processes.py), which by default rebuilds an exception from its
+        # Errors cross from an ingest lane to the server by pickle
+        # (gateway/ingest/processes.py), which by default rebuilds an exception from its
         # `args` alone: keyword-only attributes (code, errors, retry_after) would be lost.
         return (_rebuild, (type(self), self.args, self.__dict__))
 
@@ -193,10 +193,11 @@ class IngestInterrupted(StoreBusy):
 
 
 class IngestFailed(GatewayError):
-    """An ingest process failed on an error that is not the gateway's own (a bug, a driver).
+    """An ingest lane failed on an error that is not the gateway's own (a bug, a driver).
 
-    Only the error's type crosses to the server (its text may quote the message's data); the
-    process logs it in full. The caller is answered 500, as for any unexpected error.
+    Only the error's type crosses back to the server (its text may quote the message's data),
+    from an ingest process or from the lane in the server's own process alike; the lane logs
+    it in full. The caller is answered 500, as for any unexpected error.
     """
 
 

@@ -27,11 +27,11 @@ class Settings(BaseSettings):
     # How long a request body may take to arrive, whole (a slow sender holds a connection).
     body_timeout_s: float = Field(default=30.0, gt=0, le=600)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    # Messages stored together in one transaction at most (gateway/group_commit.py); 1: each
+    # Messages stored together in one transaction at most (gateway/ingest/batching.py); 1: each
     # message in a transaction of its own.
     ingest_batch: int = Field(default=32, ge=1, le=256)
     # Processes beside the server that parse, map and store inbound messages
-    # (gateway/ingest_processes.py); 0: in the serving process; unset: 1 on SQLite (one
+    # (gateway/ingest/processes.py); 0: in the serving process; unset: 1 on SQLite (one
     # writer at a time anyway), 2 on PostgreSQL.
     ingest_processes: int | None = Field(default=None, ge=0, le=16)
     # Delivery deadlines by risk (docs/operations.md), in seconds.

@@ -6,8 +6,8 @@ SQLite's one connection while each is slowed by the others' share of the GIL. He
 caller to arrive while nobody is leading becomes the leader: it takes what is queued (its own
 item and those that arrived meanwhile, up to `limit`), runs it as one batch, hands every caller
 its result, and leads on until its own item has run. Then it steps down and a waiting caller
-takes over. A lone caller runs at once, in a batch of one, so a quiet gateway answers as fast
-as before.
+takes over. A lone caller runs at once, in a batch of one, so a quiet gateway never waits for
+a batch to fill.
 
 A batch may also be bounded by cost (the ingest lanes' bodies, in bytes) and shared fairly
 between groups of callers (the lanes' forces): one item of each group in turn, oldest group

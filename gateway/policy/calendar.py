@@ -62,8 +62,8 @@ def _shifted(start: datetime, unit: str, count: int) -> datetime:
 
 @lru_cache(maxsize=4096)
 def _working_day_after(day: date, count: int) -> date:
-    # Memoised: the day-by-day walk (20 working days is ~28 bank-holiday lookups) ran on every
-    # evaluation; reports share their few recent dates, and a date in, a date out is immutable.
+    # Memoised: the day-by-day walk looks up a bank holiday a day, on every evaluation; reports
+    # share their few recent dates, and a date in, a date out is immutable.
     remaining = count
     while remaining:
         day += timedelta(days=1)
@@ -104,9 +104,9 @@ def describe(moment: datetime) -> str:
 
 @lru_cache(maxsize=4096)
 def _describe_utc(moment: datetime) -> str:
-    # Memoised (strftime costs ~10 us; one report's moments recur in its rules' reasons, across
-    # councils and events), keyed on the UTC instant: equal datetimes in another zone can be
-    # different instants (fold), UTC ones cannot.
+    # Memoised (strftime is slow beside a lookup; one report's moments recur in its rules'
+    # reasons, across councils and events), keyed on the UTC instant: equal datetimes in
+    # another zone can be different instants (fold), UTC ones cannot.
     local = moment.astimezone(UK)
     return f"{local:%a} {local.day} {local:%b %Y %H:%M}"
 

@@ -100,8 +100,8 @@ def from_episode(row: Any, stored: Iterable[Any]) -> Facts:
 
 
 def _risk_level(value: str) -> RiskLevel:
-    # A dict lookup: `RiskLevel(value)` goes through EnumMeta.__call__ (~0.5 us) for each entry
-    # of the risk history on every event. Anything else (not a str, or unknown) still goes to
-    # `RiskLevel`, so it raises the same ValueError as before.
+    # A dict lookup: `RiskLevel(value)` goes through EnumMeta.__call__ for each entry of the
+    # risk history on every event. Anything else (not a str, or unknown) still goes to
+    # `RiskLevel`, so it raises the ValueError that would.
     level = _RISK_LEVELS.get(value) if isinstance(value, str) else None
     return level or RiskLevel(value)

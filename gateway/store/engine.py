@@ -40,8 +40,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # One connection per process: every transaction is BEGIN IMMEDIATE, so only one can
         # run at a time anyway, and threads waiting in the pool's queue are handed the
         # connection the moment it is free, where SQLite's busy handler would have them poll
-        # with sleeps of up to 100 ms (the tail latency of 16 concurrent clients, bench/).
-        # Other processes (the CLI, `gateway serve`'s ingest process) wait on the busy timeout.
+        # with sleeps that set the tail latency under concurrent clients (docs/decisions/0036).
+        # Other processes (the CLI, `gateway serve`'s ingest processes) wait on the busy timeout.
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},

@@ -1,8 +1,8 @@
 """Statements on the ingest hot path, compiled once and run on the driver's cursor.
 
 Around every statement SQLAlchemy Core builds a cache key, an execution context and a result
-object: 40 to 90 µs a statement on the benchmark machine, against 2 to 9 µs for the driver
-itself, and one ingested message runs about fifteen statements. A `Prepared` statement is a
+object, which costs several times what the driver takes to run a short statement, and one
+ingested message runs many statements (docs/decisions/0013). A `Prepared` statement is a
 Core statement compiled once per dialect (and per set of parameter names, which decide an
 INSERT's or UPDATE's columns), with SQLAlchemy's own bind and result processors, so values
 are written and read back exactly as Core writes and reads them; only the per-call machinery

@@ -66,7 +66,7 @@ def sqlite_text(value: datetime | None) -> str | None:
 
     The same text as `process_bind_param` followed by SQLAlchemy's own DATETIME processor
     (tests/gateway/test_schema_types.py), in one C call instead of a %-format of seven fields,
-    and remembered: one ingest binds about forty times, most of them its transaction's `now`.
+    and remembered: one ingest binds many times, most of them its transaction's `now`.
     """
     if value is None:
         return None
@@ -99,7 +99,7 @@ children = Table(
     metadata,
     Column("id", Id, primary_key=True),
     Column("nhs_number", String(10), nullable=True, index=True),
-    # normalised family name | first given name | date of birth (councils.md child matching)
+    # normalised family name | first given name | date of birth (docs/council-it.md: matching)
     Column("match_key", String(300), nullable=False, index=True),
     Column("created_at", Ts, nullable=False),
 )
@@ -200,7 +200,7 @@ deliveries = Table(
     Column("episode_id", Id, ForeignKey("episodes.id"), nullable=False),
     Column("council", String(3), nullable=False),
     Column("system", String(16), nullable=False),
-    # Monotonic per (episode, council): the ordering key of DESIGN.md §4.
+    # Monotonic per (episode, council): the ordering key (docs/architecture.md: Guarantees).
     Column("seq", Integer, nullable=False),
     Column("status", String(16), nullable=False),
     Column("priority", Integer, nullable=False),  # 0 high risk … 3 no apparent risk
@@ -221,7 +221,7 @@ deliveries = Table(
     Column("payload", LargeBinary, nullable=True),
     Column("payload_media_type", String(100), nullable=True),
     Column("flags", JSON, nullable=False),
-    # Why the council is told (responsible, home, host: councils.md); None on rows written
+    # Why the council is told (responsible, home, host: docs/council-it.md); None on rows written
     # before it was kept, whose event's snapshot names the council and so its role.
     Column("council_role", String(16), nullable=True),
     UniqueConstraint("episode_id", "council", "seq"),
@@ -264,7 +264,7 @@ attempts = Table(
 
 # What waits for an operator: an event for a council that is not onboarded (`council`), or
 # one naming a council by a name that matches none (`name`, verbatim, `council` None until the
-# name resolves). `role` is the role the council is told in once it can be (councils.md).
+# name resolves). `role` is the role the council is told in once it can be (docs/council-it.md).
 unroutable = Table(
     "unroutable",
     metadata,
