@@ -29,7 +29,7 @@ def _fold(text: str) -> str:
 
 
 def match_key(event: EpisodeEvent) -> str:
-    """Normalised family name, first given name and date of birth: how one child is matched across messages.
+    """Normalised family name, first given name and date of birth: one child across messages.
 
     Folding can make a name longer than it was written ('ﬃ' is 'ffi'), so a key too long for
     its column is kept as the SHA-256 of the whole key instead: the same child still gets the

@@ -1,4 +1,4 @@
-"""The append-only, hash-chained audit log (docs/architecture.md): its entries and how they are chained.
+"""The append-only, hash-chained audit log (docs/architecture.md): its entries and their chain.
 
 Each entry is canonical JSON (sorted keys, no spaces, UTF-8) holding its own sequence number,
 time, actor, action, subject, ids-only details and the previous entry's hash; its hash is the

@@ -170,7 +170,7 @@ class Condition(StrEnum):
 
 
 class CouncilRole(StrEnum):
-    """Why a council is told of an episode, and so which duties are its own (councils.md).
+    """Why a council is told of an episode, and so which duties are its own (docs/council-it.md).
 
     `responsible`: the placing authority of a looked-after child; `home`: the council of the
     home address of a child who is not looked after; `host`: where a looked-after child is

@@ -123,7 +123,7 @@ class Care(Canonical):
 class UnresolvedCouncil(Canonical):
     """A council the message names by a name that matches no council (COMPACT), verbatim.
 
-    `role` is the role the council would have had (councils.md): the name waits on the
+    `role` is the role the council would have had (docs/council-it.md: roles): the name waits on the
     unroutable list until an operator resolves it, and is then told in that role.
     """
 
@@ -185,7 +185,7 @@ class EpisodeSnapshot(Canonical):
         return DfeMissingType.AWAY if self.whereabouts_known else DfeMissingType.MISSING
 
     def council_roles(self) -> list[tuple[str, CouncilRole]]:
-        """Each council to tell, with its role, the home or host council first (councils.md).
+        """Each council to tell, with its role, the home or host council first (docs/council-it.md).
 
         A child who is not looked after: the home council. A looked-after child: the council
         where the child is (`home_council`) as host, unless it is the responsible authority
@@ -209,7 +209,7 @@ class EpisodeSnapshot(Canonical):
 
     @property
     def return_interview_owner(self) -> str | None:
-        """Who owes the return home interview (councils.md).
+        """Who owes the return home interview (docs/council-it.md: roles).
 
         The responsible authority of a looked-after child, else the home council; None for a
         looked-after child whose message names no responsible authority, or when that council's

@@ -1,7 +1,8 @@
 """Replay: queue a dead or delivered delivery again; route unroutable events once resolved.
 
 Shared by `POST /v1/deliveries/{id}/replay` and `gateway replay`. Every function works inside
-the caller's transaction and audits what it changes (DESIGN.md §4), with the caller as actor.
+the caller's transaction and audits what it changes (docs/architecture.md), with the caller
+as actor.
 
 A replayed delivery keeps its id, ordering key and idempotency key, so a case system that
 already holds the record recognises it; its retry budget starts again (`attempt_floor`).

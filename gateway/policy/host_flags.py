@@ -1,8 +1,8 @@
 """The host's own flags when a looked-after child's responsible authority is out of reach.
 
-councils.md, "Which council holds which duty": the host is told of the episode either way;
-these flags tell it that the council owing the statutory duties (the return home interview
-first) has not been, because it is not onboarded (`responsible_authority_not_connected`,
+docs/council-it.md, "Roles: which council holds which duty": the host is told of the episode
+either way; these flags tell it that the council owing the statutory duties (the return home
+interview first) has not been, because it is not onboarded (`responsible_authority_not_connected`,
 naming it), because the police named it by a name that matches no council (the same flag,
 naming the name as written), or because the police named none
 (`responsible_authority_unknown`). They are policy flags like the packs' (`policy_flags`, once
