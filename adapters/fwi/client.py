@@ -1,4 +1,4 @@
-"""Send a rendered delivery to a council's FWi (docs/council-it.md): SOAP 1.1 with a WS-Security header.
+"""Send a rendered delivery to a council's FWi (docs/council-it.md): SOAP 1.1, WS-Security.
 
 `send` is the adapter's only I/O. Each attempt wraps the stored payload in a new envelope whose
 UsernameToken carries the password as `PasswordText`, a fresh 16-byte nonce and the current

@@ -215,7 +215,7 @@ class _Answers:
 
 
 async def _rejected() -> Response:
-    """The injected permanent refusal: the `Validation` fault of an invalid body (docs/council-it.md)."""
+    """The injected permanent refusal: the `Validation` fault of an invalid body (council-it.md)."""
     return fault("Client", "Validation", "refused by the simulator's reject fault")
 
 

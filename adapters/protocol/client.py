@@ -1,4 +1,4 @@
-"""Drop a rendered delivery into a council's Protocol import inbox, and read its acks (docs/council-it.md).
+"""Drop a rendered delivery into a council's Protocol inbox, and read its acks (docs/council-it.md).
 
 `send` PUTs the document as `<LA code>_<idempotency key>.xml`: the file name is the idempotency
 key, so a retry of the same bytes answers `200`. A `201`/`200` means received, not processed:
@@ -75,7 +75,7 @@ def send(
 
 
 def classify(response: httpx.Response) -> SendResult:
-    """Turn an import-inbox answer into a result, or raise what the caller must do (docs/council-it.md).
+    """Turn an import-inbox answer into a result, or raise what the caller must do (council-it.md).
 
     | status | meaning | outcome |
     | --- | --- | --- |

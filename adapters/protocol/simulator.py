@@ -1,4 +1,4 @@
-"""A Liquidlogic Protocol import that behaves exactly as docs/council-it.md says, for tests and the demo.
+"""A Liquidlogic Protocol import that behaves as docs/council-it.md says, for tests and the demo.
 
 One app serves any number of councils by path: a council's base URL is
 `{server}/sim/protocol/<LA code>` once the app is mounted at `/sim/protocol`. The inbox takes

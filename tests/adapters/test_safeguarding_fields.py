@@ -85,7 +85,7 @@ def code(value: object) -> str:
 
 @pytest.mark.parametrize("system", sorted(ADAPTERS))
 def test_host_and_responsible_are_each_told_their_own_role(system: str) -> None:
-    """One looked-after child (docs/police-it.md's example): 304 hears Host, 830 hears Responsible."""
+    """One looked-after child (docs/police-it.md's example): 304 hears Host, 830 Responsible."""
     event = fixture_event("merlin", "spec_example")
     roles = {}
     for council in ("304", "830"):

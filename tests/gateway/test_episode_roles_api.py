@@ -36,7 +36,7 @@ def episode(client: TestClient, episode_id: str, headers: dict[str, str]) -> dic
 def test_a_looked_after_child_shows_host_and_responsible_and_the_interview_owner(
     client: TestClient, met: dict[str, str], operator: dict[str, str]
 ) -> None:
-    """docs/police-it.md's example: 304 host, 830 responsible and owner; the condition once found."""
+    """docs/police-it.md's example: 304 host, 830 responsible and owner; the condition if found."""
     episode_id = submit(client, "merlin", merlin(), met)
     view = episode(client, episode_id, operator)
     assert view["councils"] == [

@@ -11,8 +11,8 @@ import mappings
 from adapters.compact import councils
 from gateway.errors import ConfigurationError
 
-# Every name and variant the interface agreement lists for the demo councils, and the councils that are not
-# onboarded (which must still resolve, so their messages land on the unroutable list).
+# Every name and variant the interface agreement lists for the demo councils, and the councils
+# that are not onboarded (which must still resolve, so their messages land on the unroutable list).
 DEMO_COUNCIL_NAMES = {
     "304": ["London Borough of Brent", "Brent", "LB Brent", "Brent Council"],
     "317": ["London Borough of Redbridge", "Redbridge", "LB Redbridge", "Redbridge Council"],

@@ -1,4 +1,4 @@
-"""The FWi renderer: the RecordMissingEpisodeEvent body exactly as docs/council-it.md describes it."""
+"""The FWi renderer: the RecordMissingEpisodeEvent body exactly as docs/council-it.md describes."""
 
 from __future__ import annotations
 
