@@ -136,13 +136,13 @@ def build_worker(settings: Settings, engine: Engine, table: RoutingTable) -> Wor
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Run the ingest lanes and the in-process delivery worker while the app serves."""
     services: Services | None = app.state.services
-    processes = services.ingest if services is not None else None
+    lanes = services.ingest if services is not None else None
     worker = services.worker if services is not None else None
     if services is not None:  # an idle chain is checkpointed too
         await run_in_threadpool(checkpoints.pin_attached, services.engine)
     monitor = services.audit_monitor if services is not None else None
-    if processes is not None:
-        await run_in_threadpool(processes.start)
+    if lanes is not None:
+        await run_in_threadpool(lanes.start)
     try:
         if worker is not None:
             worker.start()
@@ -156,8 +156,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             if worker is not None:
                 worker.stop()
     finally:
-        if processes is not None:
-            await run_in_threadpool(processes.close)
+        if lanes is not None:
+            await run_in_threadpool(lanes.close)
 
 
 def create_app(services: Services | None) -> FastAPI:
