@@ -83,7 +83,7 @@ _TOLD = Prepared(
         )
     )
 )
-# FOR NO KEY UPDATE, as ingest locks an episode (see gateway/ingest.py: _LINK).
+# FOR NO KEY UPDATE, as ingest locks an episode (gateway/store/episodes.py: LINK).
 _LOCK_EPISODE = Prepared(
     select(episodes.c.id)
     .where(episodes.c.id == bindparam("episode"))
