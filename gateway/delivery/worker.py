@@ -1,15 +1,19 @@
 """The delivery worker: claims due deliveries, sends them through their adapter, records outcomes.
 
 One dispatcher thread claims work (respecting each council's `max_in_flight` and its circuit
-breaker) and hands it to a thread pool; each job renders, sends and records one attempt. The
-dispatcher sleeps until it is woken (a commit queued work, a job finished) or `poll` passes, and
-polls the acknowledgement feed of councils that acknowledge asynchronously (Protocol).
+breaker) and hands it to a thread pool; each job renders and sends one attempt and leaves its
+outcome for the dispatcher, which records everything that finished meanwhile in one unit of
+work (`outbox.finish_many`) before it claims again. A delivery's slot is freed once its outcome
+is recorded, so the per-council caps and the order per episode hold as before. The dispatcher
+sleeps until it is woken (a commit queued work, a job finished) or `poll` passes, and polls the
+acknowledgement feed of councils that acknowledge asynchronously (Protocol).
 `run_once` does one round synchronously, for tests and for `gateway worker --once`.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import random
 import socket
 import threading
@@ -83,6 +87,7 @@ class Worker:
         self.actor = f"worker:{socket.gethostname()}:{os.getpid()}"
         self._active: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self._attempted: queue.SimpleQueue[outbox.Attempted] = queue.SimpleQueue()
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -146,36 +151,54 @@ class Worker:
 
     def _dispatch(self) -> int:
         assert self._pool is not None
+        recorded = self._record_attempted()
         claims = self._claim(self.config.concurrency - sum(self._active.values()))
         for claimed in claims:
             self._pool.submit(self._job, claimed)
-        return len(claims)
+        return recorded + len(claims)
 
     def _job(self, claimed: outbox.Claim) -> None:
         try:
-            self.process(claimed)
-        except DBAPIError as exc:  # the lease runs out and the delivery is retried, same key
-            log.warning(
-                "attempt_not_recorded", delivery_id=claimed.delivery_id, error=str(exc)[:200]
-            )
+            self._attempted.put(self.attempt(claimed))
+        except Exception:  # never lose the slot: the lease brings the delivery back
+            log.exception("attempt_failed", delivery_id=claimed.delivery_id)
+            self._release([claimed])
+        self._wakeup.set()
+
+    def _record_attempted(self) -> int:
+        """Record every attempt that ended since the last round, in one unit of work."""
+        done: list[outbox.Attempted] = []
+        while True:
+            try:
+                done.append(self._attempted.get_nowait())
+            except queue.Empty:
+                break
+        if not done:
+            return 0
+        try:
+            self.record(done)
+        except DBAPIError as exc:  # the leases run out and the deliveries are retried, same key
+            log.warning("attempts_not_recorded", count=len(done), error=str(exc)[:200])
         finally:
-            with self._lock:
+            self._release([d.claim for d in done])
+        return len(done)
+
+    def _release(self, claims: list[outbox.Claim]) -> None:
+        with self._lock:
+            for claimed in claims:
                 self._active[claimed.council] -= 1
-            self._wakeup.set()
 
     # --- one round ---------------------------------------------------------------------------
 
     def run_once(self) -> int:
-        """Claim what is due now and deliver it here, one by one; returns how many attempts."""
+        """Claim what is due now, deliver it here one by one, record it; how many attempts."""
         if self.policy_timer is not None:
             self.policy_timer.run()
         claims = self._claim(self.config.concurrency)
-        for claimed in claims:
-            try:
-                self.process(claimed)
-            finally:
-                with self._lock:
-                    self._active[claimed.council] -= 1
+        try:
+            self.record([self.attempt(claimed) for claimed in claims])
+        finally:
+            self._release(claims)
         self._maybe_poll_acks(background=False, force=True)
         return len(claims)
 
@@ -210,6 +233,10 @@ class Worker:
 
     def process(self, claimed: outbox.Claim) -> outbox.Finished:
         """Render, send and record one claimed attempt."""
+        return self.record([self.attempt(claimed)])[0]
+
+    def attempt(self, claimed: outbox.Claim) -> outbox.Attempted:
+        """Render and send one claimed attempt; its outcome, not yet recorded."""
         payload: Payload | None = None
         outcome: SendResult | DeliveryError
         try:
@@ -225,29 +252,31 @@ class Worker:
                 f"the gateway could not render or send it ({type(exc).__name__}); see its logs"
             )
         self._tell_breaker(claimed.council, outcome)
-        finished = outbox.finish(
-            self.engine,
-            claimed,
-            outcome,
-            payload=payload,
-            policy=self.config.policy,
-            now=self.clock(),
-            actor=self.actor,
-            rand=self.rand,
+        return outbox.Attempted(claimed, outcome, payload, self.clock())
+
+    def record(self, done: list[outbox.Attempted]) -> list[outbox.Finished]:
+        """Record ended attempts in one unit of work; how each delivery stands now."""
+        if not done:
+            return []
+        results = outbox.finish_many(
+            self.engine, done, policy=self.config.policy, actor=self.actor, rand=self.rand
         )
-        latency = (self.clock() - claimed.created_at).total_seconds()
-        metrics.delivery_finished(claimed.system, claimed.council, finished.status, latency)
-        log.info(
-            "delivery_attempted",
-            delivery_id=claimed.delivery_id,
-            council=claimed.council,
-            system=claimed.system,
-            attempt=claimed.attempt,
-            status=finished.status,
-            http_status=outcome.http_status,
-            error=None if isinstance(outcome, SendResult) else outcome.reason,
-        )
-        return finished
+        now = self.clock()
+        for item, finished in zip(done, results, strict=True):
+            claimed, outcome = item.claim, item.outcome
+            latency = (now - claimed.created_at).total_seconds()
+            metrics.delivery_finished(claimed.system, claimed.council, finished.status, latency)
+            log.info(
+                "delivery_attempted",
+                delivery_id=claimed.delivery_id,
+                council=claimed.council,
+                system=claimed.system,
+                attempt=claimed.attempt,
+                status=finished.status,
+                http_status=outcome.http_status,
+                error=None if isinstance(outcome, SendResult) else outcome.reason,
+            )
+        return results
 
     def _target(self, claimed: outbox.Claim) -> tuple[OutboundAdapter, TargetConfig]:
         route = self.routing.route(claimed.council)

@@ -92,6 +92,6 @@ def test_row_levels_are_taken_with_take_and_advisory_ones_with_hold(engine: Engi
 
 def test_every_units_named_locks_are_in_order() -> None:
     """The levels each unit of work names are listed lowest first, as it takes them."""
-    named = [ingest.INGEST_LOCKS, outbox._FINISH_LOCKS, outbox._ACK_LOCKS, policy._ARM_LOCKS]
+    named = [ingest.INGEST_LOCKS, outbox.FINISH_LOCKS, outbox.ACK_LOCKS, policy._ARM_LOCKS]
     assert all(list(levels) == sorted(levels) for levels in named)
     assert max(Level) is Level.AUDIT_CHAIN
