@@ -130,18 +130,35 @@ def claim(
         lease: how long a claim on a council's delivery lasts before another worker may retry it.
         actor: the worker, for the audit log.
     """
+    if not any(n > 0 for n in capacity.values()) or limit <= 0:
+        return []
+    with unit_of_work(engine, audits=True, locks=(locks.Level.DELIVERY,)) as connection:
+        return claim_in(
+            connection, capacity=capacity, limit=limit, now=now, lease=lease, actor=actor
+        )
+
+
+def claim_in(
+    connection: Connection,
+    *,
+    capacity: Mapping[str, int],
+    limit: int,
+    now: datetime,
+    lease: Callable[[str], timedelta],
+    actor: str,
+) -> list[Claim]:
+    """`claim` inside the caller's unit of work, which names `locks.Level.DELIVERY`."""
     wanted = {c: n for c, n in capacity.items() if n > 0}
     if not wanted or limit <= 0:
         return []
-    with unit_of_work(engine, audits=True, locks=(locks.Level.DELIVERY,)) as connection:
-        locks.take(connection, locks.Level.DELIVERY)
-        rows = _claimable(connection, list(wanted), min(limit, sum(wanted.values())), now)
-        chosen: list[Any] = []
-        for row in rows:
-            if len(chosen) < limit and wanted.get(row.council, 0) > 0:
-                wanted[row.council] -= 1
-                chosen.append(row)
-        return _take(connection, chosen, now, lease, actor)
+    locks.take(connection, locks.Level.DELIVERY)
+    rows = _claimable(connection, list(wanted), min(limit, sum(wanted.values())), now)
+    chosen: list[Any] = []
+    for row in rows:
+        if len(chosen) < limit and wanted.get(row.council, 0) > 0:
+            wanted[row.council] -= 1
+            chosen.append(row)
+    return _take(connection, chosen, now, lease, actor)
 
 
 def _claimable(connection: Connection, councils: list[str], slots: int, now: datetime) -> list[Any]:

@@ -13,18 +13,27 @@ run side by side, taking the audit chain's lock only at commit.
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+
 from gateway.delivery.acks import ACK_LOCKS, ack_cursor, apply_acks, awaiting_ack
-from gateway.delivery.claims import DUE, SETTLED, Claim, claim
+from gateway.delivery.claims import DUE, SETTLED, Claim, claim, claim_in
 from gateway.delivery.outcomes import (
     FINISH_LOCKS,
     PURPOSE,
     Attempted,
     Finished,
     finish,
+    finish_in,
     finish_many,
     save_case_record,
     save_case_records,
 )
+from gateway.delivery.retry import RetryPolicy
+from gateway.store.work import unit_of_work
 
 __all__ = [
     "ACK_LOCKS",
@@ -41,6 +50,32 @@ __all__ = [
     "claim",
     "finish",
     "finish_many",
+    "record_and_claim",
     "save_case_record",
     "save_case_records",
 ]
+
+
+def record_and_claim(
+    engine: Engine,
+    done: Sequence[Attempted],
+    *,
+    capacity: Mapping[str, int],
+    limit: int,
+    now: datetime,
+    lease: Callable[[str], timedelta],
+    policy: RetryPolicy,
+    actor: str,
+    rand: Callable[[], float] = random.random,
+) -> tuple[list[Finished], list[Claim]]:
+    """A worker's round in one unit of work: claim what is due, then record what ended.
+
+    One transaction and one commit for both. The claim comes first, as the lock levels
+    require, so a delivery whose predecessor is recorded here is claimable from the next round.
+    """
+    with unit_of_work(engine, audits=True, locks=FINISH_LOCKS) as connection:
+        claims = claim_in(
+            connection, capacity=capacity, limit=limit, now=now, lease=lease, actor=actor
+        )
+        finished = finish_in(connection, done, policy=policy, actor=actor, rand=rand)
+        return finished, claims

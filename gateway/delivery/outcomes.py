@@ -107,25 +107,39 @@ def finish_many(
     if not done:
         return []
     with unit_of_work(engine, audits=True, locks=FINISH_LOCKS) as connection:
-        locks.take(connection, locks.Level.DELIVERY)
-        # Locked: an acknowledgement applied meanwhile decides, and the attempt is superseded.
-        stmt = _CURRENT_LOCKED if connection.dialect.name == "postgresql" else _CURRENT
-        ids = sorted({d.claim.delivery_id for d in done})
-        current = {r.id: (r.status, r.attempts) for r in connection.execute(stmt, {"ids": ids})}
-        settles: list[dict[str, Any]] = []
-        records: list[dict[str, Any]] = []
-        finished = []
-        for item in done:
-            ours = current.get(item.claim.delivery_id) == ("in_flight", item.claim.attempt)
-            result = _settle(item, policy, rand, settles, records) if ours else None
-            if result is not None:  # a later attempt in this batch is not this one's to settle
-                current[item.claim.delivery_id] = (result.status, item.claim.attempt)
-            _audit(connection, item, result, actor)
-            finished.append(result or Finished("superseded"))
-        _run_grouped(connection, _SETTLE, settles)
-        _run_grouped(connection, _RECORD, [_attempt_values(item) for item in done])
-        save_case_records(connection, records)
-        return finished
+        return finish_in(connection, done, policy=policy, actor=actor, rand=rand)
+
+
+def finish_in(
+    connection: Connection,
+    done: Sequence[Attempted],
+    *,
+    policy: RetryPolicy,
+    actor: str,
+    rand: Callable[[], float] = random.random,
+) -> list[Finished]:
+    """`finish_many` inside the caller's audited unit of work, which names `FINISH_LOCKS`."""
+    if not done:
+        return []
+    locks.take(connection, locks.Level.DELIVERY)
+    # Locked: an acknowledgement applied meanwhile decides, and the attempt is superseded.
+    stmt = _CURRENT_LOCKED if connection.dialect.name == "postgresql" else _CURRENT
+    ids = sorted({d.claim.delivery_id for d in done})
+    current = {r.id: (r.status, r.attempts) for r in connection.execute(stmt, {"ids": ids})}
+    settles: list[dict[str, Any]] = []
+    records: list[dict[str, Any]] = []
+    finished = []
+    for item in done:
+        ours = current.get(item.claim.delivery_id) == ("in_flight", item.claim.attempt)
+        result = _settle(item, policy, rand, settles, records) if ours else None
+        if result is not None:  # a later attempt in this batch is not this one's to settle
+            current[item.claim.delivery_id] = (result.status, item.claim.attempt)
+        _audit(connection, item, result, actor)
+        finished.append(result or Finished("superseded"))
+    _run_grouped(connection, _SETTLE, settles)
+    _run_grouped(connection, _RECORD, [_attempt_values(item) for item in done])
+    save_case_records(connection, records)
+    return finished
 
 
 def _run_grouped(connection: Connection, prepared: Prepared, rows: list[dict[str, Any]]) -> None:

@@ -151,37 +151,31 @@ class Worker:
 
     def _dispatch(self) -> int:
         assert self._pool is not None
-        recorded = self._record_attempted()
-        claims = self._claim(self.config.concurrency - sum(self._active.values()))
-        for claimed in claims:
-            self._pool.submit(self._job, claimed)
-        return recorded + len(claims)
-
-    def _job(self, claimed: outbox.Claim) -> None:
-        try:
-            self._attempted.put(self.attempt(claimed))
-        except Exception:  # never lose the slot: the lease brings the delivery back
-            log.exception("attempt_failed", delivery_id=claimed.delivery_id)
-            self._release([claimed])
-        self._wakeup.set()
-
-    def _record_attempted(self) -> int:
-        """Record every attempt that ended since the last round, in one unit of work."""
         done: list[outbox.Attempted] = []
         while True:
             try:
                 done.append(self._attempted.get_nowait())
             except queue.Empty:
                 break
-        if not done:
-            return 0
         try:
-            self.record(done)
+            claims = self._claim(self.config.concurrency - sum(self._active.values()), done)
         except DBAPIError as exc:  # the leases run out and the deliveries are retried, same key
             log.warning("attempts_not_recorded", count=len(done), error=str(exc)[:200])
+            raise
+        for claimed in claims:
+            self._pool.submit(self._job, claimed)
+        return len(done) + len(claims)
+
+    def _job(self, claimed: outbox.Claim) -> None:
+        try:
+            self._attempted.put(self.attempt(claimed))
+        except Exception:  # never lose the slot: the lease brings the delivery back
+            log.exception("attempt_failed", delivery_id=claimed.delivery_id)
         finally:
-            self._release([d.claim for d in done])
-        return len(done)
+            # The target has answered: its slot is free. The delivery stays `in_flight` until
+            # the next round records it, so what follows it in its episode still waits.
+            self._release([claimed])
+            self._wakeup.set()
 
     def _release(self, claims: list[outbox.Claim]) -> None:
         with self._lock:
@@ -202,8 +196,9 @@ class Worker:
         self._maybe_poll_acks(background=False, force=True)
         return len(claims)
 
-    def _claim(self, free: int) -> list[outbox.Claim]:
-        if free <= 0:
+    def _claim(self, free: int, done: list[outbox.Attempted] | None = None) -> list[outbox.Claim]:
+        """Record `done` and claim up to `free` deliveries, in one unit of work."""
+        if free <= 0 and not done:
             return []
         now = self.clock()
         with self._lock:
@@ -211,16 +206,22 @@ class Worker:
                 code: self.breakers.capacity(code, route.max_in_flight, now) - self._active[code]
                 for code, route in self.routing.councils.items()
             }
-            claims = outbox.claim(
-                self.engine,
-                capacity=capacity,
-                limit=free,
-                now=now,
-                lease=self._lease,
-                actor=self.actor,
-            )
+        # Only this thread adds to `_active`; jobs free slots meanwhile, so `capacity` is safe.
+        finished, claims = outbox.record_and_claim(
+            self.engine,
+            done or [],
+            capacity=capacity,
+            limit=free,
+            now=now,
+            lease=self._lease,
+            policy=self.config.policy,
+            actor=self.actor,
+            rand=self.rand,
+        )
+        with self._lock:
             for claimed in claims:
                 self._active[claimed.council] += 1
+        self._report(done or [], finished)
         return claims
 
     def _lease(self, council: str) -> timedelta:
@@ -256,11 +257,13 @@ class Worker:
 
     def record(self, done: list[outbox.Attempted]) -> list[outbox.Finished]:
         """Record ended attempts in one unit of work; how each delivery stands now."""
-        if not done:
-            return []
         results = outbox.finish_many(
             self.engine, done, policy=self.config.policy, actor=self.actor, rand=self.rand
         )
+        self._report(done, results)
+        return results
+
+    def _report(self, done: list[outbox.Attempted], results: list[outbox.Finished]) -> None:
         now = self.clock()
         for item, finished in zip(done, results, strict=True):
             claimed, outcome = item.claim, item.outcome
@@ -276,7 +279,6 @@ class Worker:
                 http_status=outcome.http_status,
                 error=None if isinstance(outcome, SendResult) else outcome.reason,
             )
-        return results
 
     def _target(self, claimed: outbox.Claim) -> tuple[OutboundAdapter, TargetConfig]:
         route = self.routing.route(claimed.council)
