@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_ADMIN = os.environ.get(
     "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-BENCH_DATABASE = "bench_gateway"
+# One per run: two runs on one PostgreSQL must not drop each other's database.
+BENCH_DATABASE = f"bench_gateway_{os.getpid()}"
 
 
 def _wait(url: str, process: subprocess.Popen[bytes], log: Path) -> None:

@@ -9,7 +9,7 @@ or a different machine even where the absolute numbers do not. `--quick` runs ti
 smoke test, not a measurement); `--readme` writes the table into README.md's Performance
 section; `--only` runs some of the scenarios (ingest: ingest against the no-op route, then end
 to end; drain: backlog drain and priority; growth). PostgreSQL runs use a scratch database
-`bench_gateway`, dropped afterwards.
+`bench_gateway_<pid>`, dropped afterwards.
 """
 
 from __future__ import annotations
