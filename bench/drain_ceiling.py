@@ -24,7 +24,7 @@ import httpx
 
 from bench import seed
 from bench.processes import ROOT, Backend
-from bench.scenarios import _drain_rate, _wait_settled, reader
+from bench.scenarios import Figure, _drain_rate, _wait_settled, reader
 from tests.acceptance.process import free_port
 
 THREADS = 8
@@ -146,3 +146,17 @@ def drain(backend: Backend, target: str, deliveries: int, timeout: float = 600) 
     if count != deliveries:
         raise RuntimeError(f"{count} of {deliveries} delivered")
     return rate
+
+
+def drain_vs_ceiling(backend: Backend, deliveries: int, seconds: float) -> list[Figure]:
+    """The ceiling before and after the drain (their mean is the reference), and the drain."""
+    with noop_target(backend.root / "noop-target") as target:
+        before = ceiling(target, seconds)
+        rate = drain(backend, target, deliveries)
+        after = ceiling(target, seconds)
+    reference = (before + after) / 2
+    return [
+        Figure(backend.name, f"drain of {deliveries:,} by `gateway worker`, no-op targets",
+               "deliveries/s", rate, "plain 8-thread client, same targets", reference,
+               "≥ 0.5 x client", rate >= 0.5 * reference),
+    ]  # fmt: skip

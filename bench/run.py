@@ -1,14 +1,15 @@
 """The gateway's performance, on SQLite and PostgreSQL, in one command.
 
 Usage: `.venv/bin/python -m bench.run [--backend sqlite|postgres|both] [--quick] [--readme]
-[--only ingest|drain|growth ...]`.
+[--only ingest|drain|ceiling|growth ...]`.
 
 Every figure is printed beside a reference measured in the same run on the same machine (the
 no-op route of the same server, an idle queue, a small store), so the ratios hold on a loaded
 or a different machine even where the absolute numbers do not. `--quick` runs tiny sizes (a
 smoke test, not a measurement); `--readme` writes the table into README.md's Performance
 section; `--only` runs some of the scenarios (ingest: ingest against the no-op route, then end
-to end; drain: backlog drain and priority; growth). PostgreSQL runs use a scratch database
+to end; drain: backlog drain and priority; ceiling: a separate `gateway worker` draining against
+no-op targets, beside a plain client's rate on them; growth). PostgreSQL runs use a scratch database
 `bench_gateway_<pid>`, dropped afterwards.
 """
 
@@ -21,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 
-from bench import scenarios
+from bench import drain_ceiling, scenarios
 from bench.processes import ROOT, Simulators, backend
 from bench.scenarios import QUICK, Figure, Sizes
 from gateway.logs import configure
@@ -30,13 +31,13 @@ README = ROOT / "README.md"
 MARKERS = ("<!-- bench:start -->", "<!-- bench:end -->")
 
 
-SCENARIOS = ("ingest", "drain", "growth")
+SCENARIOS = ("ingest", "drain", "ceiling", "growth")
 
 
 def measure(
     name: str, sizes: Sizes, log: Callable[[str], None], only: tuple[str, ...] = SCENARIOS
 ) -> list[Figure]:
-    """The chosen measurements (all four by default) on one backend."""
+    """The chosen measurements (all of them by default) on one backend."""
     figures: list[Figure] = []
     with backend(name) as scratch:
         sims = Simulators(scratch.root / "simulators")
@@ -50,6 +51,11 @@ def measure(
             if "drain" in only:
                 log(f"{name}: backlog drain and priority")
                 figures += scenarios.drain_and_priority(scratch, sims, sizes)
+            if "ceiling" in only:
+                log(f"{name}: drain against the no-op targets' own ceiling")
+                figures += drain_ceiling.drain_vs_ceiling(
+                    scratch, sizes.small_backlog, sizes.ceiling_seconds
+                )
             if "growth" in only:
                 log(f"{name}: growth")
                 figures += scenarios.growth(scratch, sims, sizes)
