@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, bindparam, exists, select, update
+from sqlalchemy import Connection, Engine, Select, bindparam, exists, select, union_all, update
 
 from gateway import audit
 from gateway.delivery.enqueue import RISK_BY_PRIORITY
@@ -83,17 +83,32 @@ def _candidates(*where: Any) -> Select[Any]:
     )
 
 
-_EXPIRED = _candidates(
-    deliveries.c.status == "in_flight", deliveries.c.lease_until < bindparam("now")
-)
-_DUE = _candidates(
-    deliveries.c.status == bindparam("status"),
-    deliveries.c.priority == bindparam("priority"),
-    deliveries.c.next_attempt_at <= bindparam("now"),
-).order_by(deliveries.c.next_attempt_at, deliveries.c.created_at)
-_LOCKING = {  # PostgreSQL: rows another worker is claiming are skipped, not waited for
-    stmt: stmt.with_for_update(skip_locked=True, of=deliveries) for stmt in (_EXPIRED, _DUE)
-}
+def _ranges(locking: bool) -> Any:
+    """Every range a claim reads, as one statement.
+
+    Expired leases, then each (status, priority) in due order, each range stopping after
+    `want` rows. Each is its own common table expression, so PostgreSQL can lock inside each
+    (`FOR UPDATE SKIP LOCKED`, which a UNION refuses), and the claim is one round trip.
+    """
+    expired = _candidates(
+        deliveries.c.status == "in_flight", deliveries.c.lease_until < bindparam("now")
+    )
+    parts = [expired] + [
+        _candidates(
+            deliveries.c.status == status,
+            deliveries.c.priority == priority,
+            deliveries.c.next_attempt_at <= bindparam("now"),
+        ).order_by(deliveries.c.next_attempt_at, deliveries.c.created_at)
+        for priority in sorted(RISK_BY_PRIORITY)  # 0, high risk, first
+        for status in DUE  # both, so a retry is not starved by a flood of new ones
+    ]
+    if locking:  # PostgreSQL: rows another worker is claiming are skipped, not waited for
+        parts = [part.with_for_update(skip_locked=True, of=deliveries) for part in parts]
+    ctes = [part.cte(f"range_{n}") for n, part in enumerate(parts)]
+    return union_all(*(select(*cte.c) for cte in ctes))
+
+
+_RANGES = {False: _ranges(locking=False), True: _ranges(locking=True)}
 _TAKE = Prepared(update(deliveries).where(deliveries.c.id == bindparam("row_id")))
 _START = Prepared(attempts.insert())
 _EVENTS = (
@@ -167,20 +182,11 @@ def _claimable(connection: Connection, councils: list[str], slots: int, now: dat
     One index range per (status, priority) rather than one query over every due row: with a
     backlog of 100 000, sorting them all on every claim is what slowed the drain (bench/), while
     each range read here stops after `want` rows. Expired leases (a worker died) are read too.
+    The ranges are read in one statement (`_ranges`).
     """
     want = slots * 4  # councils at capacity are skipped by the caller: read a few more
-    pg = connection.dialect.name == "postgresql"
-
-    def read(stmt: Select[Any], **params: Any) -> list[Any]:
-        chosen = _LOCKING[stmt] if pg else stmt
-        return list(connection.execute(chosen, {"councils": councils, "want": want, **params}))
-
-    found = read(_EXPIRED, now=now)
-    for priority in sorted(RISK_BY_PRIORITY):  # 0, high risk, first
-        if len(found) >= want:
-            break
-        for status in DUE:  # both, so a retry is not starved by a flood of new ones
-            found += read(_DUE, status=status, priority=priority, now=now)
+    statement = _RANGES[connection.dialect.name == "postgresql"]
+    found = connection.execute(statement, {"councils": councils, "want": want, "now": now})
     return sorted(found, key=lambda r: (r.priority, r.next_attempt_at or now, r.created_at))
 
 
