@@ -118,6 +118,11 @@ class Worker:
             self._thread.join(timeout)
         if self._pool is not None:
             self._pool.shutdown(wait=True)  # claimed jobs still run: each is bounded by timeouts
+        left = self._ended()
+        try:
+            self.record(left)  # what ended since the last round, rather than wait for leases
+        except DBAPIError as exc:
+            log.warning("attempts_not_recorded", count=len(left), error=str(exc)[:200])
         log.info("worker_stopped")
 
     def wake(self) -> None:
@@ -151,12 +156,7 @@ class Worker:
 
     def _dispatch(self) -> int:
         assert self._pool is not None
-        done: list[outbox.Attempted] = []
-        while True:
-            try:
-                done.append(self._attempted.get_nowait())
-            except queue.Empty:
-                break
+        done = self._ended()
         try:
             claims = self._claim(self.config.concurrency - sum(self._active.values()), done)
         except DBAPIError as exc:  # the leases run out and the deliveries are retried, same key
@@ -165,6 +165,15 @@ class Worker:
         for claimed in claims:
             self._pool.submit(self._job, claimed)
         return len(done) + len(claims)
+
+    def _ended(self) -> list[outbox.Attempted]:
+        """The attempts that ended since the last round, taken off the queue."""
+        done: list[outbox.Attempted] = []
+        while True:
+            try:
+                done.append(self._attempted.get_nowait())
+            except queue.Empty:
+                return done
 
     def _job(self, claimed: outbox.Claim) -> None:
         try:

@@ -574,3 +574,17 @@ def test_a_slot_is_free_once_the_target_answers_and_the_record_follows(
     finally:
         worker._pool.shutdown()
     assert statuses(services.engine)[claims[0].delivery_id] == "delivered"
+
+
+def test_stopping_records_the_attempts_that_ended_since_the_last_round(
+    client: TestClient,
+    services: Services,
+    worker: Worker,
+    police: dict[str, dict[str, str]],
+) -> None:
+    """A graceful stop does not leave answered deliveries in flight until their leases pass."""
+    post(client, "merlin", merlin(), police["01"])
+    claims = worker._claim(1)
+    worker._job(claims[0])
+    worker.stop()
+    assert statuses(services.engine)[claims[0].delivery_id] == "delivered"
