@@ -7,9 +7,10 @@ the same council is settled (`delivered`, `sent`, `cancelled`). That is the orde
 deliveries, higher risk goes first. PostgreSQL workers claim with `FOR UPDATE SKIP LOCKED`;
 SQLite transactions are `BEGIN IMMEDIATE`, one writer at a time.
 
-One claim is one short unit of work for the whole batch: the candidate reads, one `UPDATE`
-and one attempt `INSERT` for every claimed row (executemany), and one read of their events.
-The statements are built once: building them per call cost more than running them.
+A claim of a whole batch is four statements: the candidates (every range in one), one
+`UPDATE` and one attempt `INSERT` for every claimed row (executemany), and one read of their
+events. The statements are built once: building them per call cost more than running them.
+It runs alone (`claim`) or in the caller's unit of work (`claim_in`: the worker's round).
 """
 
 from __future__ import annotations
