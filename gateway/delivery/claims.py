@@ -15,12 +15,27 @@ It runs alone (`claim`) or in the caller's unit of work (`claim_in`: the worker'
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, bindparam, exists, select, union_all, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    String,
+    any_,
+    bindparam,
+    column,
+    exists,
+    func,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from gateway import audit
 from gateway.delivery.enqueue import RISK_BY_PRIORITY
@@ -53,7 +68,19 @@ class Claim:
     council_role: str | None = None  # None: a delivery queued before roles were kept
 
 
-def _candidates(*where: Any) -> Select[Any]:
+def _among(postgres: bool) -> Any:
+    """The delivery's council is one of the `councils` parameter.
+
+    A PostgreSQL array, or a JSON list on SQLite: not an expanding `IN`, which Core would
+    render again in every range on every call.
+    """
+    if postgres:
+        return deliveries.c.council == any_(bindparam("councils", type_=ARRAY(String)))
+    listed: Select[Any] = select(column("value")).select_from(func.json_each(bindparam("councils")))
+    return deliveries.c.council.in_(listed.scalar_subquery())
+
+
+def _candidates(postgres: bool, *where: Any) -> Select[Any]:
     earlier = deliveries.alias("earlier")
     blocked = exists().where(
         earlier.c.episode_id == deliveries.c.episode_id,
@@ -79,12 +106,12 @@ def _candidates(*where: Any) -> Select[Any]:
             deliveries.c.flags,
             deliveries.c.council_role,
         )
-        .where(*where, deliveries.c.council.in_(bindparam("councils", expanding=True)), ~blocked)
+        .where(*where, _among(postgres), ~blocked)
         .limit(bindparam("want"))
     )
 
 
-def _ranges(locking: bool) -> Any:
+def _ranges(postgres: bool) -> Any:
     """Every range a claim reads, as one statement.
 
     Expired leases, then each (status, priority) in due order, each range stopping after
@@ -92,10 +119,11 @@ def _ranges(locking: bool) -> Any:
     (`FOR UPDATE SKIP LOCKED`, which a UNION refuses), and the claim is one round trip.
     """
     expired = _candidates(
-        deliveries.c.status == "in_flight", deliveries.c.lease_until < bindparam("now")
+        postgres, deliveries.c.status == "in_flight", deliveries.c.lease_until < bindparam("now")
     )
     parts = [expired] + [
         _candidates(
+            postgres,
             deliveries.c.status == status,
             deliveries.c.priority == priority,
             deliveries.c.next_attempt_at <= bindparam("now"),
@@ -103,13 +131,13 @@ def _ranges(locking: bool) -> Any:
         for priority in sorted(RISK_BY_PRIORITY)  # 0, high risk, first
         for status in DUE  # both, so a retry is not starved by a flood of new ones
     ]
-    if locking:  # PostgreSQL: rows another worker is claiming are skipped, not waited for
+    if postgres:  # PostgreSQL: rows another worker is claiming are skipped, not waited for
         parts = [part.with_for_update(skip_locked=True, of=deliveries) for part in parts]
     ctes = [part.cte(f"range_{n}") for n, part in enumerate(parts)]
     return union_all(*(select(*cte.c) for cte in ctes))
 
 
-_RANGES = {False: _ranges(locking=False), True: _ranges(locking=True)}
+_RANGES = {False: _ranges(postgres=False), True: _ranges(postgres=True)}
 _TAKE = Prepared(update(deliveries).where(deliveries.c.id == bindparam("row_id")))
 _START = Prepared(attempts.insert())
 _EVENTS = (
@@ -186,8 +214,9 @@ def _claimable(connection: Connection, councils: list[str], slots: int, now: dat
     The ranges are read in one statement (`_ranges`).
     """
     want = slots * 4  # councils at capacity are skipped by the caller: read a few more
-    statement = _RANGES[connection.dialect.name == "postgresql"]
-    found = connection.execute(statement, {"councils": councils, "want": want, "now": now})
+    postgres = connection.dialect.name == "postgresql"
+    listed = councils if postgres else json.dumps(councils)
+    found = connection.execute(_RANGES[postgres], {"councils": listed, "want": want, "now": now})
     return sorted(found, key=lambda r: (r.priority, r.next_attempt_at or now, r.created_at))
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, select, update
 from gateway.api.app import simulators_app
 from gateway.api.deps import Services
 from gateway.canonical import utc_now
-from gateway.delivery import outbox
+from gateway.delivery import claims, outbox
 from gateway.delivery.breaker import CircuitBreakers
 from gateway.delivery.retry import RetryPolicy
 from gateway.delivery.worker import Worker, WorkerConfig
@@ -588,3 +588,20 @@ def test_stopping_records_the_attempts_that_ended_since_the_last_round(
     worker._job(claims[0])
     worker.stop()
     assert statuses(services.engine)[claims[0].delivery_id] == "delivered"
+
+
+def test_the_claim_reads_only_the_councils_with_room(
+    client: TestClient,
+    services: Services,
+    clock: Clock,
+    police: dict[str, dict[str, str]],
+) -> None:
+    """Councils without a free slot (or with their breaker open) are not even read."""
+    for n in range(2):
+        post(client, "merlin", merlin(message_id=new_id(), ref=f"24MIS{n:06d}"), police["01"])
+    with services.engine.begin() as connection:
+        read = {c: claims._claimable(connection, [c], 8, clock.now) for c in ("830", "999")}
+        both = claims._claimable(connection, ["304", "830"], 8, clock.now)
+    assert sorted(r.council for r in read["830"]) == ["830", "830"]
+    assert read["999"] == []
+    assert sorted(r.council for r in both) == ["304", "304", "830", "830"]
