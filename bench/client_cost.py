@@ -1,5 +1,5 @@
 """A plain client's cost against the no-op targets: 8 threads with httpx's sync client, then
-8 tasks with its `AsyncClient` on one event loop (docs/decisions/0034).
+8 tasks with its `AsyncClient` on one event loop (docs/decisions/0035).
 
 Usage: `.venv/bin/python -m bench.client_cost [--requests N]`. Prints, for each, the CPU this
 process spent per request and the requests a second, twice, interleaved.

@@ -9,7 +9,7 @@
 Each step is a short unit of work naming its locks (gateway/store/locks.py gives their
 order), so nothing is held open while a case system answers, and the steps of several workers
 run side by side, taking the audit chain's lock only at commit. A worker's round claims and
-records in one (`record_and_claim`, docs/decisions/0034).
+records in one (`record_and_claim`, docs/decisions/0035).
 """
 
 from __future__ import annotations

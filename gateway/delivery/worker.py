@@ -3,7 +3,7 @@
 One dispatcher thread claims work (respecting each council's `max_in_flight` and its circuit
 breaker) and hands it to a thread pool; each job renders and sends one attempt and leaves its
 outcome for the dispatcher. Each round of the dispatcher claims and records every attempt that
-ended meanwhile in one unit of work (`outbox.record_and_claim`, docs/decisions/0034). A job
+ended meanwhile in one unit of work (`outbox.record_and_claim`, docs/decisions/0035). A job
 frees its council's slot when the target has answered; its delivery stays `in_flight` until
 recorded, so what follows it in its episode still waits. The dispatcher sleeps until it is
 woken (a commit queued work, a job finished) or `poll` passes, and polls the acknowledgement
