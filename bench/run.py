@@ -1,7 +1,7 @@
 """The gateway's performance, on SQLite and PostgreSQL, in one command.
 
 Usage: `.venv/bin/python -m bench.run [--backend sqlite|postgres|both] [--quick] [--readme]
-[--only ingest|drain|growth ...] [--generator wrk|python]`.
+[--only ingest|drain|ceiling|growth ...] [--generator wrk|python]`.
 
 Every figure is printed beside a reference measured in the same run on the same machine (a
 bare FastAPI app that reads the body and answers 202, the keyed no-op route of the gateway, an
@@ -9,9 +9,10 @@ idle queue, a small store), so the ratios hold on a loaded or a different machin
 the absolute numbers do not. `--quick` runs tiny sizes (a smoke test, not a measurement);
 `--readme` writes the table into README.md's Performance section; `--only` runs some of the
 scenarios (ingest: ingest against the bare app and the keyed no-op, then end to end; drain:
-backlog drain and priority; growth). `--generator` is what loads the server in the ingest
-scenario: wrk (the default where it is installed) or bench/load.py. PostgreSQL runs use a
-scratch database `bench_gateway_<pid>`, dropped afterwards.
+backlog drain and priority; ceiling: a separate `gateway worker` draining against no-op
+targets, beside a plain client's rate on them; growth). `--generator` is what loads the server
+in the ingest scenario: wrk (the default where it is installed) or bench/load.py. PostgreSQL
+runs use a scratch database `bench_gateway_<pid>`, dropped afterwards.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 
-from bench import scenarios, wrk
+from bench import drain_ceiling, scenarios, wrk
 from bench.processes import ROOT, Simulators, backend
 from bench.scenarios import QUICK, Figure, Sizes
 from gateway.logs import configure
@@ -32,7 +33,7 @@ README = ROOT / "README.md"
 MARKERS = ("<!-- bench:start -->", "<!-- bench:end -->")
 
 
-SCENARIOS = ("ingest", "drain", "growth")
+SCENARIOS = ("ingest", "drain", "ceiling", "growth")
 GENERATORS = {"wrk": "wrk (bench/wrk.lua)", "python": "bench/load.py"}
 
 
@@ -43,7 +44,7 @@ def measure(
     only: tuple[str, ...] = SCENARIOS,
     generator: str = "python",
 ) -> list[Figure]:
-    """The chosen measurements (all four by default) on one backend."""
+    """The chosen measurements (all of them by default) on one backend."""
     figures: list[Figure] = []
     with backend(name) as scratch:
         sims = Simulators(scratch.root / "simulators")
@@ -57,6 +58,11 @@ def measure(
             if "drain" in only:
                 log(f"{name}: backlog drain and priority")
                 figures += scenarios.drain_and_priority(scratch, sims, sizes)
+            if "ceiling" in only:
+                log(f"{name}: drain against the no-op targets' own ceiling")
+                figures += drain_ceiling.drain_vs_ceiling(
+                    scratch, sizes.small_backlog, sizes.ceiling_seconds
+                )
             if "growth" in only:
                 log(f"{name}: growth")
                 figures += scenarios.growth(scratch, sims, sizes)

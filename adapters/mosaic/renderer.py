@@ -46,7 +46,23 @@ def render(request: DeliveryRequest) -> Payload:
 @cache
 def _validator() -> jsonschema.protocols.Validator:
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    return jsonschema.Draft202012Validator(schema)
+    return jsonschema.Draft202012Validator(_inlined(schema, schema.get("$defs", {})))
+
+
+def _inlined(node: Any, defs: dict[str, Any]) -> Any:
+    """The schema with each bare `{"$ref": "#/$defs/x"}` replaced by `x` itself.
+
+    The same checks, the same error paths: resolving a reference on every validation costs
+    about half of it, and the definitions are flat, so nothing recursive is unrolled.
+    """
+    if isinstance(node, list):
+        return [_inlined(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if len(node) == 1 and isinstance(ref, str) and ref.startswith("#/$defs/"):
+        return _inlined(defs[ref.removeprefix("#/$defs/")], defs)
+    return {key: _inlined(value, defs) for key, value in node.items()}
 
 
 def schema_errors(body: Any) -> list[str]:

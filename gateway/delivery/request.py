@@ -8,7 +8,7 @@ from typing import Any
 
 from adapters.base import Alert, DeliveryRequest
 from gateway.canonical import CouncilRole, EpisodeEvent
-from gateway.delivery.outbox import Claim
+from gateway.delivery.claims import Claim
 from gateway.episodes import RETURN_INTERVIEW_DUE, cin_factors
 
 
@@ -18,7 +18,7 @@ def build(
     """The renderer's input for one delivery.
 
     `return_interview_due` is how long after the child is found the council's pack gives for
-    the return home interview (72 hours in every pack of councils.md).
+    the return home interview (72 hours in every bundled pack, docs/policy-packs.md).
 
     The event and its snapshot are as stored at ingest; the per-child counts are the episode's
     latest (so a late delivery carries what the gateway knows now); `first_for_target` holds
@@ -53,7 +53,7 @@ def _alert(flag: Mapping[str, Any]) -> dict[str, str]:
 
 
 def role(claimed: Claim, event: EpisodeEvent) -> CouncilRole:
-    """Why the delivery's council is told (councils.md).
+    """Why the delivery's council is told (docs/council-it.md).
 
     The role it was queued with (ingest, replay of the unroutable list: for a council named
     by a name resolved later, the role that name had). Else, for a delivery the policy timer

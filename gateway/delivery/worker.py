@@ -1,15 +1,20 @@
 """The delivery worker: claims due deliveries, sends them through their adapter, records outcomes.
 
 One dispatcher thread claims work (respecting each council's `max_in_flight` and its circuit
-breaker) and hands it to a thread pool; each job renders, sends and records one attempt. The
-dispatcher sleeps until it is woken (a commit queued work, a job finished) or `poll` passes, and
-polls the acknowledgement feed of councils that acknowledge asynchronously (Protocol).
+breaker) and hands it to a thread pool; each job renders and sends one attempt and leaves its
+outcome for the dispatcher. Each round of the dispatcher claims and records every attempt that
+ended meanwhile in one unit of work (`outbox.record_and_claim`, docs/decisions/0035). A job
+frees its council's slot when the target has answered; its delivery stays `in_flight` until
+recorded, so what follows it in its episode still waits. The dispatcher sleeps until it is
+woken (a commit queued work, a job finished) or `poll` passes, and polls the acknowledgement
+feed of councils that acknowledge asynchronously (Protocol).
 `run_once` does one round synchronously, for tests and for `gateway worker --once`.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import random
 import socket
 import threading
@@ -83,6 +88,7 @@ class Worker:
         self.actor = f"worker:{socket.gethostname()}:{os.getpid()}"
         self._active: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self._attempted: queue.SimpleQueue[outbox.Attempted] = queue.SimpleQueue()
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -113,6 +119,11 @@ class Worker:
             self._thread.join(timeout)
         if self._pool is not None:
             self._pool.shutdown(wait=True)  # claimed jobs still run: each is bounded by timeouts
+        left = self._ended()
+        try:
+            self.record(left)  # what ended since the last round, rather than wait for leases
+        except DBAPIError as exc:
+            log.warning("attempts_not_recorded", count=len(left), error=str(exc)[:200])
         log.info("worker_stopped")
 
     def wake(self) -> None:
@@ -146,41 +157,58 @@ class Worker:
 
     def _dispatch(self) -> int:
         assert self._pool is not None
-        claims = self._claim(self.config.concurrency - sum(self._active.values()))
+        done = self._ended()
+        try:
+            claims = self._claim(self.config.concurrency - sum(self._active.values()), done)
+        except DBAPIError as exc:  # the leases run out and the deliveries are retried, same key
+            log.warning("attempts_not_recorded", count=len(done), error=str(exc)[:200])
+            raise
         for claimed in claims:
             self._pool.submit(self._job, claimed)
-        return len(claims)
+        return len(done) + len(claims)
+
+    def _ended(self) -> list[outbox.Attempted]:
+        """The attempts that ended since the last round, taken off the queue."""
+        done: list[outbox.Attempted] = []
+        while True:
+            try:
+                done.append(self._attempted.get_nowait())
+            except queue.Empty:
+                return done
 
     def _job(self, claimed: outbox.Claim) -> None:
         try:
-            self.process(claimed)
-        except DBAPIError as exc:  # the lease runs out and the delivery is retried, same key
-            log.warning(
-                "attempt_not_recorded", delivery_id=claimed.delivery_id, error=str(exc)[:200]
-            )
+            self._attempted.put(self.attempt(claimed))
+        except Exception:  # never lose the slot: the lease brings the delivery back
+            log.exception("attempt_failed", delivery_id=claimed.delivery_id)
         finally:
-            with self._lock:
-                self._active[claimed.council] -= 1
+            # The target has answered: its slot is free. The delivery stays `in_flight` until
+            # the next round records it, so what follows it in its episode still waits.
+            self._release([claimed])
             self._wakeup.set()
+
+    def _release(self, claims: list[outbox.Claim]) -> None:
+        with self._lock:
+            for claimed in claims:
+                self._active[claimed.council] -= 1
 
     # --- one round ---------------------------------------------------------------------------
 
     def run_once(self) -> int:
-        """Claim what is due now and deliver it here, one by one; returns how many attempts."""
+        """Claim what is due now, deliver it here one by one, record it; how many attempts."""
         if self.policy_timer is not None:
             self.policy_timer.run()
         claims = self._claim(self.config.concurrency)
-        for claimed in claims:
-            try:
-                self.process(claimed)
-            finally:
-                with self._lock:
-                    self._active[claimed.council] -= 1
+        try:
+            self.record([self.attempt(claimed) for claimed in claims])
+        finally:
+            self._release(claims)
         self._maybe_poll_acks(background=False, force=True)
         return len(claims)
 
-    def _claim(self, free: int) -> list[outbox.Claim]:
-        if free <= 0:
+    def _claim(self, free: int, done: list[outbox.Attempted] | None = None) -> list[outbox.Claim]:
+        """Record `done` and claim up to `free` deliveries, in one unit of work."""
+        if free <= 0 and not done:
             return []
         now = self.clock()
         with self._lock:
@@ -188,16 +216,22 @@ class Worker:
                 code: self.breakers.capacity(code, route.max_in_flight, now) - self._active[code]
                 for code, route in self.routing.councils.items()
             }
-            claims = outbox.claim(
-                self.engine,
-                capacity=capacity,
-                limit=free,
-                now=now,
-                lease=self._lease,
-                actor=self.actor,
-            )
+        # Only this thread adds to `_active`; jobs free slots meanwhile, so `capacity` is safe.
+        finished, claims = outbox.record_and_claim(
+            self.engine,
+            done or [],
+            capacity=capacity,
+            limit=free,
+            now=now,
+            lease=self._lease,
+            policy=self.config.policy,
+            actor=self.actor,
+            rand=self.rand,
+        )
+        with self._lock:
             for claimed in claims:
                 self._active[claimed.council] += 1
+        self._report(done or [], finished)
         return claims
 
     def _lease(self, council: str) -> timedelta:
@@ -210,6 +244,10 @@ class Worker:
 
     def process(self, claimed: outbox.Claim) -> outbox.Finished:
         """Render, send and record one claimed attempt."""
+        return self.record([self.attempt(claimed)])[0]
+
+    def attempt(self, claimed: outbox.Claim) -> outbox.Attempted:
+        """Render and send one claimed attempt; its outcome, not yet recorded."""
         payload: Payload | None = None
         outcome: SendResult | DeliveryError
         try:
@@ -225,29 +263,32 @@ class Worker:
                 f"the gateway could not render or send it ({type(exc).__name__}); see its logs"
             )
         self._tell_breaker(claimed.council, outcome)
-        finished = outbox.finish(
-            self.engine,
-            claimed,
-            outcome,
-            payload=payload,
-            policy=self.config.policy,
-            now=self.clock(),
-            actor=self.actor,
-            rand=self.rand,
+        return outbox.Attempted(claimed, outcome, payload, self.clock())
+
+    def record(self, done: list[outbox.Attempted]) -> list[outbox.Finished]:
+        """Record ended attempts in one unit of work; how each delivery stands now."""
+        results = outbox.finish_many(
+            self.engine, done, policy=self.config.policy, actor=self.actor, rand=self.rand
         )
-        latency = (self.clock() - claimed.created_at).total_seconds()
-        metrics.delivery_finished(claimed.system, claimed.council, finished.status, latency)
-        log.info(
-            "delivery_attempted",
-            delivery_id=claimed.delivery_id,
-            council=claimed.council,
-            system=claimed.system,
-            attempt=claimed.attempt,
-            status=finished.status,
-            http_status=outcome.http_status,
-            error=None if isinstance(outcome, SendResult) else outcome.reason,
-        )
-        return finished
+        self._report(done, results)
+        return results
+
+    def _report(self, done: list[outbox.Attempted], results: list[outbox.Finished]) -> None:
+        now = self.clock()
+        for item, finished in zip(done, results, strict=True):
+            claimed, outcome = item.claim, item.outcome
+            latency = (now - claimed.created_at).total_seconds()
+            metrics.delivery_finished(claimed.system, claimed.council, finished.status, latency)
+            log.info(
+                "delivery_attempted",
+                delivery_id=claimed.delivery_id,
+                council=claimed.council,
+                system=claimed.system,
+                attempt=claimed.attempt,
+                status=finished.status,
+                http_status=outcome.http_status,
+                error=None if isinstance(outcome, SendResult) else outcome.reason,
+            )
 
     def _target(self, claimed: outbox.Claim) -> tuple[OutboundAdapter, TargetConfig]:
         route = self.routing.route(claimed.council)

@@ -227,7 +227,7 @@ deliveries = Table(
     UniqueConstraint("episode_id", "council", "seq"),
 )
 Index("ix_deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)
-# The claim reads one (status, priority) range in due order (gateway/delivery/outbox.py).
+# The claim reads one (status, priority) range in due order (gateway/delivery/claims.py).
 Index(
     "ix_deliveries_claim",
     deliveries.c.status,

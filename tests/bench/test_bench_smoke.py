@@ -30,10 +30,11 @@ def test_quick_benchmark_prints_its_table() -> None:
     """`python -m bench.run --quick --backend sqlite` runs every scenario and prints the table."""
     out = _module("bench.run", "--quick", "--backend", "sqlite", timeout=900)
     rows = [line for line in out.splitlines() if line.startswith("| sqlite |")]
-    assert len(rows) == 12, out
+    assert len(rows) == 13, out
     assert "bare FastAPI no-op" in out and "keyed no-op route" in out
     assert "gateway CPU per request" in out
     assert "high-risk report delivered" in out
+    assert "plain 8-thread client, same targets" in out
 
 
 @pytest.mark.slow

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,11 +17,12 @@ from sqlalchemy import Engine, select, update
 from gateway.api.app import simulators_app
 from gateway.api.deps import Services
 from gateway.canonical import utc_now
-from gateway.delivery import outbox
+from gateway.delivery import claims, outbox
 from gateway.delivery.breaker import CircuitBreakers
 from gateway.delivery.retry import RetryPolicy
 from gateway.delivery.worker import Worker, WorkerConfig
-from gateway.store.schema import attempts, case_records, deliveries
+from gateway.errors import PermanentDelivery, RetryableDelivery
+from gateway.store.schema import attempts, audit_log, case_records, deliveries
 from tests.adapters.simulators import LOOPBACK
 from tests.conftest import KeyRing, verified
 from tests.messages import MERLIN_FOUND, compact, merlin, new_id
@@ -455,3 +457,151 @@ def test_a_gateway_bug_while_rendering_dead_letters_visibly(
             select(deliveries).where(deliveries.c.id == claimed.delivery_id)
         ).one()
     assert row.last_error.startswith("the gateway could not render or send it (ValidationError)")
+
+
+def _audited(engine: Engine, delivery_ids: list[str]) -> dict[str, list[str]]:
+    """The audit actions about each delivery's attempts, in chain order (not its routing)."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(audit_log.c.subject, audit_log.c.action)
+            .where(audit_log.c.subject.in_(delivery_ids), audit_log.c.action != "routed")
+            .order_by(audit_log.c.seq)
+        ).all()
+        verified(connection, engine)
+    found: dict[str, list[str]] = {d: [] for d in delivery_ids}
+    for row in rows:
+        found[row.subject].append(row.action)
+    return found
+
+
+def test_one_batch_records_each_attempt_as_its_own_would(
+    client: TestClient,
+    services: Services,
+    worker: Worker,
+    clock: Clock,
+    police: dict[str, dict[str, str]],
+) -> None:
+    """Attempts recorded together: each delivery moves on, each attempt is in the chain."""
+    for n in range(2):
+        post(client, "merlin", merlin(message_id=new_id(), ref=f"24MIS{n:06d}"), police["01"])
+    claims = claim(services, clock.now, {"304": 2, "830": 2})
+    assert len(claims) == 4
+    done = [worker.attempt(c) for c in claims[:2]]
+    done.append(dataclasses.replace(done[0], claim=claims[2], outcome=RetryableDelivery("busy")))
+    done.append(dataclasses.replace(done[0], claim=claims[3], outcome=PermanentDelivery("bad")))
+    finished = worker.record(done)
+    assert [f.status for f in finished] == ["delivered", "delivered", "retrying", "dead"]
+    ids = [c.delivery_id for c in claims]
+    now = statuses(services.engine)
+    assert [now[i] for i in ids] == ["delivered", "delivered", "retrying", "dead"]
+    actions = _audited(services.engine, ids)
+    assert actions[ids[0]] == actions[ids[1]] == ["attempted", "disclosed", "delivered"]
+    assert actions[ids[2]] == ["attempted"]
+    assert actions[ids[3]] == ["attempted", "dead_lettered"]
+    with services.engine.connect() as connection:
+        open_attempts = connection.execute(
+            select(attempts.c.delivery_id).where(attempts.c.finished_at.is_(None))
+        ).all()
+        kept = connection.execute(select(case_records.c.council)).scalars().all()
+    assert open_attempts == []
+    assert sorted(kept) == ["304", "830"]
+
+
+def test_a_batch_with_a_superseded_attempt_settles_only_the_current_one(
+    client: TestClient,
+    services: Services,
+    worker: Worker,
+    clock: Clock,
+    police: dict[str, dict[str, str]],
+) -> None:
+    """Both attempts of one delivery in one batch: the older is recorded, the newer decides."""
+    post(client, "merlin", merlin(), police["01"])
+    slow = claim(services, clock.now, {"304": 1}, lease_s=5, actor="slow")[0]
+    clock.advance(seconds=10)
+    fresh = claim(services, clock.now, {"304": 1}, lease_s=5, actor="fresh")[0]
+    finished = worker.record([worker.attempt(fresh), worker.attempt(slow)])
+    assert [f.status for f in finished] == ["delivered", "superseded"]
+    actions = _audited(services.engine, [slow.delivery_id])[slow.delivery_id]
+    assert actions.count("delivered") == 1
+    assert actions.count("attempted") == 3  # abandoned by the lease, then both attempts
+
+
+def test_a_round_claims_before_it_records_so_order_holds(
+    client: TestClient,
+    services: Services,
+    worker: Worker,
+    clock: Clock,
+    police: dict[str, dict[str, str]],
+) -> None:
+    """The found waits for the report it follows: it is claimable only after that round."""
+    post(client, "merlin", merlin(), police["01"])
+    found = merlin(MERLIN_FOUND, message_id=new_id(), version=2, notification="FOUND")
+    post(client, "merlin", found, police["01"])
+    first = claim(services, clock.now, {"304": 4})
+    assert [c.seq for c in first] == [1]
+    done = [worker.attempt(first[0])]
+    lease = worker._lease
+    recorded, claimed = outbox.record_and_claim(
+        services.engine, done, capacity={"304": 4}, limit=4, now=clock.now, lease=lease,
+        policy=worker.config.policy, actor="test",
+    )  # fmt: skip
+    assert [f.status for f in recorded] == ["delivered"]
+    assert claimed == [], "the found was claimed while its report was still in flight"
+    _, following = outbox.record_and_claim(
+        services.engine, [], capacity={"304": 4}, limit=4, now=clock.now, lease=lease,
+        policy=worker.config.policy, actor="test",
+    )  # fmt: skip
+    assert [c.seq for c in following] == [2]
+
+
+def test_a_slot_is_free_once_the_target_answers_and_the_record_follows(
+    client: TestClient,
+    services: Services,
+    worker: Worker,
+    clock: Clock,
+    police: dict[str, dict[str, str]],
+) -> None:
+    """A job frees its council's slot; the delivery stays in flight until the next round."""
+    post(client, "merlin", merlin(), police["01"])
+    claims = worker._claim(1)
+    assert len(claims) == 1 and worker._active[claims[0].council] == 1
+    worker._job(claims[0])
+    assert worker._active[claims[0].council] == 0
+    assert statuses(services.engine)[claims[0].delivery_id] == "in_flight"
+    worker._pool = ThreadPoolExecutor(1)
+    try:
+        worker._dispatch()
+    finally:
+        worker._pool.shutdown()
+    assert statuses(services.engine)[claims[0].delivery_id] == "delivered"
+
+
+def test_stopping_records_the_attempts_that_ended_since_the_last_round(
+    client: TestClient,
+    services: Services,
+    worker: Worker,
+    police: dict[str, dict[str, str]],
+) -> None:
+    """A graceful stop does not leave answered deliveries in flight until their leases pass."""
+    post(client, "merlin", merlin(), police["01"])
+    claims = worker._claim(1)
+    worker._job(claims[0])
+    worker.stop()
+    assert statuses(services.engine)[claims[0].delivery_id] == "delivered"
+
+
+def test_the_claim_reads_only_the_councils_with_room(
+    client: TestClient,
+    services: Services,
+    clock: Clock,
+    police: dict[str, dict[str, str]],
+) -> None:
+    """Councils without a free slot (or with their breaker open) are not even read."""
+    for n in range(2):
+        post(client, "merlin", merlin(message_id=new_id(), ref=f"24MIS{n:06d}"), police["01"])
+    with services.engine.begin() as connection:
+        read = {c: claims._claimable(connection, [c], 8, clock.now) for c in ("830", "999")}
+        both = claims._claimable(connection, ["304", "830"], 8, clock.now)
+    assert sorted(r.council for r in read["830"]) == ["830", "830"]
+    assert read["999"] == []
+    assert sorted(r.council for r in both) == ["304", "304", "830", "830"]

@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("gateway", "adapters")
 MODULES = sorted(path for package in PACKAGES for path in (ROOT / package).rglob("*.py"))
 MAX_LINES = 400
-# Being split on another branch (issue 20, the delivery work): remove this entry at its merge.
-OVER_THE_LIMIT = {"gateway/delivery/outbox.py"}
+# Modules allowed over MAX_LINES, by name, each with its reason (none today).
+OVER_THE_LIMIT: set[str] = set()
 # The delivery log's cursor helpers (log -> replay -> unroutable -> log), in gateway/delivery/,
 # which other branches of issue 20 rework: remove this entry when they break the cycle.
 KNOWN_CYCLES = [{"gateway.delivery.log", "gateway.delivery.replay", "gateway.delivery.unroutable"}]

@@ -84,7 +84,7 @@ def test_worker_records_case_ids_while_another_step_holds_the_episode(
         holder.begin()
         lock_episode(holder, episode_id)
         try:
-            with unit_of_work(engine, audits=True, locks=outbox._FINISH_LOCKS) as worker:
+            with unit_of_work(engine, audits=True, locks=outbox.FINISH_LOCKS) as worker:
                 worker.execute(text("SET LOCAL lock_timeout = '3s'"))
                 outbox.save_case_record(
                     worker, episode_id, "304", "mosaic", person_id="P-1", case_episode_id="E-1",
@@ -164,7 +164,7 @@ def test_acknowledgements_and_an_attempt_on_one_episode_do_not_deadlock(
         except BaseException as error:  # noqa: BLE001 - reported by the test below
             failures.append(error)
 
-    with unit_of_work(engine, audits=True, locks=outbox._FINISH_LOCKS) as attempt:
+    with unit_of_work(engine, audits=True, locks=outbox.FINISH_LOCKS) as attempt:
         locks.take(attempt, locks.Level.DELIVERY)
         attempt.execute(
             select(deliveries.c.id).where(deliveries.c.id == second.id).with_for_update()

@@ -95,8 +95,8 @@ def test_every_units_named_locks_are_in_order() -> None:
     """The levels each unit of work names are listed lowest first, as it takes them."""
     named = [
         batching.INGEST_LOCKS,
-        outbox._FINISH_LOCKS,
-        outbox._ACK_LOCKS,
+        outbox.FINISH_LOCKS,
+        outbox.ACK_LOCKS,
         policy_timer._ARM_LOCKS,
     ]
     assert all(list(levels) == sorted(levels) for levels in named)

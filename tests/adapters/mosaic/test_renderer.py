@@ -95,3 +95,18 @@ def test_schema_errors_name_paths_not_values():
     payload["person"]["gender"] = "Testchild-secret-value"
     errors = renderer.schema_errors(payload)
     assert errors == ["$.person.gender: enum"]
+
+
+def test_schema_errors_hold_inside_shared_definitions():
+    """The shared definitions (`$defs`) are checked wherever they are used, as the file says."""
+    payload = body("reported_not_looked_after")
+    payload["person"]["surname"] = ""
+    payload["eventTime"] = "yesterday"
+    payload["externalReference"] = "has spaces"
+    payload["person"]["address"]["lines"] = ["x" * 4001]
+    assert renderer.schema_errors(payload) == [
+        "$.eventTime: pattern",
+        "$.externalReference: pattern",
+        "$.person.address.lines[0]: maxLength",
+        "$.person.surname: minLength",
+    ]
