@@ -41,8 +41,9 @@ from sqlalchemy import (
 )
 
 from adapters.compact.councils import official_name
-from gateway.delivery.log import SETTLED, decode_cursor, encode_cursor
+from gateway.delivery.log import SETTLED
 from gateway.routing import RoutingTable
+from gateway.store.cursors import decode_cursor, encode_cursor
 from gateway.store.schema import deliveries, events, messages, unroutable
 
 MESSAGE_STATUSES = ("delivered", "pending", "overdue", "unroutable", "dead", "stale")

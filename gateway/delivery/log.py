@@ -13,7 +13,6 @@ every page, so a cursor grants nothing.
 from __future__ import annotations
 
 import base64
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -24,6 +23,7 @@ from gateway import audit, visibility
 from gateway.delivery import replay as replays
 from gateway.delivery.enqueue import RISK_BY_PRIORITY
 from gateway.keys import Principal
+from gateway.store.cursors import decode_cursor, encode_cursor
 from gateway.store.schema import attempts, deliveries, events
 
 CONSULT_PURPOSE = "delivery_log"
@@ -97,31 +97,6 @@ class Page:
 
     items: list[dict[str, Any]]
     next_cursor: str | None
-
-
-def encode_cursor(created_at: datetime, delivery_id: str) -> str:
-    """The opaque cursor that continues after this item."""
-    body = f"{created_at.isoformat()}|{delivery_id}"
-    check = hashlib.sha256(body.encode("utf-8")).hexdigest()[:16]
-    return base64.urlsafe_b64encode(f"{body}|{check}".encode()).decode("ascii").rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """The `created_at` and id a cursor continues after.
-
-    Raises:
-        ValueError: not a cursor this API issued (malformed, damaged or edited).
-    """
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8")
-        at, delivery_id, check = raw.split("|")
-        when = datetime.fromisoformat(at)
-    except ValueError as exc:  # binascii.Error and UnicodeDecodeError are ValueErrors
-        raise ValueError("the cursor is not one this API issued") from exc
-    expected = hashlib.sha256(f"{at}|{delivery_id}".encode()).hexdigest()[:16]
-    if check != expected or when.tzinfo is None:
-        raise ValueError("the cursor is not one this API issued")
-    return when, delivery_id
 
 
 def visible_to(query: Select[Any], principal: Principal) -> Select[Any]:

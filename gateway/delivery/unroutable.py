@@ -25,10 +25,10 @@ from gateway import audit
 from gateway.canonical import CouncilRole
 
 # The module, not its names: it imports replay, which imports this module (a cycle).
-from gateway.delivery import log as delivery_log
 from gateway.delivery.enqueue import already_told
 from gateway.episodes import Told, add_council
 from gateway.store import locks
+from gateway.store.cursors import decode_cursor, encode_cursor
 from gateway.store.prepared import Prepared
 from gateway.store.schema import episodes, unroutable
 
@@ -194,7 +194,7 @@ def page(
     if not include_resolved:
         query = query.where(unroutable.c.resolved_at.is_(None))
     if cursor is not None:
-        at, row_id = delivery_log.decode_cursor(cursor)
+        at, row_id = decode_cursor(cursor)
         if not row_id.isdigit():
             raise ValueError("the cursor is not one this API issued")
         query = query.where(
@@ -209,9 +209,7 @@ def page(
     last = rows[-1] if more else None
     return Page(
         items=[_item(r) for r in rows],
-        next_cursor=delivery_log.encode_cursor(last.created_at, str(last.id))
-        if last is not None
-        else None,
+        next_cursor=encode_cursor(last.created_at, str(last.id)) if last is not None else None,
     )
 
 
