@@ -1,9 +1,9 @@
 """The unroutable list: events waiting for an operator, and council names resolved later.
 
-A row is one event for one council that must be told but cannot be yet (DESIGN.md §3): a
+A row is one event for one council that must be told but cannot be yet (docs/architecture.md): a
 council that is not onboarded (`council`, its DfE code), or a council the police named by a
 name the names table does not know (`name`, verbatim, and `council` None). Each keeps the role
-its council is told in (councils.md). Nothing here refuses or drops a message: the rows are
+its council is told in (docs/council-it.md). Nothing here refuses or drops a message: the rows are
 what an operator resolves (a variant added to `mappings/councils.yaml`, a council onboarded)
 before `gateway replay` delivers what waited, oldest event first (gateway/delivery/replay.py).
 

@@ -1,4 +1,4 @@
-"""Council policy packs (DESIGN.md §5, councils.md): rules as data, an evaluator and its timer.
+"""Council policy packs (docs/policy-packs.md): rules as data, an evaluator and its timer.
 
 `definitions` holds the rule kinds a pack may use and `packs` loads and validates
 `mappings/policies/*.yaml` into them; `facts` is what the rules read of an episode; `rules`

@@ -1,7 +1,7 @@
 """The rules a policy pack may hold, as written in `mappings/policies/*.yaml` (validated models).
 
 Every rule names the flag it raises, the roles it applies to (`responsible` and `home` unless
-it says otherwise: councils.md "Which council holds which duty"), the conditions on the child,
+it says otherwise: docs/council-it.md "Roles"), the conditions on the child,
 and its `source`: the council's protocol (the file name of the published document) or the
 statutory guidance, with a short verbatim quote. Durations are `Span`s: hours (elapsed time),
 or calendar days, weeks, working days or calendar months in UK time (`calendar`).
@@ -185,7 +185,7 @@ class EpisodeCount(Rule):
     this episode's report, or `ever`. `exclude_away`: DfE type `A` episodes are not counted;
     `from_home`: only episodes of a child who was not looked after then. For a window of 12
     months or more, and ever, the count is at least 1 + the police's previous reports in 12
-    months when the message gives them (councils.md "Clocks").
+    months when the message gives them (docs/policy-packs.md "Clocks").
     """
 
     kind: Literal["episode_count"]

@@ -5,7 +5,7 @@ the next moment to look again out. The engine (`engine.py`) drops the flags alre
 database holds them) and sets the timer to `next_at`. A rule is due at its threshold and not a
 moment before.
 
-Clocks (councils.md): every duration runs from when the child was last seen; the child is
+Clocks (docs/policy-packs.md): every duration runs from when the child was last seen; the child is
 missing from then until found, the report closed, or it is cancelled, and a time-based flag
 fires only if the child was still missing at its threshold. A cancelled episode raises nothing
 and is not counted; counts include this episode and look back from its report; conditions are
@@ -37,7 +37,7 @@ from gateway.policy.definitions import (
 from gateway.policy.facts import Facts
 from gateway.policy.packs import Pack
 
-NIGHT = (time(0, 0), time(6, 0))  # "overnight" (councils.md), UK time
+NIGHT = (time(0, 0), time(6, 0))  # "overnight" (docs/policy-packs.md), UK time
 
 
 @dataclass(frozen=True, slots=True)

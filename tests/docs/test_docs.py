@@ -90,3 +90,37 @@ def test_every_command_is_in_the_readmes_table() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     missing = [name for name in main.commands if f"| `gateway {name}" not in readme]
     assert not missing, f"commands missing from the README: {missing}"
+    missing = [name for name in main.commands if f"| `gateway {name}" not in readme]
+    assert not missing, f"commands missing from the README: {missing}"
+
+
+# The interface agreements police and suppliers signed are not shipped: a clone has only the
+# guides in docs/, so a file that names an agreement by its file name sends the reader nowhere.
+AGREEMENT = re.compile(
+    r"\.\./shared|shared/specs|\bDESIGN\.md|\bSTYLE\.md|(?<![\w/-])"
+    r"(merlin|compact|mosaic|fwi|protocol|councils|gateway-api|canonical-codes)\.md\b"
+)
+SHIPPED = [
+    path
+    for path in sorted(ROOT.rglob("*"))
+    if path.is_file()
+    and path.suffix in {".py", ".md", ".toml", ".yaml", ".yml", ".xsd", ".json", ".cfg", ".txt"}
+    and not {".git", ".venv", "node_modules", "data"} & set(path.relative_to(ROOT).parts)
+    and "egg-info" not in str(path)
+    and path.name != "CHANGELOG.md"  # history names what each release changed, as it was then
+    and path != Path(__file__)
+]
+
+
+def test_no_file_names_an_agreement_the_repository_does_not_ship() -> None:
+    """Comments, manifests, schemas and mappings point at docs/, never at unshipped files."""
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {match.group(0)}"
+        for path in SHIPPED
+        for number, line in enumerate(
+            path.read_text(encoding="utf-8", errors="replace").splitlines(), 1
+        )
+        for match in [AGREEMENT.search(line)]
+        if match
+    ]
+    assert not found, "\n".join(found)
