@@ -42,6 +42,7 @@ from gateway.store.work import unit_of_work
 SETTLED = ("delivered", "sent", "cancelled")
 DUE = ("pending", "retrying")
 PURPOSE = "safeguarding notification of a missing child (DPA 2018 Part 3, s.62)"
+_CLAIM_LOCKS = (locks.Level.BREAKER, locks.Level.DELIVERY)
 _FINISH_LOCKS = (locks.Level.DELIVERY, locks.Level.CASE_RECORD)
 _ACK_LOCKS = (locks.Level.ACK_FEED, locks.Level.DELIVERY, locks.Level.CASE_RECORD)
 
@@ -77,7 +78,7 @@ class Finished:
 def claim(
     engine: Engine,
     *,
-    capacity: Mapping[str, int],
+    capacity: Mapping[str, int] | Callable[[Connection], Mapping[str, int]],
     limit: int,
     now: datetime,
     lease: Callable[[str], timedelta],
@@ -87,16 +88,21 @@ def claim(
 
     Args:
         engine: the database.
-        capacity: free slots per council; councils not named are not claimed.
+        capacity: free slots per council; councils not named are not claimed. A callable is
+            asked inside the claim's transaction, before any delivery is read (the worker's
+            breakers, gateway/delivery/slots.py: it takes the `BREAKER` lock level).
         limit: at most this many claims in all.
         now: the current time.
         lease: how long a claim on a council's delivery lasts before another worker may retry it.
         actor: the worker, for the audit log.
     """
-    wanted = {c: n for c, n in capacity.items() if n > 0}
-    if not wanted or limit <= 0:
+    if limit <= 0 or not (callable(capacity) or any(n > 0 for n in capacity.values())):
         return []
-    with unit_of_work(engine, audits=True, locks=(locks.Level.DELIVERY,)) as connection:
+    with unit_of_work(engine, audits=True, locks=_CLAIM_LOCKS) as connection:
+        free = capacity(connection) if callable(capacity) else capacity
+        wanted = {c: n for c, n in free.items() if n > 0}
+        if not wanted:
+            return []
         locks.take(connection, locks.Level.DELIVERY)
         rows = _claimable(connection, list(wanted), min(limit, sum(wanted.values())), now)
         chosen: list[Any] = []

@@ -1,10 +1,12 @@
 """The delivery worker: claims due deliveries, sends them through their adapter, records outcomes.
 
 One dispatcher thread claims work (respecting each council's `max_in_flight` and its circuit
-breaker) and hands it to a thread pool; each job renders, sends and records one attempt. The
-dispatcher sleeps until it is woken (a commit queued work, a job finished) or `poll` passes, and
-polls the acknowledgement feed of councils that acknowledge asynchronously (Protocol).
-`run_once` does one round synchronously, for tests and for `gateway worker --once`.
+breaker, both across every worker: gateway/delivery/slots.py) and hands it to a thread pool;
+each job renders, sends and records one attempt, all of it within the council's `timeout_s`.
+The dispatcher sleeps until it is woken (a commit queued work, a job finished) or `poll`
+passes, and starts the acknowledgement polls of councils that acknowledge asynchronously
+(Protocol, gateway/delivery/acks.py). `run_once` does one round synchronously, for tests and
+for `gateway worker --once`.
 """
 
 from __future__ import annotations
@@ -26,11 +28,14 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 
 from adapters import registry
 from adapters.base import OutboundAdapter, Payload, SendResult, TargetConfig
+from adapters.deadline import client, within
 from gateway import metrics
 from gateway.canonical import utc_now
 from gateway.delivery import outbox, request
-from gateway.delivery.breaker import CircuitBreakers
+from gateway.delivery.acks import AckPoller
+from gateway.delivery.breaker import Outcome
 from gateway.delivery.retry import RetryPolicy
+from gateway.delivery.slots import CouncilBreakers
 from gateway.errors import DeliveryError, PermanentDelivery, RetryableDelivery
 from gateway.logs import get_logger
 from gateway.policy import packs
@@ -40,7 +45,6 @@ if TYPE_CHECKING:  # the timer imports ingest, which imports this package
     from gateway.policy.timer import PolicyTimer
 
 log = get_logger(__name__)
-ACK_PAGES = 10  # at most this many pages of acks per council per poll
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +72,7 @@ class Worker:
         routing: RoutingTable,
         config: WorkerConfig | None = None,
         *,
-        breakers: CircuitBreakers | None = None,
+        breakers: CouncilBreakers | None = None,
         http: httpx.Client | None = None,
         clock: Callable[[], datetime] = utc_now,
         rand: Callable[[], float] = random.random,
@@ -76,19 +80,27 @@ class Worker:
         self.engine = engine
         self.routing = routing
         self.config = config or WorkerConfig()
-        self.breakers = breakers or CircuitBreakers()
-        self.http = http or httpx.Client(follow_redirects=False, trust_env=False)
+        self.breakers = breakers or CouncilBreakers()
+        self.http = http or client()
         self.clock = clock
         self.rand = rand
         self.actor = f"worker:{socket.gethostname()}:{os.getpid()}"
+        self.acks = AckPoller(
+            engine,
+            routing,
+            self.http,
+            every=self.config.ack_poll,
+            clock=clock,
+            actor=self.actor,
+            threads=max(2, self.config.concurrency // 2),
+        )
         self._active: Counter[str] = Counter()
+        self._claimed_at: dict[str, datetime] = {}
         self._lock = threading.Lock()
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._next_ack_poll: datetime | None = None
-        self._polling = threading.Lock()
         self._short_retry = Retrying(
             retry=retry_if_exception(_connect_failed),
             stop=stop_after_attempt(3),
@@ -101,6 +113,7 @@ class Worker:
     def start(self) -> None:
         """Run the dispatcher in a background thread until `stop`."""
         self._pool = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="delivery")
+        self.acks.start()
         self._thread = threading.Thread(target=self._loop, name="delivery-dispatcher", daemon=True)
         self._thread.start()
         log.info("worker_started", concurrency=self.config.concurrency)
@@ -113,6 +126,7 @@ class Worker:
             self._thread.join(timeout)
         if self._pool is not None:
             self._pool.shutdown(wait=True)  # claimed jobs still run: each is bounded by timeouts
+        self.acks.stop()
         log.info("worker_stopped")
 
     def wake(self) -> None:
@@ -129,7 +143,7 @@ class Worker:
         while not self._stopping.is_set():
             try:
                 claimed = self._dispatch()
-                self._maybe_poll_acks(background=True)
+                self.acks.maybe_poll()
                 if self.policy_timer is not None:
                     self.policy_timer.maybe_run()
                 if self.housekeeping is not None:
@@ -176,28 +190,31 @@ class Worker:
             finally:
                 with self._lock:
                     self._active[claimed.council] -= 1
-        self._maybe_poll_acks(background=False, force=True)
+        self.acks.poll_all()
         return len(claims)
 
     def _claim(self, free: int) -> list[outbox.Claim]:
         if free <= 0:
             return []
         now = self.clock()
+        limits = {code: route.max_in_flight for code, route in self.routing.councils.items()}
+        outcomes = self.breakers.take_pending()
         with self._lock:
-            capacity = {
-                code: self.breakers.capacity(code, route.max_in_flight, now) - self._active[code]
-                for code, route in self.routing.councils.items()
-            }
-            claims = outbox.claim(
-                self.engine,
-                capacity=capacity,
-                limit=free,
-                now=now,
-                lease=self._lease,
-                actor=self.actor,
-            )
+            try:
+                claims = outbox.claim(
+                    self.engine,
+                    capacity=lambda c: self.breakers.free_slots(c, limits, outcomes, now),
+                    limit=free,
+                    now=now,
+                    lease=self._lease,
+                    actor=self.actor,
+                )
+            except BaseException:
+                self.breakers.give_back(outcomes)
+                raise
             for claimed in claims:
                 self._active[claimed.council] += 1
+                self._claimed_at[claimed.delivery_id] = now
         return claims
 
     def _lease(self, council: str) -> timedelta:
@@ -216,7 +233,8 @@ class Worker:
             adapter, target = self._target(claimed)
             built = request.build(claimed, return_interview_due=self._interview_due(claimed))
             payload = adapter.render(built)
-            outcome = self._short_retry(adapter.send, built, payload, target, self.http)
+            with within(target.timeout_s):  # the token, the send and any retry: all of it
+                outcome = self._short_retry(adapter.send, built, payload, target, self.http)
         except DeliveryError as exc:
             outcome = exc
         except Exception as exc:  # a gateway bug dead-letters visibly, not silently
@@ -224,7 +242,7 @@ class Worker:
             outcome = PermanentDelivery(
                 f"the gateway could not render or send it ({type(exc).__name__}); see its logs"
             )
-        self._tell_breaker(claimed.council, outcome)
+        self._tell_breaker(claimed, outcome)
         finished = outbox.finish(
             self.engine,
             claimed,
@@ -263,63 +281,18 @@ class Worker:
         hours = packs.load(route.policy).return_interview_due_hours if route else 72
         return timedelta(hours=hours)
 
-    def _tell_breaker(self, council: str, outcome: SendResult | DeliveryError) -> None:
+    def _tell_breaker(self, claimed: outbox.Claim, outcome: SendResult | DeliveryError) -> None:
+        started = self._claimed_at.pop(claimed.delivery_id, self.clock())
         if isinstance(outcome, RetryableDelivery):
-            self.breakers.failure(council, self.clock(), retry_after=outcome.retry_after)
+            failed, retry_after = True, outcome.retry_after
         elif isinstance(outcome, SendResult) or outcome.http_status is not None:
-            self.breakers.success(council)  # the target answered, even if to refuse
+            failed, retry_after = False, None  # the target answered, even if to refuse
+        else:
+            return  # nothing reached the target: a rendering failure says nothing of it
+        self.breakers.record(Outcome(claimed.council, started, failed, retry_after))
 
     # --- acknowledgements --------------------------------------------------------------------
 
-    def _maybe_poll_acks(self, *, background: bool, force: bool = False) -> None:
-        now = self.clock()
-        if not force and self._next_ack_poll is not None and now < self._next_ack_poll:
-            return
-        self._next_ack_poll = now + self.config.ack_poll
-        if not self._polling.acquire(blocking=False):
-            return  # the previous poll is still running
-        if background and self._pool is not None:
-            self._pool.submit(self._poll_and_release)
-        else:
-            self._poll_and_release()
-
-    def _poll_and_release(self) -> None:
-        try:
-            self.poll_acks()
-        finally:
-            self._polling.release()
-
     def poll_acks(self) -> int:
-        """Read the acknowledgement feeds of councils with deliveries awaiting one."""
-        applied = 0
-        for council in outbox.awaiting_ack(self.engine):
-            route = self.routing.route(council)
-            adapter = registry.OUTBOUND.get(str(route.system)) if route else None
-            poll = getattr(adapter, "poll_acks", None)
-            if route is None or poll is None:
-                continue
-            try:
-                applied += self._poll_council(council, str(route.system), poll)
-            except DeliveryError as exc:
-                log.warning("ack_poll_failed", council=council, error=exc.reason)
-            except DBAPIError as exc:
-                log.warning("ack_poll_not_recorded", council=council, error=type(exc).__name__)
-        return applied
-
-    def _poll_council(self, council: str, system: str, poll: Callable[..., Any]) -> int:
-        target = self.routing.targets[council]
-        cursor = outbox.ack_cursor(self.engine, council)
-        applied = 0
-        for _ in range(ACK_PAGES):
-            acks, following = poll(target, cursor, self.http)
-            if not acks:
-                break
-            counts = outbox.apply_acks(
-                self.engine, council, system, acks, following, now=self.clock(), actor=self.actor
-            )
-            for status in ("delivered", "dead"):
-                for _ in range(counts[status]):
-                    metrics.delivery_finished(system, council, status, None)
-            applied += len(acks)
-            cursor = following
-        return applied
+        """Read the acknowledgement feeds of councils with deliveries awaiting one, now."""
+        return self.acks.poll_all()
