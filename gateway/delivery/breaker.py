@@ -1,9 +1,11 @@
 """A council's circuit breaker: tells a target that is down from one that is flaky.
 
 Closed, deliveries flow up to the council's cap. The breaker opens when, over a recent window
-(`window`, a sliding estimate from two buckets), at least `min_calls` attempts ended and at
-least `failure_rate` of them failed temporarily: a single failed probe opens nothing, and a
-target that answers most calls is never treated as down. Open, nothing is sent for
+(`window`, a sliding estimate from two buckets), at least `min_calls` attempts ended and their
+failure rate is at least `failure_rate` with 95 % confidence (the lower bound of its Wilson
+score interval): a single failed probe opens nothing, ten failures in ten attempts do, and a
+target that answers most calls is never treated as down by a run of bad luck. Open, nothing
+is sent for
 `open_for`, doubled on each re-opening without a close in between up to `open_max`. Then it
 is half-open: `probes` attempts go out; the breaker closes once enough of them succeed and
 opens again once too many of them fail.
@@ -22,6 +24,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+_Z = 1.96  # 95 % two-sided: the breaker opens on failures it is this sure of
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +131,7 @@ class Breaker:
         self.calls += 1
         self.failures += int(outcome.failed)
         calls, failures = self.estimate(policy, now)
-        if calls >= policy.min_calls and failures >= policy.failure_rate * calls:
+        if calls >= policy.min_calls and failing_at_least(policy.failure_rate, failures, calls):
             self._open(policy, now)
 
     def _probe(self, policy: BreakerPolicy, failed: bool, now: datetime) -> None:
@@ -170,6 +174,20 @@ class Breaker:
             self.window_start += policy.window
             self.prev_calls, self.prev_failures = self.calls, self.failures
             self.calls = self.failures = 0
+
+
+def failing_at_least(rate: float, failures: float, calls: float) -> bool:
+    """Whether `failures` of `calls` show a failure rate of at least `rate`, at 95 % confidence.
+
+    The Wilson score interval's lower bound: with 100 calls, a target failing 37 % of them
+    would have to fail 60 by chance; ten failures of ten are enough.
+    """
+    if calls <= 0:
+        return False
+    share, z2 = failures / calls, _Z * _Z
+    centre = share + z2 / (2 * calls)
+    spread = _Z * math.sqrt(share * (1 - share) / calls + z2 / (4 * calls * calls))
+    return (centre - spread) / (1 + z2 / calls) >= rate
 
 
 def _end(
