@@ -102,11 +102,16 @@ class _Backend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-def client() -> httpx.Client:
-    """An httpx client for case systems: no redirects, no proxy variables, deadlines kept."""
-    transport = httpx.HTTPTransport()
+def transport() -> httpx.HTTPTransport:
+    """A transport for case systems whose connections keep the thread's deadline."""
+    made = httpx.HTTPTransport()
     # httpx builds its connection pool without a way to pass a network backend: wrap the
     # pool's own (tests/adapters/test_deadline.py fails if httpx renames it).
-    pool = transport._pool
+    pool = made._pool
     pool._network_backend = _Backend(pool._network_backend)
-    return httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
+    return made
+
+
+def client() -> httpx.Client:
+    """An httpx client for case systems: no redirects, no proxy variables, deadlines kept."""
+    return httpx.Client(transport=transport(), follow_redirects=False, trust_env=False)

@@ -16,11 +16,10 @@ from sqlalchemy import Engine, select, update
 from gateway.api.app import simulators_app
 from gateway.api.deps import Services
 from gateway.canonical import utc_now
-from gateway.delivery import outbox
-from gateway.delivery import slots
+from gateway.delivery import outbox, slots
 from gateway.delivery.breaker import BreakerPolicy
-from gateway.delivery.slots import CouncilBreakers
 from gateway.delivery.retry import RetryPolicy
+from gateway.delivery.slots import CouncilBreakers
 from gateway.delivery.worker import Worker, WorkerConfig
 from gateway.store.schema import attempts, case_records, deliveries
 from tests.adapters.simulators import LOOPBACK
