@@ -156,12 +156,13 @@ def send_with_kills(
     posters: int = 4,
     pace_s: float = 0.0,
     seed: int = 11,
+    until_sent: bool = False,
 ) -> Run:
     """Start the gateway, post `found` from `posters` threads and kill -9 it `kills` times.
 
     Kills come 0.5 to 2.5 s apart (each followed by a restart), so they land during ingest
-    and, once posting is done, during delivery. Returns once posting is done and the gateway
-    runs.
+    and, once posting is done, during delivery; with `until_sent`, they go on until posting
+    is done too. Returns once posting is done and the gateway runs.
     """
     keys = {f: gateway.key("--role", "police", "--force", f) for f in FORCES}
     sending = Sending()
@@ -175,8 +176,9 @@ def send_with_kills(
     started = time.monotonic()
     for thread in threads:
         thread.start()
-    dice, while_sending = random.Random(seed), 0
-    for _ in range(kills):
+    dice, while_sending, done = random.Random(seed), 0, 0
+    while done < kills or (until_sent and any(t.is_alive() for t in threads)):
+        done += 1
         time.sleep(dice.uniform(0.5, 2.5))
         while_sending += any(t.is_alive() for t in threads)
         gateway.kill9()
@@ -185,7 +187,7 @@ def send_with_kills(
         thread.join(timeout=900)
     return Run(
         messages=sum(len(bodies) for _, _, bodies in found),
-        kills=kills,
+        kills=done,
         kills_while_sending=while_sending,
         sending_s=time.monotonic() - started,
         sending=sending,
