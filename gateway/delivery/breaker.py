@@ -179,8 +179,8 @@ class Breaker:
 def failing_at_least(rate: float, failures: float, calls: float) -> bool:
     """Whether `failures` of `calls` show a failure rate of at least `rate`, at 95 % confidence.
 
-    The Wilson score interval's lower bound: with 100 calls, a target failing 37 % of them
-    would have to fail 60 by chance; ten failures of ten are enough.
+    The Wilson score interval's lower bound: a flaky target's run of bad luck stays below it,
+    a dead one's first failures do not (docs/decisions/0034-rate-based-breaker.md).
     """
     if calls <= 0:
         return False
