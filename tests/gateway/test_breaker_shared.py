@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from gateway.api.app import simulators_app
 from gateway.api.deps import Services
+from gateway.canonical import utc_now
 from gateway.delivery import outbox, slots
 from gateway.delivery.breaker import BreakerPolicy, Outcome
 from gateway.delivery.slots import CouncilBreakers
@@ -197,3 +198,23 @@ def test_a_council_that_is_down_is_probed_not_hammered(
     # breaker opens after the first dozen, then lets three probes out per pause (at most 60 s).
     assert 12 + 3 * 5 <= len(probes) <= 12 + 3 * 14, f"{len(probes)} attempts in ten minutes"
     assert max(probes) >= start + timedelta(minutes=9), "still probed at the end"
+
+
+def test_high_risk_work_due_cuts_a_councils_pause_short(
+    client: TestClient, services: Services, police: dict[str, str]
+) -> None:
+    """Derbyshire's breaker opened for two minutes; its high-risk delivery gets probes at 30 s."""
+    high = ("<RiskLevel>MEDIUM<", "<RiskLevel>HIGH<")
+    post(client, "merlin", merlin(high, message_id=new_id()), police)
+    engine, now = services.engine, utc_now() + timedelta(seconds=5)
+    long = timedelta(minutes=2)
+    board = CouncilBreakers(BreakerPolicy(open_for=long, open_max=long))
+    failures = [Outcome("830", now, True) for _ in range(10)]
+    assert free(engine, board, now, *failures)["830"] == 0
+    capped = now + BreakerPolicy().high_risk_pause
+    assert free(engine, board, capped - timedelta(seconds=1))["830"] == 0
+    assert free(engine, board, capped)["830"] == 3, "probes for the high-risk delivery"
+    with unit_of_work(engine, locks=(locks.Level.DELIVERY,)) as connection:
+        locks.take(connection, locks.Level.DELIVERY)
+        connection.execute(update(deliveries).values(priority=1))  # as if it were medium risk
+    assert free(engine, board, capped)["830"] == 0, "without high-risk work the pause stands"
