@@ -168,7 +168,9 @@ def send_with_kills(
     sending = Sending()
     threads = [
         threading.Thread(
-            target=post_in_order, args=(gateway, keys, found[i::posters], sending, pace_s)
+            target=post_in_order,
+            args=(gateway, keys, found[i::posters], sending, pace_s),
+            daemon=True,  # a run given up on does not wait for its posters
         )
         for i in range(posters)
     ]
