@@ -10,10 +10,12 @@ is sent for
 is half-open: `probes` attempts go out; the breaker closes once enough of them succeed and
 opens again once too many of them fail.
 
-A `Retry-After` is a hold of exactly the time asked, from when it was given: never lengthened
-to a cooldown, never doubled. While a council has high-risk work due, no pause (open or held)
-lasts longer than `high_risk_pause` from its start: the child's deadline wins over the
-breaker's comfort.
+A `Retry-After` always holds back the delivery that was told (its retry schedule). While the
+breaker is open or half-open, it also holds the whole council for exactly the time asked, from
+when it was given: never lengthened to a cooldown, never doubled. A target the breaker finds
+healthy is not paused by one answer's `Retry-After`: its other deliveries go on. While a
+council has high-risk work due, no pause (open or held) lasts longer than `high_risk_pause`
+from its start: the child's deadline wins over the breaker's comfort.
 
 This module is pure: the state lives in the `breakers` table (`gateway/delivery/slots.py`),
 so every worker process sees the same breaker (docs/decisions/0034-rate-based-breaker.md).
@@ -120,9 +122,12 @@ class Breaker:
     # --- counting ----------------------------------------------------------------------------
 
     def record(self, policy: BreakerPolicy, outcome: Outcome, now: datetime) -> None:
-        """Count one attempt's outcome: it may open, re-open or close the breaker."""
-        if outcome.retry_after is not None:
-            self._hold(outcome.retry_after, now)
+        """Count one attempt's outcome: it may open, re-open or close the breaker, or hold it."""
+        self._count(policy, outcome, now)
+        if outcome.retry_after is not None and self.opened_at is not None:
+            self._hold(outcome.retry_after, now)  # told when to come back while failing
+
+    def _count(self, policy: BreakerPolicy, outcome: Outcome, now: datetime) -> None:
         if self.opened_at is not None:
             if outcome.started_at >= self.opened_at:  # earlier ones were sent before it opened
                 self._probe(policy, outcome.failed, now)

@@ -134,19 +134,25 @@ def test_a_target_that_is_down_is_probed_not_hammered() -> None:
     assert state(breaker, at) in ("open", "half_open")
 
 
-def test_retry_after_is_honoured_exactly_and_never_escalated() -> None:
-    """Each Retry-After holds the council for just the time asked, from when it was asked."""
+def test_a_healthy_council_is_not_paused_by_one_answers_retry_after() -> None:
+    """Closed, a Retry-After holds back only the delivery told (its schedule), not the council."""
     breaker = Breaker(window_start=NOW)
-    for n in range(5):  # five in a row: a pause each, each exactly one second
-        at = NOW + timedelta(seconds=10 * n)
-        fail(breaker, at, retry_after=1)
-        assert state(breaker, at + timedelta(seconds=0.999)) == "held"
-        assert state(breaker, at + timedelta(seconds=1)) == "closed"
-    fail(breaker, NOW + timedelta(seconds=100), retry_after=45)
-    succeed(breaker, NOW + timedelta(seconds=101))
-    fail(breaker, NOW + timedelta(seconds=102), retry_after=1)  # a shorter ask
-    assert state(breaker, NOW + timedelta(seconds=144)) == "held", "the longer ask stands"
-    assert state(breaker, NOW + timedelta(seconds=145)) == "closed"
+    fail(breaker, NOW, retry_after=45)
+    assert state(breaker, NOW + timedelta(seconds=1)) == "closed"
+
+
+def test_retry_after_of_a_probe_is_honoured_exactly_and_never_escalated() -> None:
+    """Open, each Retry-After holds the council for just the time asked, from when asked."""
+    breaker = opened()
+    end = NOW + POLICY.open_for
+    fail(breaker, end, retry_after=45)  # the first probe: told to come back in 45 s
+    assert breaker.held_at == end and breaker.hold_s == 45
+    assert state(breaker, end + timedelta(seconds=44.9)) == "held"
+    assert state(breaker, end + timedelta(seconds=45)) == "half_open", "not a second longer"
+    fail(breaker, end + timedelta(seconds=45), retry_after=1)  # re-opened, asked for 1 s
+    reopened = end + timedelta(seconds=45)
+    assert breaker.paused_until(POLICY, high_risk_due=False) == reopened + 2 * POLICY.open_for
+    assert breaker.hold_s == 1, "the hold is what was asked, not doubled"
 
 
 def test_an_open_breaker_is_not_lengthened_by_a_short_retry_after() -> None:
@@ -163,8 +169,10 @@ def test_high_risk_work_due_caps_any_pause() -> None:
     cap = NOW + POLICY.high_risk_pause
     assert state(breaker, cap) == "open"
     assert state(breaker, cap, high_risk=True) == "half_open"
-    held = Breaker(window_start=NOW)
-    fail(held, NOW, retry_after=600)
+    held = opened()
+    held.open_s = 1.0
+    fail(held, NOW + timedelta(seconds=1), retry_after=600)  # a probe told to wait 10 min
+    cap = NOW + timedelta(seconds=1) + POLICY.high_risk_pause
     assert state(held, cap - timedelta(seconds=1), high_risk=True) == "held"
-    assert state(held, cap, high_risk=True) == "closed"
+    assert state(held, cap, high_risk=True) != "held"
     assert state(held, cap) == "held", "without high-risk work, the target's ask stands"

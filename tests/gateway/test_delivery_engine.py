@@ -270,7 +270,7 @@ def test_retries_back_off_honour_retry_after_and_open_the_breaker(
     sims: TestClient,
     police: dict[str, dict[str, str]],
 ) -> None:
-    """A 429 schedules no sooner than Retry-After, and holds the council for as long."""
+    """A 429 schedules that delivery no sooner than Retry-After; a healthy council flows on."""
     set_faults(sims, "mosaic", rate_limit_rate=1.0, retry_after_s=7)
     post(client, "merlin", merlin(), police["01"])
     worker.run_once()
@@ -280,13 +280,8 @@ def test_retries_back_off_honour_retry_after_and_open_the_breaker(
     assert "429" in row.last_error
     assert worker.run_once() == 0, "nothing is due"
     held = slots.load(services.engine, "304")
-    assert held is not None and held.hold_s == 7
     policy = worker.breakers.policy
-    assert held.state(policy, clock.now, high_risk_due=False) == "held"
-    later = clock.now + timedelta(seconds=7)
-    assert held.state(policy, later, high_risk_due=False) == "closed", "exactly as asked"
-    other = slots.load(services.engine, "830")
-    assert other is not None and other.state(policy, clock.now, high_risk_due=False) == "closed"
+    assert held is not None and held.state(policy, clock.now, high_risk_due=False) == "closed"
 
 
 def test_exhausted_attempts_dead_letter_with_the_reason(
