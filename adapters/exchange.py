@@ -1,7 +1,9 @@
 """One guarded HTTP exchange with a case system, and the check of a target's credentials.
 
 Clients send every request through `exchange`, which refuses redirects, bounds the answer at
-`MAX_ANSWER_BYTES`, and turns httpx's transport errors into `RetryableDelivery`. Nothing here
+`MAX_ANSWER_BYTES`, ends it at `timeout_s` in total however slowly the target answers (with a
+client from `adapters.deadline.client`), and turns httpx's transport errors into
+`RetryableDelivery`. Nothing here
 puts a request header, a credential or an answer body into an error or a log line.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import httpx
 
+from adapters.deadline import remaining, within
 from gateway.errors import PermanentDelivery, RetryableDelivery
 from gateway.logs import get_logger
 
@@ -31,6 +34,9 @@ def exchange(
 ) -> httpx.Response:
     """Send one request and return its answer with the body already read (at most 1 MiB).
 
+    The whole exchange, connection and answer included, ends after `timeout_s` (or at an
+    earlier deadline the caller set with `adapters.deadline.within`), when the client came
+    from `adapters.deadline.client`; any client is stopped between chunks of the answer.
     Redirects are never followed and compressed answers are not asked for. The returned
     response has no `Content-Encoding`/`Content-Length`, so `classify` can read `.content`.
 
@@ -38,6 +44,30 @@ def exchange(
         RetryableDelivery: a timeout or transport error (the outcome is unknown).
         PermanentDelivery: a redirect, an unusable URL, or an answer over the size bound.
     """
+    with within(timeout_s):
+        return _exchange(
+            http,
+            method,
+            url,
+            system=system,
+            timeout_s=timeout_s,
+            headers=headers,
+            content=content,
+            data=data,
+        )
+
+
+def _exchange(
+    http: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    system: str,
+    timeout_s: float,
+    headers: dict[str, str] | None,
+    content: bytes | None,
+    data: dict[str, str] | None,
+) -> httpx.Response:
     try:
         request = http.build_request(
             method,
@@ -76,6 +106,9 @@ def _read_bounded(response: httpx.Response, system: str) -> bytes:
                 http_status=response.status_code,
             )
         chunks.append(chunk)
+        left = remaining()
+        if left is not None and left <= 0:
+            raise httpx.ReadTimeout("the exchange's total deadline has passed")
     return b"".join(chunks)
 
 

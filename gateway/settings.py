@@ -46,8 +46,18 @@ class Settings(BaseSettings):
     retry_cap_s: float = Field(default=600.0, gt=0)
     max_attempts: int = Field(default=25, ge=1)
     max_age_s: int = Field(default=72 * 3600, ge=60)
-    breaker_threshold: int = Field(default=5, ge=1)
-    breaker_cooldown_s: float = Field(default=30.0, gt=0)
+    # Each council's circuit breaker (gateway/delivery/breaker.py): it opens when, over the
+    # window, at least `breaker_min_calls` attempts ended and `breaker_failure_rate` of them
+    # failed; stays open `breaker_open_s`, doubled on each re-opening up to
+    # `breaker_open_max_s`; then lets `breaker_probes` attempts through. No pause of a council
+    # with high-risk work due lasts longer than `breaker_high_risk_pause_s`.
+    breaker_window_s: float = Field(default=60.0, gt=0, le=3600)
+    breaker_min_calls: int = Field(default=10, ge=1, le=10_000)
+    breaker_failure_rate: float = Field(default=0.5, gt=0, le=1)
+    breaker_open_s: float = Field(default=10.0, gt=0, le=3600)
+    breaker_open_max_s: float = Field(default=60.0, gt=0, le=3600)
+    breaker_probes: int = Field(default=3, ge=1, le=64)
+    breaker_high_risk_pause_s: float = Field(default=30.0, gt=0, le=900)
     ack_poll_s: float = Field(default=5.0, gt=0)
     ack_overdue_s: int = Field(default=15 * 60, ge=1)  # a Protocol ack: overdue after 15 minutes
     # Council policy packs (docs/policy-packs.md): how often the timer looks for flags due.

@@ -21,9 +21,10 @@ from gateway.api.deps import Services
 from gateway.api.key_cache import KeyCache
 from gateway.audit import checkpoints
 from gateway.audit_monitor import AuditMonitor
-from gateway.delivery.breaker import CircuitBreakers
+from gateway.delivery.breaker import BreakerPolicy
 from gateway.delivery.deadlines import Deadlines
 from gateway.delivery.retry import RetryPolicy
+from gateway.delivery.slots import CouncilBreakers
 from gateway.delivery.worker import Worker, WorkerConfig
 from gateway.ingest.batching import Ingestor
 from gateway.ingest.processes import Lanes
@@ -116,9 +117,16 @@ def build_worker(settings: Settings, engine: Engine, table: RoutingTable) -> Wor
             max_age=timedelta(seconds=settings.max_age_s),
         ),
     )
-    breakers = CircuitBreakers(
-        threshold=settings.breaker_threshold,
-        cooldown=timedelta(seconds=settings.breaker_cooldown_s),
+    breakers = CouncilBreakers(
+        BreakerPolicy(
+            window=timedelta(seconds=settings.breaker_window_s),
+            min_calls=settings.breaker_min_calls,
+            failure_rate=settings.breaker_failure_rate,
+            open_for=timedelta(seconds=settings.breaker_open_s),
+            open_max=timedelta(seconds=max(settings.breaker_open_s, settings.breaker_open_max_s)),
+            probes=settings.breaker_probes,
+            high_risk_pause=timedelta(seconds=settings.breaker_high_risk_pause_s),
+        )
     )
     worker = Worker(engine, table, config, breakers=breakers)
     worker.housekeeping = retention.Scheduler(engine, settings, actor=worker.actor)

@@ -44,6 +44,10 @@ from gateway.store.prepared import Prepared
 from gateway.store.schema import attempts, deliveries, episodes, events
 from gateway.store.work import unit_of_work
 
+# Free slots per council, or what gives them inside the claim's transaction (the breakers).
+Capacity = Mapping[str, int] | Callable[[Connection], Mapping[str, int]]
+CLAIM_LOCKS = (locks.Level.BREAKER, locks.Level.DELIVERY)
+
 SETTLED = ("delivered", "sent", "cancelled")
 DUE = ("pending", "retrying")
 
@@ -158,7 +162,7 @@ ABANDONED = "the worker stopped before the outcome was known; resent with the sa
 def claim(
     engine: Engine,
     *,
-    capacity: Mapping[str, int],
+    capacity: Capacity,
     limit: int,
     now: datetime,
     lease: Callable[[str], timedelta],
@@ -168,15 +172,17 @@ def claim(
 
     Args:
         engine: the database.
-        capacity: free slots per council; councils not named are not claimed.
+        capacity: free slots per council; councils not named are not claimed. A callable is
+            asked inside the claim's transaction, before any delivery is read (the worker's
+            breakers, gateway/delivery/slots.py: it takes the `BREAKER` lock level).
         limit: at most this many claims in all.
         now: the current time.
         lease: how long a claim on a council's delivery lasts before another worker may retry it.
         actor: the worker, for the audit log.
     """
-    if not any(n > 0 for n in capacity.values()) or limit <= 0:
+    if limit <= 0 or not (callable(capacity) or any(n > 0 for n in capacity.values())):
         return []
-    with unit_of_work(engine, audits=True, locks=(locks.Level.DELIVERY,)) as connection:
+    with unit_of_work(engine, audits=True, locks=CLAIM_LOCKS) as connection:
         return claim_in(
             connection, capacity=capacity, limit=limit, now=now, lease=lease, actor=actor
         )
@@ -185,15 +191,18 @@ def claim(
 def claim_in(
     connection: Connection,
     *,
-    capacity: Mapping[str, int],
+    capacity: Capacity,
     limit: int,
     now: datetime,
     lease: Callable[[str], timedelta],
     actor: str,
 ) -> list[Claim]:
-    """`claim` inside the caller's unit of work, which names `locks.Level.DELIVERY`."""
-    wanted = {c: n for c, n in capacity.items() if n > 0}
-    if not wanted or limit <= 0:
+    """`claim` inside the caller's unit of work, which names the levels of `CLAIM_LOCKS`."""
+    if limit <= 0:
+        return []
+    free = capacity(connection) if callable(capacity) else capacity
+    wanted = {c: n for c, n in free.items() if n > 0}
+    if not wanted:
         return []
     locks.take(connection, locks.Level.DELIVERY)
     rows = _claimable(connection, list(wanted), min(limit, sum(wanted.values())), now)

@@ -15,13 +15,13 @@ records in one (`record_and_claim`, docs/decisions/0035).
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
 from gateway.delivery.acks import ACK_LOCKS, ack_cursor, apply_acks, awaiting_ack
-from gateway.delivery.claims import DUE, SETTLED, Claim, claim, claim_in
+from gateway.delivery.claims import CLAIM_LOCKS, DUE, SETTLED, Capacity, Claim, claim, claim_in
 from gateway.delivery.outcomes import (
     FINISH_LOCKS,
     PURPOSE,
@@ -34,13 +34,16 @@ from gateway.delivery.outcomes import (
     save_case_records,
 )
 from gateway.delivery.retry import RetryPolicy
+from gateway.store import locks
 from gateway.store.work import unit_of_work
 
 __all__ = [
     "ACK_LOCKS",
+    "CLAIM_LOCKS",
     "DUE",
     "FINISH_LOCKS",
     "PURPOSE",
+    "ROUND_LOCKS",
     "SETTLED",
     "Attempted",
     "Claim",
@@ -57,11 +60,15 @@ __all__ = [
 ]
 
 
+# A round claims (the breakers' rows, then deliveries) and records (deliveries, case records).
+ROUND_LOCKS = (locks.Level.BREAKER, locks.Level.DELIVERY, locks.Level.CASE_RECORD)
+
+
 def record_and_claim(
     engine: Engine,
     done: Sequence[Attempted],
     *,
-    capacity: Mapping[str, int],
+    capacity: Capacity,
     limit: int,
     now: datetime,
     lease: Callable[[str], timedelta],
@@ -74,7 +81,7 @@ def record_and_claim(
     One transaction and one commit for both. The claim comes first, as the lock levels
     require, so a delivery whose predecessor is recorded here is claimable from the next round.
     """
-    with unit_of_work(engine, audits=True, locks=FINISH_LOCKS) as connection:
+    with unit_of_work(engine, audits=True, locks=ROUND_LOCKS) as connection:
         claims = claim_in(
             connection, capacity=capacity, limit=limit, now=now, lease=lease, actor=actor
         )

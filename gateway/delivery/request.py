@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -12,13 +12,18 @@ from gateway.delivery.claims import Claim
 from gateway.episodes import RETURN_INTERVIEW_DUE, cin_factors
 
 
+def _statutory(owner: str | None) -> timedelta:
+    return RETURN_INTERVIEW_DUE
+
+
 def build(
-    claimed: Claim, *, return_interview_due: timedelta = RETURN_INTERVIEW_DUE
+    claimed: Claim, *, interview_due: Callable[[str | None], timedelta] = _statutory
 ) -> DeliveryRequest:
     """The renderer's input for one delivery.
 
-    `return_interview_due` is how long after the child is found the council's pack gives for
-    the return home interview (72 hours in every bundled pack, docs/policy-packs.md).
+    `interview_due` gives, for the council that owes the return home interview (its DfE code,
+    or None when unknown), how long after the child is found its pack allows: the owner's
+    clock, not the receiving council's, so a host council is sent the owner's deadline.
 
     The event and its snapshot are as stored at ingest; the per-child counts are the episode's
     latest (so a late delivery carries what the gateway knows now); `first_for_target` holds
@@ -27,16 +32,17 @@ def build(
     event = EpisodeEvent.model_validate(claimed.canonical_event)
     state = claimed.episode_state
     found = event.episode.found
+    owner = event.episode.return_interview_owner
     return DeliveryRequest(
         delivery_id=claimed.delivery_id,
         idempotency_key=claimed.idempotency_key,
         council=claimed.council,
         council_role=role(claimed, event),
-        return_interview_owner=event.episode.return_interview_owner,
+        return_interview_owner=owner,
         episode_id=claimed.episode_id,
         first_for_target=claimed.seq == 1,
         event=event,
-        return_interview_due_by=found.at + return_interview_due if found else None,
+        return_interview_due_by=found.at + interview_due(owner) if found else None,
         cin_factors=cin_factors(event.episode),
         episodes_last_28_days=int(state.get("episodes_last_28_days", 1)),
         episodes_last_90_days=int(state.get("episodes_last_90_days", 1)),

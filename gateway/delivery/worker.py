@@ -1,13 +1,14 @@
 """The delivery worker: claims due deliveries, sends them through their adapter, records outcomes.
 
 One dispatcher thread claims work (respecting each council's `max_in_flight` and its circuit
-breaker) and hands it to a thread pool; each job renders and sends one attempt and leaves its
-outcome for the dispatcher. Each round of the dispatcher claims and records every attempt that
+breaker, both across every worker: gateway/delivery/slots.py) and hands it to a thread pool;
+each job renders and sends one attempt, all of it within the council's `timeout_s`, and leaves
+its outcome for the dispatcher. Each round of the dispatcher claims and records every attempt that
 ended meanwhile in one unit of work (`outbox.record_and_claim`, docs/decisions/0035). A job
 frees its council's slot when the target has answered; its delivery stays `in_flight` until
 recorded, so what follows it in its episode still waits. The dispatcher sleeps until it is
-woken (a commit queued work, a job finished) or `poll` passes, and polls the acknowledgement
-feed of councils that acknowledge asynchronously (Protocol).
+woken (a commit queued work, a job finished) or `poll` passes, and starts the acknowledgement
+polls of councils that acknowledge asynchronously (Protocol, gateway/delivery/ack_polling.py).
 `run_once` does one round synchronously, for tests and for `gateway worker --once`.
 """
 
@@ -31,11 +32,14 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 
 from adapters import registry
 from adapters.base import OutboundAdapter, Payload, SendResult, TargetConfig
+from adapters.deadline import client, within
 from gateway import metrics
 from gateway.canonical import utc_now
 from gateway.delivery import outbox, request
-from gateway.delivery.breaker import CircuitBreakers
+from gateway.delivery.ack_polling import AckPoller
+from gateway.delivery.breaker import Outcome
 from gateway.delivery.retry import RetryPolicy
+from gateway.delivery.slots import CouncilBreakers
 from gateway.errors import DeliveryError, PermanentDelivery, RetryableDelivery
 from gateway.logs import get_logger
 from gateway.policy import packs
@@ -45,7 +49,6 @@ if TYPE_CHECKING:  # the timer imports ingest, which imports this package
     from gateway.policy.timer import PolicyTimer
 
 log = get_logger(__name__)
-ACK_PAGES = 10  # at most this many pages of acks per council per poll
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +76,7 @@ class Worker:
         routing: RoutingTable,
         config: WorkerConfig | None = None,
         *,
-        breakers: CircuitBreakers | None = None,
+        breakers: CouncilBreakers | None = None,
         http: httpx.Client | None = None,
         clock: Callable[[], datetime] = utc_now,
         rand: Callable[[], float] = random.random,
@@ -81,11 +84,21 @@ class Worker:
         self.engine = engine
         self.routing = routing
         self.config = config or WorkerConfig()
-        self.breakers = breakers or CircuitBreakers()
-        self.http = http or httpx.Client(follow_redirects=False, trust_env=False)
+        self.breakers = breakers or CouncilBreakers()
+        self.http = http or client()
         self.clock = clock
         self.rand = rand
         self.actor = f"worker:{socket.gethostname()}:{os.getpid()}"
+        self.acks = AckPoller(
+            engine,
+            routing,
+            self.http,
+            every=self.config.ack_poll,
+            clock=clock,
+            actor=self.actor,
+            threads=max(2, self.config.concurrency // 2),
+        )
+        self._claimed_at: dict[str, datetime] = {}
         self._active: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._attempted: queue.SimpleQueue[outbox.Attempted] = queue.SimpleQueue()
@@ -93,8 +106,6 @@ class Worker:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._next_ack_poll: datetime | None = None
-        self._polling = threading.Lock()
         self._short_retry = Retrying(
             retry=retry_if_exception(_connect_failed),
             stop=stop_after_attempt(3),
@@ -109,6 +120,7 @@ class Worker:
         self._pool = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="delivery")
         self._thread = threading.Thread(target=self._loop, name="delivery-dispatcher", daemon=True)
         self._thread.start()
+        self.acks.start()
         log.info("worker_started", concurrency=self.config.concurrency)
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -124,6 +136,7 @@ class Worker:
             self.record(left)  # what ended since the last round, rather than wait for leases
         except DBAPIError as exc:
             log.warning("attempts_not_recorded", count=len(left), error=str(exc)[:200])
+        self.acks.stop()
         log.info("worker_stopped")
 
     def wake(self) -> None:
@@ -140,7 +153,7 @@ class Worker:
         while not self._stopping.is_set():
             try:
                 claimed = self._dispatch()
-                self._maybe_poll_acks(background=True)
+                self.acks.maybe_poll()
                 if self.policy_timer is not None:
                     self.policy_timer.maybe_run()
                 if self.housekeeping is not None:
@@ -203,7 +216,7 @@ class Worker:
             self.record([self.attempt(claimed) for claimed in claims])
         finally:
             self._release(claims)
-        self._maybe_poll_acks(background=False, force=True)
+        self.acks.poll_all()
         return len(claims)
 
     def _claim(self, free: int, done: list[outbox.Attempted] | None = None) -> list[outbox.Claim]:
@@ -211,27 +224,32 @@ class Worker:
         if free <= 0 and not done:
             return []
         now = self.clock()
-        with self._lock:
-            capacity = {
-                code: self.breakers.capacity(code, route.max_in_flight, now) - self._active[code]
-                for code, route in self.routing.councils.items()
-            }
-        # Only this thread adds to `_active`; jobs free slots meanwhile, so `capacity` is safe.
-        finished, claims = outbox.record_and_claim(
-            self.engine,
-            done or [],
-            capacity=capacity,
-            limit=free,
-            now=now,
-            lease=self._lease,
-            policy=self.config.policy,
-            actor=self.actor,
-            rand=self.rand,
-        )
+        done = done or []
+        limits = {code: route.max_in_flight for code, route in self.routing.councils.items()}
+        # Attempts ended but recorded only after this claim: their rows are still `in_flight`,
+        # their slots are free (the target has answered).
+        answered = Counter(item.claim.council for item in done)
+        outcomes = self.breakers.take_pending()
+        try:
+            finished, claims = outbox.record_and_claim(
+                self.engine,
+                done,
+                capacity=lambda c: self.breakers.free_slots(c, limits, outcomes, now, answered),
+                limit=free,
+                now=now,
+                lease=self._lease,
+                policy=self.config.policy,
+                actor=self.actor,
+                rand=self.rand,
+            )
+        except BaseException:
+            self.breakers.give_back(outcomes)
+            raise
         with self._lock:
             for claimed in claims:
                 self._active[claimed.council] += 1
-        self._report(done or [], finished)
+                self._claimed_at[claimed.delivery_id] = now
+        self._report(done, finished)
         return claims
 
     def _lease(self, council: str) -> timedelta:
@@ -252,9 +270,10 @@ class Worker:
         outcome: SendResult | DeliveryError
         try:
             adapter, target = self._target(claimed)
-            built = request.build(claimed, return_interview_due=self._interview_due(claimed))
+            built = request.build(claimed, interview_due=self._interview_due)
             payload = adapter.render(built)
-            outcome = self._short_retry(adapter.send, built, payload, target, self.http)
+            with within(target.timeout_s):  # the token, the send and any retry: all of it
+                outcome = self._short_retry(adapter.send, built, payload, target, self.http)
         except DeliveryError as exc:
             outcome = exc
         except Exception as exc:  # a gateway bug dead-letters visibly, not silently
@@ -262,7 +281,7 @@ class Worker:
             outcome = PermanentDelivery(
                 f"the gateway could not render or send it ({type(exc).__name__}); see its logs"
             )
-        self._tell_breaker(claimed.council, outcome)
+        self._tell_breaker(claimed, outcome)
         return outbox.Attempted(claimed, outcome, payload, self.clock())
 
     def record(self, done: list[outbox.Attempted]) -> list[outbox.Finished]:
@@ -299,68 +318,23 @@ class Worker:
             )
         return registry.OUTBOUND[claimed.system], self.routing.targets[claimed.council]
 
-    def _interview_due(self, claimed: outbox.Claim) -> timedelta:
-        route = self.routing.route(claimed.council)
-        hours = packs.load(route.policy).return_interview_due_hours if route else 72
-        return timedelta(hours=hours)
+    def _interview_due(self, owner: str | None) -> timedelta:
+        """The return interview's time in its owner's pack (not the receiving council's)."""
+        route = self.routing.route(owner) if owner else None
+        return timedelta(hours=packs.load(route.policy).return_interview_due_hours if route else 72)
 
-    def _tell_breaker(self, council: str, outcome: SendResult | DeliveryError) -> None:
+    def _tell_breaker(self, claimed: outbox.Claim, outcome: SendResult | DeliveryError) -> None:
+        started = self._claimed_at.pop(claimed.delivery_id, self.clock())
         if isinstance(outcome, RetryableDelivery):
-            self.breakers.failure(council, self.clock(), retry_after=outcome.retry_after)
+            failed, retry_after = True, outcome.retry_after
         elif isinstance(outcome, SendResult) or outcome.http_status is not None:
-            self.breakers.success(council)  # the target answered, even if to refuse
+            failed, retry_after = False, None  # the target answered, even if to refuse
+        else:
+            return  # nothing reached the target: a rendering failure says nothing of it
+        self.breakers.record(Outcome(claimed.council, started, failed, retry_after))
 
     # --- acknowledgements --------------------------------------------------------------------
 
-    def _maybe_poll_acks(self, *, background: bool, force: bool = False) -> None:
-        now = self.clock()
-        if not force and self._next_ack_poll is not None and now < self._next_ack_poll:
-            return
-        self._next_ack_poll = now + self.config.ack_poll
-        if not self._polling.acquire(blocking=False):
-            return  # the previous poll is still running
-        if background and self._pool is not None:
-            self._pool.submit(self._poll_and_release)
-        else:
-            self._poll_and_release()
-
-    def _poll_and_release(self) -> None:
-        try:
-            self.poll_acks()
-        finally:
-            self._polling.release()
-
     def poll_acks(self) -> int:
-        """Read the acknowledgement feeds of councils with deliveries awaiting one."""
-        applied = 0
-        for council in outbox.awaiting_ack(self.engine):
-            route = self.routing.route(council)
-            adapter = registry.OUTBOUND.get(str(route.system)) if route else None
-            poll = getattr(adapter, "poll_acks", None)
-            if route is None or poll is None:
-                continue
-            try:
-                applied += self._poll_council(council, str(route.system), poll)
-            except DeliveryError as exc:
-                log.warning("ack_poll_failed", council=council, error=exc.reason)
-            except DBAPIError as exc:
-                log.warning("ack_poll_not_recorded", council=council, error=type(exc).__name__)
-        return applied
-
-    def _poll_council(self, council: str, system: str, poll: Callable[..., Any]) -> int:
-        target = self.routing.targets[council]
-        cursor = outbox.ack_cursor(self.engine, council)
-        applied = 0
-        for _ in range(ACK_PAGES):
-            acks, following = poll(target, cursor, self.http)
-            if not acks:
-                break
-            counts = outbox.apply_acks(
-                self.engine, council, system, acks, following, now=self.clock(), actor=self.actor
-            )
-            for status in ("delivered", "dead"):
-                for _ in range(counts[status]):
-                    metrics.delivery_finished(system, council, status, None)
-            applied += len(acks)
-            cursor = following
-        return applied
+        """Read the acknowledgement feeds of councils with deliveries awaiting one, now."""
+        return self.acks.poll_all()

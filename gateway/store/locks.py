@@ -15,6 +15,9 @@ Levels, lowest first:
 - `EPISODE` (rows): an episode and what hangs on it (its sources, messages, events, unroutable
   rows, flags), locked `FOR NO KEY UPDATE`: by ingest, unroutable replay, the policy timer
   (`SKIP LOCKED`), the policy re-arm, and the purge of raw messages (`SKIP LOCKED`).
+- `BREAKER` (rows): the councils' circuit breakers (`gateway/delivery/slots.py`), locked
+  `FOR UPDATE` by the worker's claim, which so counts each council's attempts in flight across
+  every worker before it claims more.
 - `DELIVERY` (rows): deliveries and their attempts: by the worker's claim (`SKIP LOCKED`),
   finish and acknowledgements, by replay, and by the purge of payloads (`SKIP LOCKED`).
 - `CASE_RECORD` (rows): the ids a council's case system gave a child and an episode.
@@ -62,6 +65,7 @@ class Level(IntEnum):
     CHILD = 20
     ACK_FEED = 30
     EPISODE = 40
+    BREAKER = 45
     DELIVERY = 50
     CASE_RECORD = 60
     AUDIT_CHAIN = 90
@@ -80,7 +84,7 @@ _LEVEL_OF = {
     Space.POLICY_CONFIG: Level.POLICY_CONFIG,
     Space.ACK_FEED: Level.ACK_FEED,
 }
-ROW_LEVELS = frozenset({Level.EPISODE, Level.DELIVERY, Level.CASE_RECORD})
+ROW_LEVELS = frozenset({Level.EPISODE, Level.BREAKER, Level.DELIVERY, Level.CASE_RECORD})
 
 
 class LockOrderError(RuntimeError):

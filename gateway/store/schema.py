@@ -18,6 +18,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -244,6 +245,27 @@ ack_cursors = Table(
     Column("council", String(3), primary_key=True),
     Column("system", String(16), nullable=False),
     Column("cursor", String(200), nullable=True),
+    Column("updated_at", Ts, nullable=False),
+)
+
+# Each council's circuit breaker (gateway/delivery/breaker.py), shared by every worker: the
+# recent window's counts, the opening and its probes, and a Retry-After hold.
+breakers = Table(
+    "breakers",
+    metadata,
+    Column("council", String(3), primary_key=True),
+    Column("window_start", Ts, nullable=False),
+    Column("calls", Integer, nullable=False, default=0),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("prev_calls", Integer, nullable=False, default=0),
+    Column("prev_failures", Integer, nullable=False, default=0),
+    Column("opened_at", Ts, nullable=True),
+    Column("open_s", Float, nullable=False, default=0.0),
+    Column("openings", Integer, nullable=False, default=0),
+    Column("probe_ok", Integer, nullable=False, default=0),
+    Column("probe_failed", Integer, nullable=False, default=0),
+    Column("held_at", Ts, nullable=True),
+    Column("hold_s", Float, nullable=False, default=0.0),
     Column("updated_at", Ts, nullable=False),
 )
 

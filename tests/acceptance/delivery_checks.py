@@ -58,7 +58,7 @@ def fast_delivery_env(folder: Path, simulators: str) -> dict[str, str]:
         "GATEWAY_SIMULATORS": "0",
         "GATEWAY_RETRY_BASE_S": "0.05",
         "GATEWAY_RETRY_CAP_S": "1",
-        "GATEWAY_BREAKER_COOLDOWN_S": "0.5",
+        "GATEWAY_BREAKER_OPEN_S": "0.5",
         "GATEWAY_ACK_POLL_S": "0.5",
         "GATEWAY_WORKER_POLL_S": "0.1",
         "GATEWAY_AUDIT_KEY": AUDIT_KEY,

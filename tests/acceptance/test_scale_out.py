@@ -33,8 +33,8 @@ from tests.acceptance.delivery_checks import (
     simulators_process,
     unsettled,
 )
+from tests.acceptance.fault_run import XML
 from tests.acceptance.process import GatewayProcess
-from tests.acceptance.test_chaos import XML
 from tests.conftest import POSTGRES_URL
 from tests.messages import MERLIN_FOUND, compact, merlin
 

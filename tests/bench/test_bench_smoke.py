@@ -50,3 +50,17 @@ def test_ingest_cost_prints_each_stage_beside_the_whole() -> None:
     assert 0 < shares["parse + map alone"] < 1, out
     assert "ingest, no fsync (SQLite)" in shares, out
     assert "SQL statements per message: " in out
+
+
+@pytest.mark.slow
+def test_fault_run_prints_the_time_to_deliver_everything() -> None:
+    """`python -m bench.faults` at tiny sizes: delivered, exactly once and in order."""
+    out = _module(
+        "bench.faults",
+        *("--backend", "sqlite", "--episodes", "12", "--messages", "2"),
+        *("--kills", "2", "--pace", "0.05", "--limit", "300"),
+        timeout=600,
+    )
+    row = next(line for line in out.splitlines() if line.startswith("| sqlite |"))
+    assert "exactly once, in order" in row, out
+    assert "| 24 |" in row, "24 messages"

@@ -17,9 +17,10 @@ from sqlalchemy import Engine, select, update
 from gateway.api.app import simulators_app
 from gateway.api.deps import Services
 from gateway.canonical import utc_now
-from gateway.delivery import claims, outbox
-from gateway.delivery.breaker import CircuitBreakers
+from gateway.delivery import claims, outbox, slots
+from gateway.delivery.breaker import BreakerPolicy
 from gateway.delivery.retry import RetryPolicy
+from gateway.delivery.slots import CouncilBreakers
 from gateway.delivery.worker import Worker, WorkerConfig
 from gateway.errors import PermanentDelivery, RetryableDelivery
 from gateway.store.schema import attempts, audit_log, case_records, deliveries
@@ -64,7 +65,7 @@ def make_worker(services: Services, http: httpx.Client, clock: Clock, **policy: 
         concurrency=16,
         policy=RetryPolicy(base=timedelta(seconds=1), cap=timedelta(seconds=30), **policy),
     )
-    breakers = CircuitBreakers(threshold=3, cooldown=timedelta(seconds=5))
+    breakers = CouncilBreakers(BreakerPolicy(min_calls=3, open_for=timedelta(seconds=5)))
     return Worker(
         services.engine, services.routing, config, breakers=breakers, http=http, clock=clock
     )
@@ -271,7 +272,7 @@ def test_retries_back_off_honour_retry_after_and_open_the_breaker(
     sims: TestClient,
     police: dict[str, dict[str, str]],
 ) -> None:
-    """A 429 schedules no sooner than Retry-After; repeated failures open the council's breaker."""
+    """A 429 schedules that delivery no sooner than Retry-After; a healthy council flows on."""
     set_faults(sims, "mosaic", rate_limit_rate=1.0, retry_after_s=7)
     post(client, "merlin", merlin(), police["01"])
     worker.run_once()
@@ -279,9 +280,10 @@ def test_retries_back_off_honour_retry_after_and_open_the_breaker(
         row = connection.execute(select(deliveries).where(deliveries.c.council == "304")).one()
     assert row.status == "retrying" and row.next_attempt_at >= clock.now + timedelta(seconds=7)
     assert "429" in row.last_error
-    assert worker.breakers.is_open("304", clock.now)
-    assert not worker.breakers.is_open("830", clock.now)
-    assert worker.run_once() == 0, "nothing is due, and the breaker holds Brent back"
+    assert worker.run_once() == 0, "nothing is due"
+    held = slots.load(services.engine, "304")
+    policy = worker.breakers.policy
+    assert held is not None and held.state(policy, clock.now, high_risk_due=False) == "closed"
 
 
 def test_exhausted_attempts_dead_letter_with_the_reason(

@@ -96,6 +96,8 @@ def test_every_units_named_locks_are_in_order() -> None:
     named = [
         batching.INGEST_LOCKS,
         outbox.FINISH_LOCKS,
+        outbox.CLAIM_LOCKS,
+        outbox.ROUND_LOCKS,
         outbox.ACK_LOCKS,
         policy_timer._ARM_LOCKS,
     ]

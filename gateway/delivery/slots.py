@@ -1,0 +1,169 @@
+"""How many attempts each council may start now, across every worker sharing the database.
+
+A claim (gateway/delivery/claims.py) asks `CouncilBreakers.free_slots` inside its own
+transaction. That locks the councils' rows of the `breakers` table (the `BREAKER` lock level),
+counts there the outcomes this worker saw since its last claim, and counts each council's
+attempts in flight from the deliveries themselves (`in_flight` under a lease not yet run out,
+whichever worker holds them). So the council's `max_in_flight` and its breaker hold for all
+workers together: two workers claiming at once wait for each other on the breaker rows, and
+the second sees the first's claims. A worker killed mid-attempt frees its slot when the lease
+runs out, as it frees the delivery.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import asdict, fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from gateway.delivery.breaker import Breaker, BreakerPolicy, Outcome
+from gateway.store import locks
+from gateway.store.schema import breakers, deliveries
+
+HIGH_RISK = 0  # deliveries.priority of high-risk work
+_DUE = ("pending", "retrying")
+_STATE = tuple(f.name for f in fields(Breaker))
+
+
+class CouncilBreakers:
+    """The councils' breakers as the database holds them, and this worker's uncounted outcomes.
+
+    Thread-safe: attempts finish on the worker's pool threads, the dispatcher claims.
+    """
+
+    def __init__(self, policy: BreakerPolicy | None = None) -> None:
+        self.policy = policy or BreakerPolicy()
+        self._pending: list[Outcome] = []
+        self._lock = threading.Lock()
+
+    def record(self, outcome: Outcome) -> None:
+        """Keep an attempt's outcome until the next claim counts it."""
+        with self._lock:
+            self._pending.append(outcome)
+
+    def take_pending(self) -> list[Outcome]:
+        """The outcomes not counted yet (the caller counts them, or gives them back)."""
+        with self._lock:
+            taken, self._pending = self._pending, []
+            return taken
+
+    def give_back(self, outcomes: list[Outcome]) -> None:
+        """Outcomes whose counting was rolled back: count them at the next claim."""
+        with self._lock:
+            self._pending[:0] = outcomes
+
+    def free_slots(
+        self,
+        connection: Connection,
+        limits: Mapping[str, int],
+        outcomes: list[Outcome],
+        now: datetime,
+        answered: Mapping[str, int] | None = None,
+    ) -> dict[str, int]:
+        """Count `outcomes`, then the attempts each council may start now (in a claim's unit).
+
+        Args:
+            connection: the claim's transaction (its unit of work names `BREAKER`).
+            limits: each routed council's `max_in_flight`.
+            outcomes: attempts finished since this worker last claimed.
+            now: the current time.
+            answered: per council, this worker's attempts that the target has answered but
+                that are recorded later in the same unit of work: their rows still say
+                `in_flight`, their slots are free.
+        """
+        councils = sorted(limits)
+        answered = answered or {}
+        if not councils:
+            return {}
+        locks.take(connection, locks.Level.BREAKER)
+        states = _lock(connection, councils, now)
+        changed: set[str] = set()
+        for outcome in outcomes:
+            state = states.get(outcome.council)
+            if state is not None:  # else no longer routed
+                state.record(self.policy, outcome, now)
+                changed.add(outcome.council)
+        for council in sorted(changed):
+            connection.execute(
+                update(breakers)
+                .where(breakers.c.council == council)
+                .values(**asdict(states[council]), updated_at=now)
+            )
+        in_flight = _in_flight(connection, councils, now)
+        urgent = _high_risk_due(connection, councils, now)
+        return {
+            council: states[council].capacity(
+                self.policy,
+                limits[council],
+                max(0, in_flight.get(council, 0) - answered.get(council, 0)),
+                now,
+                high_risk=council in urgent,
+            )
+            for council in councils
+        }
+
+
+def load(engine: Engine, council: str) -> Breaker | None:
+    """A council's breaker as stored (None: no worker has claimed for it yet)."""
+    with engine.connect() as connection:
+        row = connection.execute(select(breakers).where(breakers.c.council == council)).first()
+    return None if row is None else _breaker(row)
+
+
+def _breaker(row: Any) -> Breaker:
+    return Breaker(**{name: getattr(row, name) for name in _STATE})
+
+
+def _lock(connection: Connection, councils: list[str], now: datetime) -> dict[str, Breaker]:
+    """The councils' breakers, locked in council order; rows not there yet are created."""
+    found = _select(connection, councils)
+    missing = [c for c in councils if c not in found]
+    if missing:
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        fresh = [{**asdict(Breaker(window_start=now)), "council": c} for c in missing]
+        connection.execute(
+            dialect.insert(breakers)
+            .values([{**row, "updated_at": now} for row in fresh])
+            .on_conflict_do_nothing(index_elements=[breakers.c.council])
+        )
+        found |= _select(connection, missing)
+    return found
+
+
+def _select(connection: Connection, councils: list[str]) -> dict[str, Breaker]:
+    stmt = select(breakers).where(breakers.c.council.in_(councils)).order_by(breakers.c.council)
+    if connection.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return {row.council: _breaker(row) for row in connection.execute(stmt)}
+
+
+def _in_flight(connection: Connection, councils: list[str], now: datetime) -> dict[str, int]:
+    rows = connection.execute(
+        select(deliveries.c.council, func.count())
+        .where(
+            deliveries.c.status == "in_flight",
+            deliveries.c.lease_until > now,
+            deliveries.c.council.in_(councils),
+        )
+        .group_by(deliveries.c.council)
+    )
+    return {council: int(count) for council, count in rows}
+
+
+def _high_risk_due(connection: Connection, councils: list[str], now: datetime) -> set[str]:
+    rows = connection.execute(
+        select(deliveries.c.council)
+        .where(
+            deliveries.c.status.in_(_DUE),
+            deliveries.c.priority == HIGH_RISK,
+            deliveries.c.next_attempt_at <= now,
+            deliveries.c.council.in_(councils),
+        )
+        .distinct()
+    )
+    return {row.council for row in rows}
