@@ -1,4 +1,4 @@
-"""The retry schedule: a pure function of the failure and the attempts so far (DESIGN.md §1.2).
+"""The retry schedule: a pure function of the failure and the attempts so far.
 
 Exponential backoff with equal jitter: attempt n waits between half and all of
 `min(cap, base * 2**(n-1))`, never less than a `Retry-After` the target asked for. A delivery

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +24,8 @@ from gateway.delivery.retry import RetryPolicy
 from gateway.delivery.slots import CouncilBreakers
 from gateway.delivery.worker import Worker, WorkerConfig
 from gateway.errors import PermanentDelivery, RetryableDelivery
-from gateway.store.schema import attempts, audit_log, case_records, deliveries
+from gateway.policy import packs
+from gateway.store.schema import attempts, audit_log, case_records, deliveries, events
 from tests.adapters.simulators import LOOPBACK
 from tests.conftest import KeyRing, verified
 from tests.messages import MERLIN_FOUND, compact, merlin, new_id
@@ -607,3 +609,66 @@ def test_the_claim_reads_only_the_councils_with_room(
     assert sorted(r.council for r in read["830"]) == ["830", "830"]
     assert read["999"] == []
     assert sorted(r.council for r in both) == ["304", "304", "830", "830"]
+
+
+# --- the return home interview's clock ------------------------------------------------------
+
+# Clocks that differ from each other and from the statutory 72 hours (every bundled pack says
+# 72), so the test tells the owner's clock from the receiving council's.
+HOURS = {"brent": 96, "derbyshire": 48}
+
+
+class Clocked:
+    """A pack as loaded, with another return interview clock."""
+
+    def __init__(self, pack: packs.Pack, hours: int) -> None:
+        self._pack = pack
+        self.return_interview_due_hours = hours
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pack, name)
+
+
+@pytest.fixture
+def distinct_clocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Brent's pack allows 96 hours for the interview, Derbyshire's 48."""
+    real = packs.load
+
+    def load(name: str) -> Any:
+        return Clocked(real(name), HOURS[name]) if name in HOURS else real(name)
+
+    monkeypatch.setattr(packs, "load", load)
+
+
+def found_payloads(engine: Engine) -> dict[str, dict[str, Any]]:
+    """The Mosaic body sent for the found event, by council."""
+    query = (
+        select(deliveries.c.council, deliveries.c.payload)
+        .join(events, events.c.id == deliveries.c.event_id)
+        .where(events.c.type == "found", deliveries.c.system == "mosaic")
+    )
+    with engine.connect() as connection:
+        return {row.council: json.loads(row.payload) for row in connection.execute(query)}
+
+
+@pytest.mark.usefixtures("distinct_clocks")
+def test_a_host_council_is_sent_the_owners_interview_deadline(
+    client: TestClient, services: Services, worker: Worker, clock: Clock, keyring: KeyRing
+) -> None:
+    """Placed in Brent (304, host, Mosaic) by Derbyshire (830, owner): Derbyshire's 48 hours."""
+    met = keyring.headers("police", force="01")
+    post(client, "merlin", merlin(), met)
+    found = merlin(MERLIN_FOUND, message_id=new_id(), version=2, notification="FOUND")
+    post(client, "merlin", found, met)
+    drain(worker, clock, services.engine)
+    episode = found_payloads(services.engine)["304"]["episode"]
+    assert (episode["councilRole"], episode["returnInterviewOwnerLaCode"]) == ("HOST", "830")
+    found_at = datetime.fromisoformat(episode["foundTime"].replace("Z", "+00:00"))
+    due = datetime.fromisoformat(episode["returnInterviewDueBy"].replace("Z", "+00:00"))
+    assert due - found_at == timedelta(hours=HOURS["derbyshire"])
+
+
+def test_an_owner_not_routed_here_has_the_statutory_72_hours(worker: Worker) -> None:
+    """An owner the gateway does not deliver to (or none known) gets the guidance's 72 hours."""
+    assert worker._interview_due("999") == timedelta(hours=72)
+    assert worker._interview_due(None) == timedelta(hours=72)
