@@ -146,6 +146,7 @@ def get_delivery(
     response_model=DeliveryItem,
     responses={
         **_AUTH,
+        400: _problem("The body cannot be read as JSON (e.g. it is not UTF-8)"),
         404: _NOT_FOUND,
         409: _problem("Not dead or delivered: it is queued, in flight or awaiting an ack"),
         422: _problem("A parameter or the body is not valid (each one is named)"),

@@ -411,3 +411,20 @@ def test_police_keys_are_refused_and_keyless_calls_unauthenticated(
     anonymous = client.request(method, url)
     assert anonymous.status_code == 401
     assert anonymous.headers["www-authenticate"] == "Bearer"
+
+
+def test_a_replay_body_that_cannot_be_read_is_a_documented_400(
+    client: TestClient, examples: dict[str, dict[str, Any]], keyring: KeyRing
+) -> None:
+    """Bytes that are not UTF-8 JSON get a problem the API documents, and nothing is queued."""
+    brent = keyring.headers("council", council="304")
+    url = f"/v1/deliveries/{ids_of(examples['merlin'])['304']}/replay"
+    response = client.post(
+        url, content=b"\xc3\x28K.", headers={**brent, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/problem+json")
+    documented = client.get("/openapi.json").json()["paths"]["/v1/deliveries/{delivery_id}/replay"][
+        "post"
+    ]["responses"]
+    assert "400" in documented
