@@ -229,7 +229,8 @@ class Worker:
         # Attempts ended but recorded only after this claim: their rows are still `in_flight`,
         # their slots are free (the target has answered).
         answered = Counter(item.claim.council for item in done)
-        outcomes = self.breakers.take_pending()
+        # Counted by the claim, which a round with no free slot skips: keep them for the next.
+        outcomes = self.breakers.take_pending() if free > 0 else []
         try:
             finished, claims = outbox.record_and_claim(
                 self.engine,

@@ -672,3 +672,16 @@ def test_an_owner_not_routed_here_has_the_statutory_72_hours(worker: Worker) -> 
     """An owner the gateway does not deliver to (or none known) gets the guidance's 72 hours."""
     assert worker._interview_due("999") == timedelta(hours=72)
     assert worker._interview_due(None) == timedelta(hours=72)
+
+
+def test_a_round_with_no_free_slot_keeps_the_breakers_outcomes_for_the_next(
+    client: TestClient, services: Services, worker: Worker, clock: Clock, keyring: KeyRing
+) -> None:
+    """Recording only (every slot busy) must not drop the outcomes the next claim counts."""
+    post(client, "merlin", merlin(), keyring.headers("police", force="01"))
+    (claimed, *_) = worker._claim(1)
+    attempted = worker.attempt(claimed)  # tells the breaker: one outcome pending
+    worker._release([claimed])
+    worker._claim(0, [attempted])  # records, claims nothing
+    pending = worker.breakers.take_pending()
+    assert [o.council for o in pending] == [claimed.council]
