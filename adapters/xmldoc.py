@@ -2,7 +2,9 @@
 
 Renderers append elements with `sub`, `sub_optional` and `sub_nil`, serialise with `xml_bytes`
 and validate with `validate_xml` before returning; a document breaking its schema is refused as
-`PermanentDelivery` naming where, never the values.
+`PermanentDelivery` naming where, never the values. The tree is validated as built: our own
+tree needs no hardened re-parse of its bytes, which only a refused document gets, for the
+located error report.
 """
 
 from __future__ import annotations
@@ -52,14 +54,20 @@ def xml_bytes(root: etree._Element) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8") + b"\n"
 
 
-def validate_xml(body: bytes, schema_path: Path, system: str) -> None:
-    """Validate a rendered XML payload against the target's XSD.
+def validate_xml(root: etree._Element, body: bytes, schema_path: Path, system: str) -> None:
+    """Validate a rendered XML payload against its XSD: its tree, and if refused, its bytes.
+
+    The bytes are what is sent, so they decide; parsing them (with the hardened parser) also
+    gives the located error report.
 
     Raises:
         PermanentDelivery: the payload breaks the schema (the reason names where, not values).
     """
+    schema = xml.load_schema(schema_path)
+    if schema.lxml_schema.validate(root):
+        return
     try:
-        xml.load_schema(schema_path).validate(xml.parse(body))
+        schema.validate(xml.parse(body))
     except InboundRejected as exc:
         where = exc.errors[0].path if exc.errors else "/"
         message = exc.errors[0].message if exc.errors else exc.detail

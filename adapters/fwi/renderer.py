@@ -33,7 +33,7 @@ def render(request: DeliveryRequest) -> Payload:
     root = etree.Element(f"{{{NS}}}RecordMissingEpisodeEvent", nsmap={None: NS})
     _request(sub(root, "Request"), request)
     body = xml_bytes(root)
-    validate_xml(body, SCHEMA_PATH, "fwi")
+    validate_xml(root, body, SCHEMA_PATH, "fwi")
     return Payload(media_type=MEDIA_TYPE, body=body)
 
 

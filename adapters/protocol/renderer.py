@@ -38,7 +38,7 @@ def render(request: DeliveryRequest) -> Payload:
     body = xml_bytes(root)
     if len(body) > MAX_FILE_BYTES:
         raise PermanentDelivery(f"protocol: document of {len(body)} bytes is over 2 MiB")
-    validate_xml(body, SCHEMA_PATH, "protocol")
+    validate_xml(root, body, SCHEMA_PATH, "protocol")
     return Payload(media_type=MEDIA_TYPE, body=body)
 
 

@@ -15,7 +15,6 @@ It runs alone (`claim`) or in the caller's unit of work (`claim_in`: the worker'
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,22 +24,18 @@ from sqlalchemy import (
     Connection,
     Engine,
     Select,
-    String,
-    any_,
     bindparam,
-    column,
     exists,
-    func,
+    literal_column,
     select,
     union_all,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 
 from gateway import audit
 from gateway.delivery.enqueue import RISK_BY_PRIORITY
 from gateway.store import locks
-from gateway.store.prepared import Prepared
+from gateway.store.prepared import Prepared, in_list, list_value
 from gateway.store.schema import attempts, deliveries, episodes, events
 from gateway.store.work import unit_of_work
 
@@ -72,25 +67,13 @@ class Claim:
     council_role: str | None = None  # None: a delivery queued before roles were kept
 
 
-def _among(postgres: bool) -> Any:
-    """The delivery's council is one of the `councils` parameter.
-
-    A PostgreSQL array, or a JSON list on SQLite: not an expanding `IN`, which Core would
-    render again in every range on every call.
-    """
-    if postgres:
-        return deliveries.c.council == any_(bindparam("councils", type_=ARRAY(String)))
-    listed: Select[Any] = select(column("value")).select_from(func.json_each(bindparam("councils")))
-    return deliveries.c.council.in_(listed.scalar_subquery())
-
-
 def _candidates(postgres: bool, *where: Any) -> Select[Any]:
     earlier = deliveries.alias("earlier")
     blocked = exists().where(
         earlier.c.episode_id == deliveries.c.episode_id,
         earlier.c.council == deliveries.c.council,
         earlier.c.seq < deliveries.c.seq,
-        earlier.c.status.not_in(SETTLED),
+        earlier.c.status.not_in([literal_column(f"'{s}'") for s in SETTLED]),  # no bind: Prepared
     )
     return (
         select(
@@ -110,7 +93,7 @@ def _candidates(postgres: bool, *where: Any) -> Select[Any]:
             deliveries.c.flags,
             deliveries.c.council_role,
         )
-        .where(*where, _among(postgres), ~blocked)
+        .where(*where, in_list(deliveries.c.council, "councils", postgres), ~blocked)
         .limit(bindparam("want"))
     )
 
@@ -141,7 +124,7 @@ def _ranges(postgres: bool) -> Any:
     return union_all(*(select(*cte.c) for cte in ctes))
 
 
-_RANGES = {False: _ranges(postgres=False), True: _ranges(postgres=True)}
+_RANGES = {False: Prepared(_ranges(postgres=False)), True: Prepared(_ranges(postgres=True))}
 _TAKE = Prepared(update(deliveries).where(deliveries.c.id == bindparam("row_id")))
 _START = Prepared(attempts.insert())
 _EVENTS = (
@@ -224,8 +207,8 @@ def _claimable(connection: Connection, councils: list[str], slots: int, now: dat
     """
     want = slots * 4  # councils at capacity are skipped by the caller: read a few more
     postgres = connection.dialect.name == "postgresql"
-    listed = councils if postgres else json.dumps(councils)
-    found = connection.execute(_RANGES[postgres], {"councils": listed, "want": want, "now": now})
+    listed = list_value(councils, postgres)
+    found = _RANGES[postgres].rows(connection, {"councils": listed, "want": want, "now": now})
     return sorted(found, key=lambda r: (r.priority, r.next_attempt_at or now, r.created_at))
 
 

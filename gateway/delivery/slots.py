@@ -18,11 +18,21 @@ from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gateway.delivery.breaker import Breaker, BreakerPolicy, Outcome
 from gateway.store import locks
+from gateway.store.prepared import Prepared, in_list, list_value
 from gateway.store.schema import breakers, deliveries
 
 HIGH_RISK = 0  # deliveries.priority of high-risk work
@@ -88,14 +98,11 @@ class CouncilBreakers:
             if state is not None:  # else no longer routed
                 state.record(self.policy, outcome, now)
                 changed.add(outcome.council)
-        for council in sorted(changed):
-            connection.execute(
-                update(breakers)
-                .where(breakers.c.council == council)
-                .values(**asdict(states[council]), updated_at=now)
-            )
-        in_flight = _in_flight(connection, councils, now)
-        urgent = _high_risk_due(connection, councils, now)
+        _UPDATE.run(
+            connection,
+            [{**asdict(states[c]), "updated_at": now, "row_council": c} for c in sorted(changed)],
+        )
+        in_flight, urgent = _busy(connection, councils, now)
         return {
             council: states[council].capacity(
                 self.policy,
@@ -136,34 +143,58 @@ def _lock(connection: Connection, councils: list[str], now: datetime) -> dict[st
 
 
 def _select(connection: Connection, councils: list[str]) -> dict[str, Breaker]:
-    stmt = select(breakers).where(breakers.c.council.in_(councils)).order_by(breakers.c.council)
-    if connection.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    return {row.council: _breaker(row) for row in connection.execute(stmt)}
+    postgres = connection.dialect.name == "postgresql"
+    rows = _SELECT[postgres].rows(connection, {"councils": list_value(councils, postgres)})
+    return {row.council: _breaker(row) for row in rows}
 
 
-def _in_flight(connection: Connection, councils: list[str], now: datetime) -> dict[str, int]:
-    rows = connection.execute(
-        select(deliveries.c.council, func.count())
-        .where(
-            deliveries.c.status == "in_flight",
-            deliveries.c.lease_until > now,
-            deliveries.c.council.in_(councils),
-        )
+def _busy(
+    connection: Connection, councils: list[str], now: datetime
+) -> tuple[dict[str, int], set[str]]:
+    """Per council, its attempts in flight under a live lease, and whether high-risk work is due."""
+    postgres = connection.dialect.name == "postgresql"
+    params = {"councils": list_value(councils, postgres), "now": now}
+    in_flight: dict[str, int] = {}
+    urgent: set[str] = set()
+    for row in _BUSY[postgres].rows(connection, params):
+        if row.kind == _IN_FLIGHT:
+            in_flight[row.council] = int(row.n)
+        else:
+            urgent.add(row.council)
+    return in_flight, urgent
+
+
+def _selecting(postgres: bool) -> Prepared:
+    stmt = (
+        select(breakers)
+        .where(in_list(breakers.c.council, "councils", postgres))
+        .order_by(breakers.c.council)
+    )
+    return Prepared(stmt.with_for_update() if postgres else stmt)
+
+
+def _busy_statement(postgres: bool) -> Prepared:
+    """Both counts `free_slots` needs, in one round trip."""
+    among = in_list(deliveries.c.council, "councils", postgres)
+    in_flight = (
+        select(literal_column(str(_IN_FLIGHT)).label("kind"), deliveries.c.council,
+               func.count().label("n"))
+        .where(deliveries.c.status == "in_flight", deliveries.c.lease_until > bindparam("now"),
+               among)
         .group_by(deliveries.c.council)
-    )
-    return {council: int(count) for council, count in rows}
+    )  # fmt: skip
+    urgent = (
+        select(literal_column(str(_URGENT)).label("kind"), deliveries.c.council,
+               func.count().label("n"))
+        .where(deliveries.c.status.in_([literal_column(f"'{s}'") for s in _DUE]),
+               deliveries.c.priority == HIGH_RISK,
+               deliveries.c.next_attempt_at <= bindparam("now"), among)
+        .group_by(deliveries.c.council)
+    )  # fmt: skip
+    return Prepared(union_all(in_flight, urgent))
 
 
-def _high_risk_due(connection: Connection, councils: list[str], now: datetime) -> set[str]:
-    rows = connection.execute(
-        select(deliveries.c.council)
-        .where(
-            deliveries.c.status.in_(_DUE),
-            deliveries.c.priority == HIGH_RISK,
-            deliveries.c.next_attempt_at <= now,
-            deliveries.c.council.in_(councils),
-        )
-        .distinct()
-    )
-    return {row.council for row in rows}
+_IN_FLIGHT, _URGENT = 1, 2
+_SELECT = {postgres: _selecting(postgres) for postgres in (False, True)}
+_BUSY = {postgres: _busy_statement(postgres) for postgres in (False, True)}
+_UPDATE = Prepared(update(breakers).where(breakers.c.council == bindparam("row_council")))

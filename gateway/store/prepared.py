@@ -17,13 +17,26 @@ defaults, expanding IN parameters). Driver errors are translated to SQLAlchemy's
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    Select,
+    String,
+    any_,
+    bindparam,
+    column,
+    func,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.sql import Executable
@@ -121,6 +134,8 @@ class Prepared:
         """
         if isinstance(params, Mapping):
             _compiled, cursor = self._execute(connection, params)
+        elif len(params) == 1:  # psycopg's executemany (a pipeline) costs twice an execute
+            _compiled, cursor = self._execute(connection, params[0])
         else:
             if not params:
                 return 0
@@ -162,6 +177,23 @@ class Prepared:
                 found = self._compiled.get(cache_key) or _compile(self.statement, dialect, keys)
                 self._compiled[cache_key] = found
         return found
+
+
+def in_list(target: ColumnElement[Any], name: str, postgres: bool) -> ColumnElement[bool]:
+    """`target IN (the list given as parameter name)`, in a form a `Prepared` statement takes.
+
+    A PostgreSQL array, or a JSON list on SQLite (`list_value` gives either): not Core's
+    expanding `IN`, which `Prepared` refuses and Core renders again on every call.
+    """
+    if postgres:
+        return target == any_(bindparam(name, type_=ARRAY(String)))
+    listed: Select[Any] = select(column("value")).select_from(func.json_each(bindparam(name)))
+    return target.in_(listed.scalar_subquery())
+
+
+def list_value(values: Sequence[str], postgres: bool) -> Any:
+    """The parameter value of an `in_list` list."""
+    return list(values) if postgres else json.dumps(list(values))
 
 
 def _cursor(connection: Connection) -> Any:
@@ -206,6 +238,17 @@ def _slot(compiled: SQLCompiler, dialect: Dialect, name: str, keys: tuple[str, .
     return _Slot(escaped, None, fixed if processor is None else processor(fixed), None)
 
 
+# PostgreSQL's double precision, which a Float column is: psycopg's numeric result processor
+# is chosen by the column's type oid, which Core otherwise reads off the cursor.
+_FLOAT8_OID = 701
+
+
+def _result_processor(type_: Any, dialect: Dialect) -> _Processor:
+    oid = _FLOAT8_OID if dialect.name == "postgresql" and isinstance(type_, Float) else None
+    processor: _Processor = type_.dialect_impl(dialect).result_processor(dialect, oid)
+    return processor
+
+
 def _reader(
     statement: Executable, dialect: Dialect
 ) -> tuple[Callable[..., Any] | None, tuple[_Processor, ...]]:
@@ -213,7 +256,5 @@ def _reader(
     if columns is None:  # INSERT, UPDATE, DELETE: nothing is read back
         return None, ()
     keys = [column.key for column in columns]
-    results = tuple(
-        column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
-    )
+    results = tuple(_result_processor(column.type, dialect) for column in columns)
     return namedtuple("Row", keys, rename=True), results

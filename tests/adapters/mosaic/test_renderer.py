@@ -110,3 +110,67 @@ def test_schema_errors_hold_inside_shared_definitions():
         "$.person.address.lines[0]: maxLength",
         "$.person.surname: minLength",
     ]
+
+
+def _broken_bodies() -> list[dict[str, Any]]:
+    broken = []
+    for path, value in [
+        (("person", "gender"), "Testchild-secret-value"),
+        (("person", "surname"), ""),
+        (("eventTime",), "yesterday"),
+        (("episode",), None),
+        (("alerts",), [{"code": 1}]),
+    ]:
+        payload = body("reported_not_looked_after")
+        node = payload
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+        broken.append(payload)
+    return broken
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_fast_validator_accepts_what_jsonschema_accepts(case):
+    """Every canonical case passes both validators (the hot path checks with the fast one)."""
+    payload = body(case)
+    assert renderer.schema_errors(payload) == []
+    assert renderer._fast_validator().is_valid(payload)
+
+
+@pytest.mark.parametrize("payload", _broken_bodies())
+def test_the_fast_validator_refuses_what_jsonschema_refuses(payload):
+    """A broken body is refused by both, and the fast one's errors name the same places."""
+    assert not renderer._fast_validator().is_valid(payload)
+    precise = renderer.schema_errors(payload)
+    assert precise
+    assert renderer._fast_errors(payload) == precise
+
+
+def test_render_refuses_a_body_the_fast_validator_refuses_with_the_precise_error(monkeypatch):
+    """A body breaking the schema is permanent, reported as jsonschema locates it."""
+    original = renderer.build
+
+    def broken(request):
+        payload = original(request)
+        payload["person"]["surname"] = ""
+        return payload
+
+    monkeypatch.setattr(renderer, "build", broken)
+    with pytest.raises(PermanentDelivery, match=r"first \$\.person\.surname: minLength"):
+        renderer.render(CASES["reported_not_looked_after"])
+
+
+def test_when_the_validators_disagree_the_body_is_still_refused(monkeypatch):
+    """Should jsonschema find nothing the fast validator refused, the refusal stands, located."""
+    original = renderer.build
+
+    def broken(request):
+        payload = original(request)
+        payload["person"]["surname"] = ""
+        return payload
+
+    monkeypatch.setattr(renderer, "build", broken)
+    monkeypatch.setattr(renderer, "schema_errors", lambda payload: [])
+    with pytest.raises(PermanentDelivery, match=r"first \$\.person\.surname: minLength"):
+        renderer.render(CASES["reported_not_looked_after"])
