@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     worker_poll_s: float = Field(default=0.5, gt=0)
     retry_base_s: float = Field(default=2.0, gt=0)
     retry_cap_s: float = Field(default=600.0, gt=0)
+    retry_high_risk_cap_s: float = Field(default=30.0, gt=0)
     max_attempts: int = Field(default=25, ge=1)
     max_age_s: int = Field(default=72 * 3600, ge=60)
     # Each council's circuit breaker (gateway/delivery/breaker.py): it opens when, over the

@@ -115,6 +115,7 @@ def build_worker(settings: Settings, engine: Engine, table: RoutingTable) -> Wor
             cap=timedelta(seconds=settings.retry_cap_s),
             max_attempts=settings.max_attempts,
             max_age=timedelta(seconds=settings.max_age_s),
+            high_risk_cap=timedelta(seconds=settings.retry_high_risk_cap_s),
         ),
     )
     breakers = CouncilBreakers(

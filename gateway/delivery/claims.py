@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 
 from gateway import audit
+from gateway.canonical import RiskLevel
 from gateway.delivery.enqueue import RISK_BY_PRIORITY
 from gateway.store import locks
 from gateway.store.prepared import Prepared, in_list, list_value
@@ -65,6 +66,7 @@ class Claim:
     episode_state: dict[str, Any]
     flags: list[dict[str, Any]]
     council_role: str | None = None  # None: a delivery queued before roles were kept
+    high_risk: bool = False  # its event is high risk (its retries wait less: delivery/retry.py)
 
 
 def _candidates(postgres: bool, *where: Any) -> Select[Any]:
@@ -263,6 +265,7 @@ def _claim_of(row: Any, event: Any) -> Claim:
         episode_state=dict(event.state or {}),
         flags=list(row.flags or []),
         council_role=row.council_role,
+        high_risk=RISK_BY_PRIORITY[row.priority] is RiskLevel.HIGH,
     )
 
 

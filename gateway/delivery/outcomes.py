@@ -187,6 +187,7 @@ def _settle(
             created_at=claimed.created_at,
             now=now,
             rand=rand,
+            high_risk=claimed.high_risk,
         )
         if isinstance(when, GiveUp):
             values |= {"status": "dead", "last_error": when.reason, "next_attempt_at": None}

@@ -76,3 +76,31 @@ def test_giving_up_after_max_age() -> None:
         POLICY, TEMPORARY, attempts=2, created_at=NOW - timedelta(hours=72), now=NOW
     )
     assert isinstance(result, GiveUp) and "without delivery" in result.reason
+
+
+def test_a_high_risk_delivery_waits_at_most_its_own_cap() -> None:
+    """Late in its schedule, a high-risk delivery waits at most 30 s; any other, up to 10 min."""
+    for attempts in (5, 6, 9):
+        urgent = next_attempt(POLICY, TEMPORARY, attempts=attempts, created_at=NOW, now=NOW,
+                              rand=lambda: 0.999999, high_risk=True)  # fmt: skip
+        other = next_attempt(POLICY, TEMPORARY, attempts=attempts, created_at=NOW, now=NOW,
+                             rand=lambda: 0.999999)  # fmt: skip
+        assert isinstance(urgent, datetime) and isinstance(other, datetime)
+        assert NOW + timedelta(seconds=15) < urgent <= NOW + timedelta(seconds=30)
+        assert other > NOW + timedelta(seconds=30)
+    early = next_attempt(POLICY, TEMPORARY, attempts=1, created_at=NOW, now=NOW, rand=lambda: 0.0,
+                         high_risk=True)  # fmt: skip
+    assert early == NOW + timedelta(seconds=1)  # below the cap, the schedule is the same
+
+
+def test_a_high_risk_delivery_still_honours_retry_after() -> None:
+    """The target's Retry-After is a floor for high-risk work too: asked, not overridden."""
+    told = RetryableDelivery("rate limited (429)", http_status=429, retry_after=90)
+    when = next_attempt(POLICY, told, attempts=9, created_at=NOW, now=NOW, high_risk=True)
+    assert isinstance(when, datetime) and when >= NOW + timedelta(seconds=90)
+
+
+def test_a_high_risk_delivery_gives_up_as_any_other() -> None:
+    """The attempt budget and the age limit are the same: the cap changes only the wait."""
+    result = next_attempt(POLICY, TEMPORARY, attempts=10, created_at=NOW, now=NOW, high_risk=True)
+    assert isinstance(result, GiveUp)
