@@ -129,11 +129,14 @@ def _ranges(postgres: bool) -> Any:
 _RANGES = {False: Prepared(_ranges(postgres=False)), True: Prepared(_ranges(postgres=True))}
 _TAKE = Prepared(update(deliveries).where(deliveries.c.id == bindparam("row_id")))
 _START = Prepared(attempts.insert())
-_EVENTS = (
-    select(events.c.id, events.c.canonical, episodes.c.state)
-    .join(episodes, episodes.c.id == events.c.episode_id)
-    .where(events.c.id.in_(bindparam("ids", expanding=True)))
-)
+_EVENTS = {
+    postgres: Prepared(
+        select(events.c.id, events.c.canonical, episodes.c.state)
+        .join(episodes, episodes.c.id == events.c.episode_id)
+        .where(in_list(events.c.id, "ids", postgres))
+    )
+    for postgres in (False, True)
+}
 _ABANDON = Prepared(
     update(attempts).where(
         attempts.c.delivery_id == bindparam("row_id"),
@@ -243,8 +246,9 @@ def _take(
         connection,
         [{"delivery_id": row.id, "number": row.attempts + 1, "started_at": now} for row in rows],
     )
-    wanted = sorted({row.event_id for row in rows})
-    found = {e.id: e for e in connection.execute(_EVENTS, {"ids": wanted})}
+    postgres = connection.dialect.name == "postgresql"
+    wanted = list_value(sorted({row.event_id for row in rows}), postgres)
+    found = {e.id: e for e in _EVENTS[postgres].rows(connection, {"ids": wanted})}
     return [_claim_of(row, found[row.event_id]) for row in rows]
 
 

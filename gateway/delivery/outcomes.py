@@ -27,7 +27,7 @@ from gateway.delivery.claims import Claim
 from gateway.delivery.retry import GiveUp, RetryPolicy, next_attempt
 from gateway.errors import DeliveryError, PermanentDelivery
 from gateway.store import locks
-from gateway.store.prepared import Params, Prepared
+from gateway.store.prepared import Params, Prepared, in_list, list_value
 from gateway.store.schema import attempts, case_records, deliveries
 from gateway.store.work import unit_of_work
 
@@ -60,12 +60,17 @@ class Attempted:
     at: datetime
 
 
-_CURRENT = (
-    select(deliveries.c.id, deliveries.c.status, deliveries.c.attempts)
-    .where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
-    .order_by(deliveries.c.id)
-)
-_CURRENT_LOCKED = _CURRENT.with_for_update()
+def _current(postgres: bool) -> Prepared:
+    """The deliveries' status and attempts now; locked on PostgreSQL."""
+    stmt = (
+        select(deliveries.c.id, deliveries.c.status, deliveries.c.attempts)
+        .where(in_list(deliveries.c.id, "ids", postgres))
+        .order_by(deliveries.c.id)
+    )
+    return Prepared(stmt.with_for_update() if postgres else stmt)
+
+
+_CURRENT = {postgres: _current(postgres) for postgres in (False, True)}
 _SETTLE = Prepared(update(deliveries).where(deliveries.c.id == bindparam("row_id")))
 _RECORD = Prepared(
     update(attempts).where(
@@ -123,9 +128,11 @@ def finish_in(
         return []
     locks.take(connection, locks.Level.DELIVERY)
     # Locked: an acknowledgement applied meanwhile decides, and the attempt is superseded.
-    stmt = _CURRENT_LOCKED if connection.dialect.name == "postgresql" else _CURRENT
-    ids = sorted({d.claim.delivery_id for d in done})
-    current = {r.id: (r.status, r.attempts) for r in connection.execute(stmt, {"ids": ids})}
+    postgres = connection.dialect.name == "postgresql"
+    ids = list_value(sorted({d.claim.delivery_id for d in done}), postgres)
+    current = {
+        r.id: (r.status, r.attempts) for r in _CURRENT[postgres].rows(connection, {"ids": ids})
+    }
     settles: list[dict[str, Any]] = []
     records: list[dict[str, Any]] = []
     finished = []
