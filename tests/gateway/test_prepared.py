@@ -13,7 +13,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError
 
 from gateway.store import migrate
 from gateway.store.engine import make_engine
-from gateway.store.prepared import Prepared
+from gateway.store.prepared import Prepared, in_list, list_value
 from gateway.store.schema import children, deliveries, episodes, messages
 
 _NOW = datetime(2025, 3, 30, 0, 30, 15, 123456, tzinfo=UTC)  # the night the clocks go forward
@@ -121,6 +121,34 @@ def test_many_parameter_sets_run_as_one_executemany(engine: Engine) -> None:
         assert Prepared(insert(children)).run(connection, []) == 0
         count = Prepared(select(func.count()).select_from(children)).scalar(connection)
     assert count == 5
+
+
+def test_one_parameter_set_in_a_list_counts_its_row(engine: Engine) -> None:
+    """A one-row list (run as a plain execute) changes and counts its row as executemany would."""
+    rows = [{"id": f"c{n}", "nhs_number": None, "match_key": f"k{n}", "created_at": _NOW}
+            for n in range(3)]  # fmt: skip
+    statement = update(children).where(children.c.id == bindparam("row_id"))
+    with engine.begin() as connection:
+        Prepared(insert(children)).run(connection, rows)
+        one = Prepared(statement).run(connection, [{"row_id": "c1", "match_key": "changed"}])
+        none = Prepared(statement).run(connection, [{"row_id": "nobody", "match_key": "x"}])
+    assert (one, none) == (1, 0)
+    assert [row[2] for row in _all(engine, children)] == ["k0", "changed", "k2"]
+
+
+@pytest.mark.parametrize("wanted", [[], ["c2"], ["c0", "c2", "nobody"]])
+def test_in_list_selects_the_rows_a_list_parameter_names(engine: Engine, wanted: list[str]) -> None:
+    """`in_list` is an IN over a list parameter that a prepared statement can bind, any length."""
+    rows = [{"id": f"c{n}", "nhs_number": None, "match_key": f"k{n}", "created_at": _NOW}
+            for n in range(3)]  # fmt: skip
+    postgres = engine.dialect.name == "postgresql"
+    statement = Prepared(
+        select(children.c.id).where(in_list(children.c.id, "ids", postgres)).order_by(children.c.id)
+    )
+    with engine.begin() as connection:
+        Prepared(insert(children)).run(connection, rows)
+        found = statement.rows(connection, {"ids": list_value(wanted, postgres)})
+    assert [row.id for row in found] == sorted(set(wanted) - {"nobody"})
 
 
 def test_a_driver_error_is_core_s_error_without_the_values(engine: Engine) -> None:
