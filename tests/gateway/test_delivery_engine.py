@@ -261,6 +261,17 @@ def test_a_worker_that_dies_mid_attempt_is_retried_with_the_same_key_after_its_l
     assert [r["times_recorded"] for r in records(sims, "mosaic")["304"]] == [1]
 
 
+def slow_then_fresh(
+    client: TestClient, services: Services, clock: Clock, police: dict[str, dict[str, str]]
+) -> tuple[outbox.Claim, outbox.Claim]:
+    """A report's delivery to Brent claimed by a slow worker, then, its lease over, by another."""
+    post(client, "merlin", merlin(), police["01"])
+    slow = claim(services, clock.now, {"304": 1}, lease_s=5, actor="slow")[0]
+    clock.advance(seconds=10)
+    fresh = claim(services, clock.now, {"304": 1}, lease_s=5, actor="fresh")[0]
+    return slow, fresh
+
+
 def test_a_superseded_attempt_is_recorded_but_does_not_decide(
     client: TestClient,
     services: Services,
@@ -269,10 +280,7 @@ def test_a_superseded_attempt_is_recorded_but_does_not_decide(
     police: dict[str, dict[str, str]],
 ) -> None:
     """When a slow worker finishes after its lease was taken over, only its attempt is kept."""
-    post(client, "merlin", merlin(), police["01"])
-    slow = claim(services, clock.now, {"304": 1}, lease_s=5, actor="slow")[0]
-    clock.advance(seconds=10)
-    fresh = claim(services, clock.now, {"304": 1}, lease_s=5, actor="fresh")[0]
+    slow, fresh = slow_then_fresh(client, services, clock, police)
     assert fresh.attempt == slow.attempt + 1
     assert worker.process(slow).status == "superseded"
     assert worker.process(fresh).status == "delivered"
@@ -407,10 +415,7 @@ def test_a_batch_with_a_superseded_attempt_settles_only_the_current_one(
     police: dict[str, dict[str, str]],
 ) -> None:
     """Both attempts of one delivery in one batch: the older is recorded, the newer decides."""
-    post(client, "merlin", merlin(), police["01"])
-    slow = claim(services, clock.now, {"304": 1}, lease_s=5, actor="slow")[0]
-    clock.advance(seconds=10)
-    fresh = claim(services, clock.now, {"304": 1}, lease_s=5, actor="fresh")[0]
+    slow, fresh = slow_then_fresh(client, services, clock, police)
     finished = worker.record([worker.attempt(fresh), worker.attempt(slow)])
     assert [f.status for f in finished] == ["delivered", "superseded"]
     actions = _audited(services.engine, [slow.delivery_id])[slow.delivery_id]
