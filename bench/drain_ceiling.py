@@ -15,49 +15,25 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
 from bench import seed
-from bench.processes import ROOT, Backend
+from bench.processes import ROOT, Backend, helper_process, launch
 from bench.scenarios import Figure, _drain_rate, _wait_settled, reader
-from tests.acceptance.process import free_port
 
 THREADS = 8
 _GOLDEN = ROOT / "adapters"
 
 
-@contextmanager
-def noop_target(log_dir: Path) -> Iterator[str]:
+def noop_target(log_dir: Path) -> AbstractContextManager[str]:
     """`bench.noop_target` in its own process; its base URL."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    with (log_dir / "noop-target.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bench.noop_target", "--port", str(port)],
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.post(f"{url}/oauth/token", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+    return helper_process(
+        "bench.noop_target", log=log_dir / "noop-target.log", ready="/oauth/token"
+    )
 
 
 def _requests(url: str) -> list[tuple[str, dict[str, str], bytes]]:
@@ -110,7 +86,6 @@ def seed_backlog(url: str, deliveries: int) -> None:
 
 def run_worker(root: Path, database_url: str, target: str) -> subprocess.Popen[bytes]:
     """`gateway worker` on the database, the demo routing pointed at the no-op targets."""
-    root.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
         "GATEWAY_DATA_DIR": str(root),
@@ -120,14 +95,8 @@ def run_worker(root: Path, database_url: str, target: str) -> subprocess.Popen[b
         "GATEWAY_LOG_LEVEL": "info",
         "PYTHONPATH": str(ROOT),
     }
-    with (root / "worker.log").open("ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "gateway", "worker"],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
+    argv = [sys.executable, "-m", "gateway", "worker"]
+    return launch(argv, env, root / "worker.log", stderr_only=True)
 
 
 def drain(backend: Backend, target: str, deliveries: int, timeout: float = 600) -> float:

@@ -22,18 +22,15 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 from sqlalchemy import Engine, create_engine, func, select
 
-from bench.processes import ROOT, backend
+from bench.processes import backend, helper_process
 from gateway.store.schema import attempts, deliveries
 from tests.acceptance.delivery_checks import (
     assert_exactly_once_in_order,
@@ -47,7 +44,7 @@ from tests.acceptance.fault_run import (
     stored_from_messages,
     wait_until_delivered,
 )
-from tests.acceptance.process import GatewayProcess, free_port
+from tests.acceptance.process import GatewayProcess
 
 TARGET_S = 120.0  # issue 19: everything delivered within two minutes of the last message
 
@@ -69,33 +66,10 @@ class Result:
     load: str
 
 
-@contextmanager
-def doubles(log: Path, seed: int) -> Iterator[str]:
+def doubles(log: Path, seed: int) -> AbstractContextManager[str]:
     """The recording doubles in their own process; their base URL."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bench.doubles", "--port", str(port), "--seed", str(seed)],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(f"{url}/sim/mosaic/_control/records", timeout=1)
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline or process.poll() is not None:
-                        raise RuntimeError("the doubles did not start") from None
-                    time.sleep(0.1)
-            yield url
-        finally:
-            process.terminate()
-            process.wait(timeout=15)
+    ready = "/sim/mosaic/_control/records"
+    return helper_process("bench.doubles", "--seed", str(seed), log=log, ready=ready)
 
 
 def run(name: str, args: argparse.Namespace, log: Callable[[str], None]) -> Result:

@@ -27,7 +27,7 @@ from sqlalchemy import Engine, create_engine, text
 from bench import wrk
 from gateway.store import migrate
 from gateway.store.engine import make_engine
-from tests.acceptance.process import GatewayProcess
+from tests.acceptance.process import GatewayProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_ADMIN = os.environ.get(
@@ -37,8 +37,27 @@ POSTGRES_ADMIN = os.environ.get(
 BENCH_DATABASE = f"bench_gateway_{os.getpid()}"
 
 
-def _wait(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
+def launch(
+    argv: list[str], env: dict[str, str], log: Path, *, stderr_only: bool = False
+) -> subprocess.Popen[bytes]:
+    """Start `argv` from the repository's root, its output appended to `log`.
+
+    `stderr_only` drops standard output: the servers' own lines go to standard error.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            argv,
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL if stderr_only else out,
+            stderr=out if stderr_only else subprocess.STDOUT,
+        )
+
+
+def _wait(url: str, process: subprocess.Popen[bytes], log: Path, seconds: float = 120) -> None:
+    """Return once `url` answers 200; raise if the process exits first or `seconds` pass."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{process.args!r} exited: {log.read_text()[-2000:]}")
@@ -47,7 +66,25 @@ def _wait(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
                 return
         except httpx.TransportError:
             time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer in 120 s")
+    raise RuntimeError(f"{url} did not answer in {seconds:.0f} s")
+
+
+@contextmanager
+def helper_process(module: str, *args: str, log: Path, ready: str) -> Iterator[str]:
+    """`python -m module --port P ARGS` in its own process, stopped afterwards; its base URL.
+
+    Yields once `ready` (a path) answers 200; the process's output goes to `log`.
+    """
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", module, "--port", str(port), *args]
+    process = launch(argv, {**os.environ, "PYTHONPATH": str(ROOT)}, log)
+    try:
+        _wait(f"{url}{ready}", process, log, seconds=30)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
 
 
 class Simulators(GatewayProcess):
@@ -55,15 +92,8 @@ class Simulators(GatewayProcess):
 
     def start(self) -> None:
         """Start the simulators and wait until they answer."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "gateway", "simulators", "--port", str(self.port)],
-                env=self.env,
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        argv = [sys.executable, "-m", "gateway", "simulators", "--port", str(self.port)]
+        self.process = launch(argv, self.env, self.log)
         _wait(f"{self.url}/sim/mosaic/_control/faults", self.process, self.log)
 
 
@@ -87,15 +117,8 @@ class Server(GatewayProcess):
 
     def start(self) -> None:
         """Start the server and wait until /healthz answers."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "bench.server", "--port", str(self.port), *self.arguments],
-                env=self.env,
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
+        argv = [sys.executable, "-m", "bench.server", "--port", str(self.port), *self.arguments]
+        self.process = launch(argv, self.env, self.log, stderr_only=True)
         _wait(f"{self.url}{self.ready_path}", self.process, self.log)
 
 

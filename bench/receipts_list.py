@@ -63,7 +63,7 @@ def measure(url: str, root: Path, newest: datetime) -> dict[str, float]:
     engine = make_engine(url)
     settings = Settings(data_dir=root, worker=False, ingest_processes=0, _env_file=None)
     services = build_services(settings, engine=engine, upgrade=False)
-    pages = {
+    pages: dict[str, dict[str, Any]] = {
         "newest page": {"limit": 50},
         "since an hour ago": {"since": (newest - timedelta(hours=1)).isoformat()},
         "status=dead, last 30 days": {

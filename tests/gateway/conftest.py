@@ -7,6 +7,7 @@ from sqlalchemy import Engine
 
 from gateway import keys
 from tests.conftest import KeyRing
+from tests.gateway.delivery import clock, sims, worker  # noqa: F401 - the delivery fixtures
 
 
 @pytest.fixture

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, update
 
-from gateway.api.app import simulators_app
 from gateway.api.deps import Services
 from gateway.canonical import utc_now
 from gateway.delivery import outbox, slots
@@ -20,25 +18,11 @@ from gateway.delivery.worker import Worker
 from gateway.store import locks
 from gateway.store.schema import attempts, deliveries
 from gateway.store.work import unit_of_work
-from tests.adapters.simulators import LOOPBACK
 from tests.conftest import KeyRing
-from tests.gateway.test_delivery_engine import Clock, make_worker, post, set_faults
+from tests.gateway.delivery import Clock, make_worker, post, set_faults
 from tests.messages import merlin, new_id
 
 LIMITS = {"304": 4, "830": 4}
-
-
-@pytest.fixture
-def sims() -> Iterator[TestClient]:
-    """The three simulators in-process."""
-    with TestClient(simulators_app(), client=LOOPBACK) as http:
-        yield http
-
-
-@pytest.fixture
-def clock() -> Clock:
-    """The worker's clock."""
-    return Clock()
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,141 +13,31 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, update
 
-from gateway.api.app import simulators_app
 from gateway.api.deps import Services
-from gateway.canonical import utc_now
 from gateway.delivery import claims, outbox, slots
-from gateway.delivery.breaker import BreakerPolicy
-from gateway.delivery.retry import RetryPolicy
-from gateway.delivery.slots import CouncilBreakers
-from gateway.delivery.worker import Worker, WorkerConfig
+from gateway.delivery.worker import Worker
 from gateway.errors import PermanentDelivery, RetryableDelivery
 from gateway.policy import packs
 from gateway.store.schema import attempts, audit_log, case_records, deliveries, events
-from tests.adapters.simulators import LOOPBACK
 from tests.conftest import KeyRing, verified
+from tests.gateway.delivery import (
+    XML,
+    Clock,
+    claim,
+    drain,
+    make_worker,
+    post,
+    records,
+    set_faults,
+    statuses,
+)
 from tests.messages import MERLIN_FOUND, compact, merlin, new_id
-
-XML = {"Content-Type": "application/xml"}
-UNSETTLED = ("pending", "retrying", "in_flight", "sent")
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        # A little ahead of the wall clock, so what a test posts next is already due.
-        self.now = utc_now() + timedelta(seconds=5)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-@pytest.fixture
-def sims() -> Iterator[TestClient]:
-    """The three simulators in-process, reached whatever host a target URL names."""
-    with TestClient(simulators_app(), client=LOOPBACK) as client:
-        yield client
-
-
-@pytest.fixture
-def clock() -> Clock:
-    """The worker's clock."""
-    return Clock()
-
-
-def make_worker(services: Services, http: httpx.Client, clock: Clock, **policy: Any) -> Worker:
-    """A worker on the test database and the demo routing, with a fast retry schedule."""
-    config = WorkerConfig(
-        concurrency=16,
-        policy=RetryPolicy(base=timedelta(seconds=1), cap=timedelta(seconds=30), **policy),
-    )
-    breakers = CouncilBreakers(BreakerPolicy(min_calls=3, open_for=timedelta(seconds=5)))
-    return Worker(
-        services.engine, services.routing, config, breakers=breakers, http=http, clock=clock
-    )
-
-
-@pytest.fixture
-def worker(services: Services, sims: TestClient, clock: Clock) -> Worker:
-    """A worker sending to the in-process simulators."""
-    return make_worker(services, sims, clock)
 
 
 @pytest.fixture
 def police(keyring: KeyRing) -> dict[str, dict[str, str]]:
     """Keys of the demo's forces."""
     return {f: keyring.headers("police", force=f) for f in ("01", "30", "13", "43")}
-
-
-def post(client: TestClient, source: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
-    """POST a message and return its receipt."""
-    response = client.post(f"/v1/inbound/{source}", content=body, headers={**XML, **headers})
-    assert response.status_code == 202, response.text
-    receipt: dict[str, Any] = response.json()
-    return receipt
-
-
-def statuses(engine: Engine) -> dict[str, str]:
-    """Every delivery's status by id."""
-    with engine.connect() as connection:
-        return {r.id: r.status for r in connection.execute(select(deliveries))}
-
-
-def drain(worker: Worker, clock: Clock, engine: Engine, rounds: int = 200) -> None:
-    """Run the worker, moving the clock to each next retry, until nothing is left unsettled."""
-    for _ in range(rounds):
-        if worker.run_once():
-            continue
-        with engine.connect() as connection:
-            waiting = connection.execute(
-                select(deliveries.c.status, deliveries.c.next_attempt_at).where(
-                    deliveries.c.status.in_(UNSETTLED)
-                )
-            ).all()
-        if not waiting:
-            return
-        due = [r.next_attempt_at for r in waiting if r.next_attempt_at is not None]
-        if due and min(due) > clock.now:
-            clock.now = min(due)
-        elif all(r.status == "sent" for r in waiting):
-            time.sleep(0.1)  # Protocol acknowledges asynchronously, on the simulator's clock
-        else:
-            clock.advance(seconds=1)
-    pytest.fail(f"deliveries still unsettled: {statuses(engine)}")
-
-
-def claim(
-    services: Services,
-    now: datetime,
-    capacity: dict[str, int],
-    *,
-    lease_s: float = 60,
-    actor: str = "test",
-) -> list[outbox.Claim]:
-    """Claim as a worker would, at `now`, up to the capacities given."""
-    return outbox.claim(
-        services.engine,
-        capacity=capacity,
-        limit=sum(capacity.values()),
-        now=now,
-        lease=lambda _: timedelta(seconds=lease_s),
-        actor=actor,
-    )
-
-
-def records(sims: TestClient, system: str) -> dict[str, list[dict[str, Any]]]:
-    """What a simulator recorded, per council."""
-    found: dict[str, list[dict[str, Any]]] = sims.get(f"/sim/{system}/_control/records").json()
-    return found
-
-
-def set_faults(sims: TestClient, system: str, **faults: Any) -> None:
-    """Switch a simulator's faults."""
-    assert sims.put(f"/sim/{system}/_control/faults", json=faults).status_code == 200
 
 
 def test_spec_examples_are_delivered_once_each_with_case_records(
@@ -373,6 +261,17 @@ def test_a_worker_that_dies_mid_attempt_is_retried_with_the_same_key_after_its_l
     assert [r["times_recorded"] for r in records(sims, "mosaic")["304"]] == [1]
 
 
+def slow_then_fresh(
+    client: TestClient, services: Services, clock: Clock, police: dict[str, dict[str, str]]
+) -> tuple[outbox.Claim, outbox.Claim]:
+    """A report's delivery to Brent claimed by a slow worker, then, its lease over, by another."""
+    post(client, "merlin", merlin(), police["01"])
+    slow = claim(services, clock.now, {"304": 1}, lease_s=5, actor="slow")[0]
+    clock.advance(seconds=10)
+    fresh = claim(services, clock.now, {"304": 1}, lease_s=5, actor="fresh")[0]
+    return slow, fresh
+
+
 def test_a_superseded_attempt_is_recorded_but_does_not_decide(
     client: TestClient,
     services: Services,
@@ -381,10 +280,7 @@ def test_a_superseded_attempt_is_recorded_but_does_not_decide(
     police: dict[str, dict[str, str]],
 ) -> None:
     """When a slow worker finishes after its lease was taken over, only its attempt is kept."""
-    post(client, "merlin", merlin(), police["01"])
-    slow = claim(services, clock.now, {"304": 1}, lease_s=5, actor="slow")[0]
-    clock.advance(seconds=10)
-    fresh = claim(services, clock.now, {"304": 1}, lease_s=5, actor="fresh")[0]
+    slow, fresh = slow_then_fresh(client, services, clock, police)
     assert fresh.attempt == slow.attempt + 1
     assert worker.process(slow).status == "superseded"
     assert worker.process(fresh).status == "delivered"
@@ -519,10 +415,7 @@ def test_a_batch_with_a_superseded_attempt_settles_only_the_current_one(
     police: dict[str, dict[str, str]],
 ) -> None:
     """Both attempts of one delivery in one batch: the older is recorded, the newer decides."""
-    post(client, "merlin", merlin(), police["01"])
-    slow = claim(services, clock.now, {"304": 1}, lease_s=5, actor="slow")[0]
-    clock.advance(seconds=10)
-    fresh = claim(services, clock.now, {"304": 1}, lease_s=5, actor="fresh")[0]
+    slow, fresh = slow_then_fresh(client, services, clock, police)
     finished = worker.record([worker.attempt(fresh), worker.attempt(slow)])
     assert [f.status for f in finished] == ["delivered", "superseded"]
     actions = _audited(services.engine, [slow.delivery_id])[slow.delivery_id]

@@ -5,34 +5,24 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from adapters import deadline
-from gateway.api.app import simulators_app
 from gateway.api.deps import Services
 from gateway.canonical import utc_now
 from gateway.delivery.worker import Worker, WorkerConfig
 from gateway.routing import RoutingTable
 from gateway.store.schema import attempts, deliveries
-from tests.adapters.simulators import LOOPBACK
 from tests.adapters.trickle import trickling
 from tests.conftest import KeyRing
-from tests.gateway.test_delivery_engine import post
+from tests.gateway.delivery import post
 from tests.messages import compact, merlin, new_id
 
 TIMEOUT_S = 1.0
-
-
-@pytest.fixture
-def sims() -> Iterator[TestClient]:
-    """The three simulators in-process."""
-    with TestClient(simulators_app(), client=LOOPBACK) as http:
-        yield http
 
 
 def pointed(routing: RoutingTable, council: str, url: str) -> RoutingTable:

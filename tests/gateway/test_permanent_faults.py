@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from gateway.api.app import simulators_app
 from gateway.api.deps import Services
 from gateway.delivery.worker import Worker
-from tests.adapters.simulators import LOOPBACK
 from tests.conftest import KeyRing
-from tests.gateway.test_delivery_engine import Clock, drain, make_worker, post, records, set_faults
+from tests.gateway.delivery import Clock, drain, post, records, set_faults
 from tests.messages import merlin
 
 REDBRIDGE = (
@@ -31,25 +28,6 @@ CASES: dict[str, tuple[str, tuple[tuple[str, str], ...], str]] = {
         "rejected by the case system: /ProtocolImport: refused by the simulator's reject fault",
     ),
 }
-
-
-@pytest.fixture
-def sims() -> Iterator[TestClient]:
-    """The three simulators in-process."""
-    with TestClient(simulators_app(), client=LOOPBACK) as http:
-        yield http
-
-
-@pytest.fixture
-def clock() -> Clock:
-    """The worker's clock."""
-    return Clock()
-
-
-@pytest.fixture
-def worker(services: Services, sims: TestClient, clock: Clock) -> Worker:
-    """A worker sending to the in-process simulators."""
-    return make_worker(services, sims, clock)
 
 
 def detail(client: TestClient, delivery_id: str, headers: dict[str, str]) -> dict[str, Any]:

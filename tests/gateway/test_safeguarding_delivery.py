@@ -8,38 +8,15 @@ with no injuries described, which every council must receive as concerns.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
-from gateway.api.app import simulators_app
 from gateway.api.deps import Services
 from gateway.delivery.worker import Worker
-from tests.adapters.simulators import LOOPBACK
 from tests.conftest import KeyRing
 from tests.gateway import safeguarding_messages as messages
-from tests.gateway.test_delivery_engine import Clock, drain, make_worker, post, records, statuses
-
-
-@pytest.fixture
-def sims() -> Iterator[TestClient]:
-    """The three simulators in-process, reached whatever host a target URL names."""
-    with TestClient(simulators_app(), client=LOOPBACK) as client:
-        yield client
-
-
-@pytest.fixture
-def clock() -> Clock:
-    """The worker's clock."""
-    return Clock()
-
-
-@pytest.fixture
-def worker(services: Services, sims: TestClient, clock: Clock) -> Worker:
-    """A worker sending to the in-process simulators."""
-    return make_worker(services, sims, clock)
+from tests.gateway.delivery import Clock, drain, post, records, statuses
 
 
 def facts(book: list[dict[str, Any]]) -> list[tuple[Any, ...]]:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from gateway.api.deps import Services
 from gateway.policy.timer import PolicyTimer
 from gateway.store.schema import deliveries, episodes, events
-from tests.gateway.test_delivery_engine import Clock, drain, make_worker, sims  # noqa: F401
+from tests.gateway.delivery import Clock, drain, make_worker, sims  # noqa: F401
 from tests.policy.harness import Gateway
 from tests.policy_messages import Report
 
