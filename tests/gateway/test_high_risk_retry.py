@@ -15,7 +15,7 @@ from gateway.delivery.retry import RetryPolicy
 from gateway.errors import RetryableDelivery
 from gateway.store.schema import deliveries
 from tests.conftest import KeyRing
-from tests.gateway.test_delivery_engine import claim, post
+from tests.gateway.delivery import claim, post
 from tests.messages import merlin, new_id
 
 POLICY = RetryPolicy(base=timedelta(seconds=2), cap=timedelta(minutes=10))
