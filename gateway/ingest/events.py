@@ -17,7 +17,7 @@ from gateway import audit, receipts
 from gateway.canonical import CouncilRole, EpisodeEvent, EpisodeStatus, RiskLevel
 from gateway.delivery import unroutable as unroutables
 from gateway.delivery.deadlines import Deadlines
-from gateway.delivery.enqueue import enqueue
+from gateway.delivery.enqueue import enqueue, insert_rows
 from gateway.episodes import ChildCounts, build_state, count_episodes, roles_in_state
 from gateway.keys import Principal
 from gateway.policy import evaluate as policy
@@ -215,6 +215,7 @@ def _route(
     the unroutable list in its role instead.
     """
     receipt = txn.receipt
+    rows: list[dict[str, Any]] = []  # the event's deliveries, inserted together at the end
     for waiting in state["unresolved_councils"]:
         _hold(txn, episode_id, stored, CouncilRole(waiting["role"]), name=waiting["name"])
         if waiting["name"] not in receipt["unresolved_councils"]:
@@ -242,6 +243,7 @@ def _route(
             event_seq=stored.seq,
             new_episode=stored.new_episode,
             first=stored.first,
+            rows=rows,
         )
         receipt["deliveries"].append(
             {
@@ -251,6 +253,7 @@ def _route(
                 "status": "pending",
             }
         )
+    insert_rows(txn.connection, rows)  # before the message's next event reads the streams
 
 
 def _hold(
