@@ -176,28 +176,14 @@ def _link(
     link: Any,
     now: datetime,
 ) -> tuple[str, events.Opened | None]:
-    """The report's episode, created (and returned as `Opened`) for its first message."""
+    """The report's episode, made (and returned as `Opened`) for its first message."""
     if link is not None:
         episodes.UPDATE_SOURCE.run(connection, {"row_id": link.id, "last_version": message.version})
         return str(link.episode_id), None
-    first = mapped[0]
-    child_id, new_child = _match_child(connection, first, now)
-    episode_id = new_id()
-    episodes.INSERT.run(
-        connection,
-        {
-            **events.columns(first, now),
-            "id": episode_id,
-            "child_id": child_id,
-            "created_at": now,
-            "state": {},
-        },
-    )
+    child_id, new_child = _match_child(connection, mapped[0], now)
     source = {"source": str(message.source), "force": message.force, "reference": message.reference}
-    episodes.INSERT_SOURCE.run(
-        connection, {"episode_id": episode_id, **source, "last_version": message.version}
-    )
-    return episode_id, events.Opened(child_id, source, new_child)
+    # Its row and link are inserted with its first event (`events.record`).
+    return new_id(), events.Opened(child_id, source, message.version, new_child)
 
 
 def _find_message(connection: Connection, message: SourceMessage) -> Any:
