@@ -83,7 +83,7 @@ _TOLD = Prepared(
         )
     )
 )
-# FOR NO KEY UPDATE, as ingest locks an episode (gateway/store/episodes.py: LINK).
+# FOR NO KEY UPDATE, as ingest locks an episode (gateway/store/messages.py: FIND_WITH_LINK).
 _LOCK_EPISODE = Prepared(
     select(episodes.c.id)
     .where(episodes.c.id == bindparam("episode"))

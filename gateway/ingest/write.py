@@ -55,21 +55,20 @@ class Writer:
             InboundRejected: a conflicting resend, or a new message that cannot be mapped;
                 raised before anything is written, so the rest of the batch may commit.
         """
-        earlier = _find_message(connection, submission.message)
-        if earlier is not None:
-            return _resend(earlier, submission.message)
+        found = _find_message(connection, submission.message)
+        if found.c14n_sha256 is not None:
+            return _resend(found, submission.message)
         if submission.unmappable is not None:
             raise submission.unmappable
-        return self._new_message(connection, submission)
+        link = _Link(found.link_id, found.link_episode_id, found.link_last_version)
+        return self._new_message(connection, submission, link if link.id is not None else None)
 
-    def _new_message(self, connection: Connection, submission: Submission) -> Outcome:
+    def _new_message(
+        self, connection: Connection, submission: Submission, link: _Link | None
+    ) -> Outcome:
         message, principal = submission.message, submission.principal
         now = self.clock()
         receipt_id = new_id()
-        link = episodes.LINK.first(
-            connection,
-            {"source": str(message.source), "force": message.force, "reference": message.reference},
-        )
         stale = link is not None and message.version <= link.last_version
         receipt = _receipt(receipt_id, message, link, stale, now)
         messages.INSERT.run(
@@ -186,10 +185,28 @@ def _link(
     return new_id(), events.Opened(child_id, source, message.version, new_child)
 
 
+@dataclass(frozen=True, slots=True)
+class _Link:
+    """A report's link to its episode (`episode_sources`), as found with the message."""
+
+    id: int
+    episode_id: str
+    last_version: int
+
+
 def _find_message(connection: Connection, message: SourceMessage) -> Any:
-    return messages.FIND.first(
+    """An earlier copy of the message and its report's link, locked (`FIND_WITH_LINK`).
+
+    One row, always: the columns of what is not there are None.
+    """
+    return messages.FIND_WITH_LINK.one(
         connection,
-        {"source": str(message.source), "force": message.force, "message_id": message.message_id},
+        {
+            "source": str(message.source),
+            "force": message.force,
+            "message_id": message.message_id,
+            "reference": message.reference,
+        },
     )
 
 

@@ -14,16 +14,6 @@ from gateway.canonical import EpisodeStatus
 from gateway.store.prepared import Prepared
 from gateway.store.schema import episode_sources, episodes
 
-# A report's link to its episode, locked: one writer per episode at a time.
-LINK = Prepared(
-    select(episode_sources)
-    .where(
-        episode_sources.c.source == bindparam("source"),
-        episode_sources.c.force == bindparam("force"),
-        episode_sources.c.reference == bindparam("reference"),
-    )
-    .with_for_update(key_share=True)
-)
 SOURCES = Prepared(
     select(episode_sources.c.source, episode_sources.c.force, episode_sources.c.reference)
     .where(episode_sources.c.episode_id == bindparam("episode"))
