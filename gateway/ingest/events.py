@@ -164,14 +164,13 @@ def record(
 
 def _open(txn: Txn, episode_id: str, opened: Opened, row: dict[str, Any]) -> None:
     """Insert a new episode's row, as its first event leaves it, and its link."""
-    episodes.INSERT.run(
-        txn.connection,
-        {**row, "id": episode_id, "child_id": opened.child_id, "created_at": txn.now},
-    )
-    episodes.INSERT_SOURCE.run(
-        txn.connection,
-        {"episode_id": episode_id, **opened.source, "last_version": opened.version},
-    )
+    episode = {**row, "id": episode_id, "child_id": opened.child_id, "created_at": txn.now}
+    link = {**opened.source, "last_version": opened.version}
+    if txn.connection.dialect.name == "postgresql":  # one round trip for both
+        episodes.INSERT_WITH_SOURCE.run(txn.connection, {**episode, **link})
+        return
+    episodes.INSERT.run(txn.connection, episode)
+    episodes.INSERT_SOURCE.run(txn.connection, {"episode_id": episode_id, **link})
 
 
 def columns(
