@@ -83,7 +83,7 @@ _TOLD = Prepared(
         )
     )
 )
-# FOR NO KEY UPDATE, as ingest locks an episode (gateway/store/episodes.py: LINK).
+# FOR NO KEY UPDATE, as ingest locks an episode (gateway/store/messages.py: FIND_WITH_LINK).
 _LOCK_EPISODE = Prepared(
     select(episodes.c.id)
     .where(episodes.c.id == bindparam("episode"))
@@ -125,6 +125,7 @@ def enqueue(
     event_seq: int | None = None,
     new_episode: bool = False,
     first: bool = False,
+    rows: list[dict[str, Any]] | None = None,
 ) -> str:
     """Insert a pending delivery, due now, inside the caller's transaction; returns its id.
 
@@ -138,6 +139,9 @@ def enqueue(
     `event_seq` is the event's number in its episode (read when not given); `new_episode` says
     the episode was created in this transaction, so nothing of it can be waiting; `first`, that
     this is also its first event, so the council's stream of it is empty (not read).
+    `rows`: where to leave the delivery's row instead of inserting it, so that one event's
+    deliveries are inserted in one statement (`insert_rows`) once each council is queued;
+    the caller inserts them before anything reads the council's stream again.
     """
     stream = _Stream(episode_id, council, system, now, deadlines)
     if not new_episode:
@@ -145,7 +149,7 @@ def enqueue(
             event_seq = _EVENT_SEQ.scalar(connection, {"event": event_id})
         _route_waiting(connection, stream, before=event_seq, actor=actor)
     delivery_id = _insert(
-        connection, stream, event_id, risk, flags, role=role, after=0 if first else None
+        connection, stream, event_id, risk, flags, role=role, after=0 if first else None, rows=rows
     )
     audit.append(
         connection,
@@ -286,8 +290,12 @@ def _insert(
     *,
     role: CouncilRole | None = None,
     after: int | None = None,
+    rows: list[dict[str, Any]] | None = None,
 ) -> str:
-    """Insert the stream's next delivery; `after`: its last number when the caller knows it."""
+    """Insert the stream's next delivery; `after`: its last number when the caller knows it.
+
+    `rows`: leave the row there instead, for `insert_rows` (see `enqueue`).
+    """
     seq = after
     if seq is None:
         seq = _LAST_SEQ.scalar(
@@ -295,26 +303,33 @@ def _insert(
         )
     delivery_id = new_id()
     now = stream.now
-    _INSERT.run(
-        connection,
-        {
-            "id": delivery_id,
-            "event_id": event_id,
-            "episode_id": stream.episode_id,
-            "council": stream.council,
-            "system": stream.system,
-            "seq": seq + 1,
-            "status": "pending",
-            "priority": PRIORITY[risk],
-            "idempotency_key": uuid.UUID(delivery_id).hex,
-            "created_at": now,
-            "deadline_at": now + stream.deadlines.for_risk(risk),
-            "next_attempt_at": now,
-            "attempts": 0,
-            "attempt_floor": 0,
-            "updated_at": now,
-            "flags": [dict(flag) for flag in flags],
-            "council_role": str(role) if role else None,
-        },
-    )
+    row = {
+        "id": delivery_id,
+        "event_id": event_id,
+        "episode_id": stream.episode_id,
+        "council": stream.council,
+        "system": stream.system,
+        "seq": seq + 1,
+        "status": "pending",
+        "priority": PRIORITY[risk],
+        "idempotency_key": uuid.UUID(delivery_id).hex,
+        "created_at": now,
+        "deadline_at": now + stream.deadlines.for_risk(risk),
+        "next_attempt_at": now,
+        "attempts": 0,
+        "attempt_floor": 0,
+        "updated_at": now,
+        "flags": [dict(flag) for flag in flags],
+        "council_role": str(role) if role else None,
+    }
+    if rows is None:
+        _INSERT.run(connection, row)
+    else:
+        rows.append(row)
     return delivery_id
+
+
+def insert_rows(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert the deliveries `enqueue` left in `rows`, in one statement, and empty it."""
+    _INSERT.run(connection, rows)
+    rows.clear()

@@ -17,8 +17,9 @@ from gateway import audit, receipts
 from gateway.canonical import CouncilRole, EpisodeEvent, EpisodeStatus, RiskLevel
 from gateway.delivery import unroutable as unroutables
 from gateway.delivery.deadlines import Deadlines
-from gateway.delivery.enqueue import enqueue
+from gateway.delivery.enqueue import enqueue, insert_rows
 from gateway.episodes import ChildCounts, build_state, count_episodes, roles_in_state
+from gateway.ids import new_id
 from gateway.keys import Principal
 from gateway.policy import evaluate as policy
 from gateway.policy import host_flags
@@ -46,10 +47,15 @@ class Txn:
 
 @dataclass(frozen=True, slots=True)
 class Opened:
-    """An episode created in this transaction for a report's first message."""
+    """An episode created in this transaction for a report's first message.
+
+    Its row and its link are inserted with its first event (`record`), once its state is
+    known, so that the row is written once, not inserted and then updated.
+    """
 
     child_id: str
     source: dict[str, str]  # its one link: source, force, reference
+    version: int  # the link's last version: the message's
     new_child: bool  # the child too was created here, so has no other episode (not read)
 
 
@@ -85,15 +91,17 @@ def record(
     else:
         child_id, before, sources = opened.child_id, None, [opened.source]
     first = opened is not None
-    event_id, seq = append_event(
-        connection,
-        episode_id=episode_id,
-        event=event,
-        message_row_id=txn.receipt_id,
-        now=now,
-        first=first,
-        canonical=canonical,
-    )
+    if opened is None:
+        event_id, seq = append_event(
+            connection,
+            episode_id=episode_id,
+            event=event,
+            message_row_id=txn.receipt_id,
+            now=now,
+            canonical=canonical,
+        )
+    else:
+        event_id, seq = new_id(), 1  # stored below, after its episode's row
     snap = event.episode
     stored = [] if opened is not None and opened.new_child else policy.history(connection, child_id)
     state = build_state(
@@ -111,6 +119,8 @@ def record(
         subject=event_id,
         details={"episode_id": episode_id, "type": str(event.type), "seq": seq},
     )
+    # A new episode's flags wait for its row; an existing one's are inserted as raised.
+    flag_rows: list[dict[str, Any]] | None = [] if first else None
     raised = policy.evaluate_episode(
         connection,
         policy.Standing(
@@ -129,19 +139,38 @@ def record(
         event_id=event_id,
         actor=txn.principal.actor,
         first=first,
+        rows=flag_rows,
     )
-    raised = _with_host_flags(txn, episode_id, event_id, state, raised, first=first)
-    episodes.UPDATE.run(
-        connection,
-        {
-            **cols,
-            "row_id": episode_id,
-            "state": policy.with_flags(state, raised),
-            "policy_due_at": raised.next_at,
-        },
-    )
+    raised = _with_host_flags(txn, episode_id, event_id, state, raised, first=first, rows=flag_rows)
+    row = {**cols, "state": policy.with_flags(state, raised), "policy_due_at": raised.next_at}
+    if opened is None:
+        episodes.UPDATE.run(connection, {**row, "row_id": episode_id})
+    else:
+        _open(txn, episode_id, opened, row)
+        append_event(
+            connection,
+            episode_id=episode_id,
+            event=event,
+            message_row_id=txn.receipt_id,
+            now=now,
+            first=True,
+            canonical=canonical,
+            event_id=event_id,
+        )
+        policy.insert_rows(connection, flag_rows or [])
     txn.receipt["event_types"].append(str(event.type))
     _route(txn, episode_id, _Stored(event_id, seq, new_episode, first), state, raised.by_council)
+
+
+def _open(txn: Txn, episode_id: str, opened: Opened, row: dict[str, Any]) -> None:
+    """Insert a new episode's row, as its first event leaves it, and its link."""
+    episode = {**row, "id": episode_id, "child_id": opened.child_id, "created_at": txn.now}
+    link = {**opened.source, "last_version": opened.version}
+    if txn.connection.dialect.name == "postgresql":  # one round trip for both
+        episodes.INSERT_WITH_SOURCE.run(txn.connection, {**episode, **link})
+        return
+    episodes.INSERT.run(txn.connection, episode)
+    episodes.INSERT_SOURCE.run(txn.connection, {"episode_id": episode_id, **link})
 
 
 def columns(
@@ -179,6 +208,7 @@ def _with_host_flags(
     raised: policy.Raised,
     *,
     first: bool,
+    rows: list[dict[str, Any]] | None,
 ) -> policy.Raised:
     """The packs' flags with the host's own added (`gateway.policy.host_flags`)."""
     if host_flags.responsible_unknown(state):
@@ -192,6 +222,7 @@ def _with_host_flags(
         event_id=event_id,
         actor=txn.principal.actor,
         first=first,
+        rows=rows,
     )
     if not host:
         return raised
@@ -215,6 +246,7 @@ def _route(
     the unroutable list in its role instead.
     """
     receipt = txn.receipt
+    rows: list[dict[str, Any]] = []  # the event's deliveries, inserted together at the end
     for waiting in state["unresolved_councils"]:
         _hold(txn, episode_id, stored, CouncilRole(waiting["role"]), name=waiting["name"])
         if waiting["name"] not in receipt["unresolved_councils"]:
@@ -242,6 +274,7 @@ def _route(
             event_seq=stored.seq,
             new_episode=stored.new_episode,
             first=stored.first,
+            rows=rows,
         )
         receipt["deliveries"].append(
             {
@@ -251,6 +284,7 @@ def _route(
                 "status": "pending",
             }
         )
+    insert_rows(txn.connection, rows)  # before the message's next event reads the streams
 
 
 def _hold(

@@ -55,21 +55,20 @@ class Writer:
             InboundRejected: a conflicting resend, or a new message that cannot be mapped;
                 raised before anything is written, so the rest of the batch may commit.
         """
-        earlier = _find_message(connection, submission.message)
-        if earlier is not None:
-            return _resend(earlier, submission.message)
+        found = _find_message(connection, submission.message)
+        if found.c14n_sha256 is not None:
+            return _resend(found, submission.message)
         if submission.unmappable is not None:
             raise submission.unmappable
-        return self._new_message(connection, submission)
+        link = _Link(found.link_id, found.link_episode_id, found.link_last_version)
+        return self._new_message(connection, submission, link if link.id is not None else None)
 
-    def _new_message(self, connection: Connection, submission: Submission) -> Outcome:
+    def _new_message(
+        self, connection: Connection, submission: Submission, link: _Link | None
+    ) -> Outcome:
         message, principal = submission.message, submission.principal
         now = self.clock()
         receipt_id = new_id()
-        link = episodes.LINK.first(
-            connection,
-            {"source": str(message.source), "force": message.force, "reference": message.reference},
-        )
         stale = link is not None and message.version <= link.last_version
         receipt = _receipt(receipt_id, message, link, stale, now)
         messages.INSERT.run(
@@ -176,34 +175,38 @@ def _link(
     link: Any,
     now: datetime,
 ) -> tuple[str, events.Opened | None]:
-    """The report's episode, created (and returned as `Opened`) for its first message."""
+    """The report's episode, made (and returned as `Opened`) for its first message."""
     if link is not None:
         episodes.UPDATE_SOURCE.run(connection, {"row_id": link.id, "last_version": message.version})
         return str(link.episode_id), None
-    first = mapped[0]
-    child_id, new_child = _match_child(connection, first, now)
-    episode_id = new_id()
-    episodes.INSERT.run(
-        connection,
-        {
-            **events.columns(first, now),
-            "id": episode_id,
-            "child_id": child_id,
-            "created_at": now,
-            "state": {},
-        },
-    )
+    child_id, new_child = _match_child(connection, mapped[0], now)
     source = {"source": str(message.source), "force": message.force, "reference": message.reference}
-    episodes.INSERT_SOURCE.run(
-        connection, {"episode_id": episode_id, **source, "last_version": message.version}
-    )
-    return episode_id, events.Opened(child_id, source, new_child)
+    # Its row and link are inserted with its first event (`events.record`).
+    return new_id(), events.Opened(child_id, source, message.version, new_child)
+
+
+@dataclass(frozen=True, slots=True)
+class _Link:
+    """A report's link to its episode (`episode_sources`), as found with the message."""
+
+    id: int
+    episode_id: str
+    last_version: int
 
 
 def _find_message(connection: Connection, message: SourceMessage) -> Any:
-    return messages.FIND.first(
+    """An earlier copy of the message and its report's link, locked (`FIND_WITH_LINK`).
+
+    One row, always: the columns of what is not there are None.
+    """
+    return messages.FIND_WITH_LINK.one(
         connection,
-        {"source": str(message.source), "force": message.force, "message_id": message.message_id},
+        {
+            "source": str(message.source),
+            "force": message.force,
+            "message_id": message.message_id,
+            "reference": message.reference,
+        },
     )
 
 

@@ -83,6 +83,7 @@ def evaluate_episode(
     event_id: str | None,
     actor: str,
     first: bool = False,
+    rows: list[dict[str, Any]] | None = None,
 ) -> Raised:
     """Raise what is due for each council's pack on `episode`, recording the new flags.
 
@@ -92,7 +93,9 @@ def evaluate_episode(
     `policy_due_at` and the flags into the episode's state (`with_flags`). `event_id` is the
     event the flags travel with, when known (ingest); the timer passes None and links the flags
     to the `updated` event it creates. `first`: the episode was created in this transaction,
-    so it has no flag yet (not read).
+    so it has no flag yet (not read). `rows`: where to leave the flags' rows instead of
+    inserting them, for the caller to insert (`insert_rows`) once their episode and event are
+    (their audit entries are appended here, in order, either way).
     """
     facts = from_episode(episode, history)
     raised_before = (
@@ -111,7 +114,7 @@ def evaluate_episode(
         fresh = [d for d in evaluation.due if (council, d.rule, d.period) not in raised_before]
         if fresh:
             by_council[council] = [_flag(council, d, now) for d in fresh]
-    _record(connection, episode.id, by_council, event_id=event_id, now=now, actor=actor)
+    _record(connection, episode.id, by_council, event_id=event_id, now=now, actor=actor, rows=rows)
     return Raised(by_council=by_council, next_at=min(upcoming, default=None))
 
 
@@ -164,27 +167,29 @@ def _record(
     event_id: str | None,
     now: datetime,
     actor: str,
+    rows: list[dict[str, Any]] | None = None,
 ) -> None:
     flags = [flag for council_flags in by_council.values() for flag in council_flags]
     if not flags:
         return
-    policy_flags.INSERT.run(
-        connection,
-        [
-            {
-                "episode_id": episode_id,
-                "council": flag["council"],
-                "rule": flag["rule"],
-                "period": flag["period"],
-                "code": flag["code"],
-                "reason": flag["reason"],
-                "due_at": datetime.fromisoformat(flag["due_at"]),
-                "raised_at": now,
-                "event_id": event_id,
-            }
-            for flag in flags
-        ],
-    )
+    new_rows = [
+        {
+            "episode_id": episode_id,
+            "council": flag["council"],
+            "rule": flag["rule"],
+            "period": flag["period"],
+            "code": flag["code"],
+            "reason": flag["reason"],
+            "due_at": datetime.fromisoformat(flag["due_at"]),
+            "raised_at": now,
+            "event_id": event_id,
+        }
+        for flag in flags
+    ]
+    if rows is None:
+        policy_flags.INSERT.run(connection, new_rows)
+    else:
+        rows.extend(new_rows)
     for flag in flags:
         audit.append(
             connection,
@@ -203,9 +208,15 @@ def record_flags(
     event_id: str | None,
     now: datetime,
     actor: str,
+    rows: list[dict[str, Any]] | None = None,
 ) -> None:
     """Record flags raised outside the packs (gateway/policy/host_flags.py) as theirs are."""
-    _record(connection, episode_id, by_council, event_id=event_id, now=now, actor=actor)
+    _record(connection, episode_id, by_council, event_id=event_id, now=now, actor=actor, rows=rows)
+
+
+def insert_rows(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert the flags' rows left in `rows` (see `evaluate_episode`), in one statement."""
+    policy_flags.INSERT.run(connection, rows)
 
 
 def _iso(value: datetime) -> str:

@@ -48,11 +48,13 @@ def raise_flags(
     event_id: str | None,
     actor: str,
     first: bool = False,
+    rows: list[dict[str, Any]] | None = None,
 ) -> dict[str, list[Flag]]:
     """Raise, once per episode, the host's flag when the responsible authority is out of reach.
 
     `state` is the episode's state after the event; `first`: the episode was created in this
     transaction (it has no flag yet, not read). Returns the new flags by council (the host's).
+    `rows`: as `evaluate.evaluate_episode`'s.
     """
     host = next((t["council"] for t in state.get("councils", []) if t["role"] == "host"), None)
     if not state.get("looked_after") or host is None or routing.route(host) is None:
@@ -73,7 +75,7 @@ def raise_flags(
         "raised_at": _iso(now),
     }
     raised = {host: [flag]}
-    record_flags(connection, episode_id, raised, event_id=event_id, now=now, actor=actor)
+    record_flags(connection, episode_id, raised, event_id=event_id, now=now, actor=actor, rows=rows)
     return raised
 
 

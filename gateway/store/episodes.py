@@ -14,16 +14,6 @@ from gateway.canonical import EpisodeStatus
 from gateway.store.prepared import Prepared
 from gateway.store.schema import episode_sources, episodes
 
-# A report's link to its episode, locked: one writer per episode at a time.
-LINK = Prepared(
-    select(episode_sources)
-    .where(
-        episode_sources.c.source == bindparam("source"),
-        episode_sources.c.force == bindparam("force"),
-        episode_sources.c.reference == bindparam("reference"),
-    )
-    .with_for_update(key_share=True)
-)
 SOURCES = Prepared(
     select(episode_sources.c.source, episode_sources.c.force, episode_sources.c.reference)
     .where(episode_sources.c.episode_id == bindparam("episode"))
@@ -34,6 +24,21 @@ EPISODE = Prepared(
 )
 INSERT = Prepared(insert(episodes))
 INSERT_SOURCE = Prepared(insert(episode_sources))
+# Both, for a new episode, in one statement: PostgreSQL only (a data-modifying CTE), where
+# each statement is a round trip the client pays for. Every column of the episode is given.
+_OPENED = (
+    insert(episodes)
+    .values({column.key: bindparam(column.key, type_=column.type) for column in episodes.c})
+    .returning(episodes.c.id)
+    .cte("opened")
+)
+_LINKED = ("source", "force", "reference", "last_version")
+INSERT_WITH_SOURCE = Prepared(
+    insert(episode_sources).from_select(
+        ["episode_id", *_LINKED],
+        select(_OPENED.c.id, *(bindparam(n, type_=episode_sources.c[n].type) for n in _LINKED)),
+    )
+)
 # SET columns come from the parameters' keys; `row_id` picks the row.
 UPDATE = Prepared(update(episodes).where(episodes.c.id == bindparam("row_id")))
 UPDATE_SOURCE = Prepared(update(episode_sources).where(episode_sources.c.id == bindparam("row_id")))

@@ -30,17 +30,18 @@ def append_event(
     now: datetime,
     first: bool = False,
     canonical: Mapping[str, Any] | None = None,
+    event_id: str | None = None,
 ) -> tuple[str, int]:
     """Store `event` as the episode's next in order; returns its id and sequence number.
 
     `message_row_id` is None for an event the gateway raised itself (a policy timer).
     `first`: the episode was created in this transaction and has no event yet (not read).
     `canonical`: the event's canonical JSON when the caller has it already (ingest dumps it
-    before the transaction).
+    before the transaction). `event_id`: its id when the caller made it already (new otherwise).
     The (episode, seq) unique key turns a concurrent writer into an IntegrityError.
     """
     last = 0 if first else _LAST_SEQ.scalar(connection, {"episode": episode_id})
-    event_id = new_id()
+    event_id = event_id or new_id()
     _INSERT.run(
         connection,
         {

@@ -47,12 +47,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import cache
 
 from sqlalchemy import Connection, text
 
 from gateway.store.prepared import Prepared
 
-_HOLD = Prepared(text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))"))
 _CHAIN = Prepared(text("SELECT pg_advisory_xact_lock(:key)"))
 _CHAIN_KEY = 0x6D69_7373  # arbitrary, fixed ("miss"): the one-key space, apart from `Space`
 _LEDGER = "gateway.locks.ledger"  # Connection.info key, set by the unit of work
@@ -145,8 +145,24 @@ def hold(connection: Connection, space: Space, *keys: str) -> None:
     _ledger(connection, _LEVEL_OF[space]).enter(_LEVEL_OF[space])
     if connection.dialect.name != "postgresql":
         return
-    for key in sorted(set(keys)):
-        _HOLD.run(connection, {"space": int(space), "key": key})
+    ordered = sorted(set(keys))
+    if ordered:
+        params = {f"k{n}": key for n, key in enumerate(ordered)}
+        _holding(len(ordered)).run(connection, {"space": int(space), **params})
+
+
+@cache
+def _holding(count: int) -> Prepared:
+    """One statement that takes `count` advisory locks of a space, `:k0` first (one round trip).
+
+    Nested CASE, whose order of evaluation PostgreSQL documents (unlike a select list's): each
+    lock is asked for only once the one before it is held.
+    """
+    sql = f"pg_advisory_xact_lock(:space, hashtext(:k{count - 1}))"
+    for n in reversed(range(count - 1)):
+        first = f"pg_advisory_xact_lock(:space, hashtext(:k{n}))"
+        sql = f"CASE WHEN {first} IS NOT NULL THEN {sql} END"
+    return Prepared(text(f"SELECT {sql}"))
 
 
 def take(connection: Connection, level: Level) -> None:

@@ -8,6 +8,11 @@ INSERT's or UPDATE's columns), with SQLAlchemy's own bind and result processors,
 are written and read back exactly as Core writes and reads them; only the per-call machinery
 is skipped. It runs inside the caller's Core transaction, on that transaction's connection.
 
+A few parameter sets of a plain INSERT run on PostgreSQL as one multi-row `INSERT ... VALUES
+(...), (...)`: psycopg's executemany enters and leaves its pipeline mode, which costs more
+client CPU for a handful of rows (a message's flags) than the rows themselves. SQLite's
+executemany is a loop in C, and stays.
+
 What is given up, on purpose: these statements do not fire SQLAlchemy's cursor-execute events,
 and statements that need Core's execution context are refused when compiled (Python-side column
 defaults, expanding IN parameters). Driver errors are translated to SQLAlchemy's exceptions
@@ -18,10 +23,11 @@ defaults, expanding IN parameters). Driver errors are translated to SQLAlchemy's
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
@@ -39,13 +45,17 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import ArgumentError, DBAPIError
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import Executable, Insert
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
 
 Params = Mapping[str, Any]
+# Up to this many rows, one multi-row INSERT (PostgreSQL); more go through executemany,
+# whose pipeline costs less per row than binding a long VALUES list (measured: even at 9).
+_ROWS_PER_INSERT = 8
 _CURSOR = "gateway.prepared.cursor"  # Connection.info key: (DBAPI connection, its cursor)
 _Processor = Callable[[Any], Any] | None
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")  # a named (pyformat) parameter in compiled SQL
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +77,18 @@ class _Compiled:
     slots: tuple[_Slot, ...]
     row: Callable[..., Any] | None  # a named tuple of the selected columns (SELECT only)
     results: tuple[_Processor, ...]
+    rows: _Rows | None = None  # a plain INSERT on PostgreSQL: many rows in one statement
 
     def bind(self, params: Params) -> Sequence[Any] | dict[str, Any]:
         """The driver's parameters for one set of the caller's."""
-        values = [
+        values = self.values(params)
+        if self.positional:
+            return values
+        return {slot.name: value for slot, value in zip(self.slots, values, strict=True)}
+
+    def values(self, params: Params) -> list[Any]:
+        """Each slot's value for one set of the caller's parameters, in slot order."""
+        return [
             s.fixed
             if s.key is None
             else params[s.key]
@@ -78,14 +96,41 @@ class _Compiled:
             else s.processor(params[s.key])
             for s in self.slots
         ]
-        if self.positional:
-            return values
-        return {slot.name: value for slot, value in zip(self.slots, values, strict=True)}
 
     def read(self, raw: Sequence[Any]) -> Any:
         """A fetched row as a named tuple, each value through its column's result processor."""
         assert self.row is not None  # only SELECTs are read
         return self.row(*(v if p is None else p(v) for v, p in zip(raw, self.results, strict=True)))
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """A plain INSERT's SQL for several rows in one VALUES list, with positional parameters.
+
+    Positional, so that binding a row is a list extended, not names made up for each value.
+    """
+
+    head: str  # the statement up to and including "VALUES "
+    row: str  # one row's parenthesised values, each placeholder as `%s`
+    order: tuple[int, ...]  # the slot of each placeholder, in the order they appear
+    sql: dict[int, str] = field(default_factory=dict)  # by row count, built when first run
+
+    def statement(self, count: int) -> str:
+        """The SQL for `count` rows."""
+        found = self.sql.get(count)
+        if found is None:
+            found = self.head + ", ".join([self.row] * count)
+            self.sql[count] = found
+        return found
+
+    def bind(self, compiled: _Compiled, many: Sequence[Params]) -> list[Any]:
+        """The driver's parameters for the rows of `many`, row after row."""
+        bound: list[Any] = []
+        order = self.order
+        for params in many:
+            values = compiled.values(params)
+            bound.extend([values[i] for i in order])
+        return bound
 
 
 class Prepared:
@@ -155,6 +200,9 @@ class Prepared:
         try:
             if many is None:
                 cursor.execute(compiled.sql, compiled.bind(params))
+            elif compiled.rows is not None and 1 < len(many) <= _ROWS_PER_INSERT:
+                rows = compiled.rows
+                cursor.execute(rows.statement(len(many)), rows.bind(compiled, many))
             else:
                 cursor.executemany(compiled.sql, [compiled.bind(p) for p in many])
         except dialect.loaded_dbapi.Error as error:
@@ -220,7 +268,33 @@ def _compile(statement: Executable, dialect: Dialect, keys: tuple[str, ...]) -> 
     names = compiled.positiontup if compiled.positional else list(compiled.binds)
     slots = tuple(_slot(compiled, dialect, name, keys) for name in names or ())
     row, results = _reader(statement, dialect)
-    return _Compiled(compiled.string, compiled.positional, slots, row, results)
+    rows = _rows(statement, dialect, compiled.string, slots) if not compiled.positional else None
+    return _Compiled(compiled.string, compiled.positional, slots, row, results, rows)
+
+
+def _rows(
+    statement: Executable, dialect: Dialect, sql: str, slots: tuple[_Slot, ...]
+) -> _Rows | None:
+    """How to insert several rows in one statement, for a plain INSERT on PostgreSQL.
+
+    Plain: one VALUES row of placeholders only, each slot's once, nothing after it but the
+    RETURNING of its key that Core adds by itself (no ON CONFLICT, whose rows could meet
+    each other within one statement).
+    """
+    if dialect.name != "postgresql" or not isinstance(statement, Insert):
+        return None
+    if statement._post_values_clause is not None or statement._returning:
+        return None
+    head, found, row = sql.partition(" VALUES (")
+    # Core adds RETURNING of an autoincrement key by itself; `run` drops what it returns.
+    row = "(" + row.partition(" RETURNING ")[0]
+    placeholders = _PLACEHOLDER.findall(row)
+    rest = _PLACEHOLDER.sub("", row)  # the casts and commas between them, and the brackets
+    names = [slot.name for slot in slots]
+    if not found or "(" in rest[1:] or "%" in rest or sorted(placeholders) != sorted(names):
+        return None
+    order = tuple(names.index(name) for name in placeholders)
+    return _Rows(head + " VALUES ", _PLACEHOLDER.sub("%s", row), order)
 
 
 def _slot(compiled: SQLCompiler, dialect: Dialect, name: str, keys: tuple[str, ...]) -> _Slot:

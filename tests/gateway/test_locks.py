@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 
 from gateway import audit
 from gateway.delivery import outbox
@@ -103,3 +103,18 @@ def test_every_units_named_locks_are_in_order() -> None:
     ]
     assert all(list(levels) == sorted(levels) for levels in named)
     assert max(Level) is Level.AUDIT_CHAIN
+
+
+def test_every_key_held_is_locked_until_the_transaction_ends(engine: Engine) -> None:
+    """Several keys of one level, taken in one statement, are each held (PostgreSQL)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite takes no advisory lock")
+    held = text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = :space"
+        " AND pid = pg_backend_pid()"
+    )
+    with unit_of_work(engine, locks=(Level.CHILD,)) as connection:
+        locks.hold(connection, Space.CHILD, "c", "a", "b", "a")
+        assert connection.execute(held, {"space": int(Space.CHILD)}).scalar() == 3
+    with engine.connect() as connection:
+        assert connection.execute(held, {"space": int(Space.CHILD)}).scalar() == 0

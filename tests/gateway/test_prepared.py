@@ -14,7 +14,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError
 from gateway.store import migrate
 from gateway.store.engine import make_engine
 from gateway.store.prepared import Prepared, in_list, list_value
-from gateway.store.schema import children, deliveries, episodes, messages
+from gateway.store.schema import children, deliveries, episodes, messages, policy_flags
 
 _NOW = datetime(2025, 3, 30, 0, 30, 15, 123456, tzinfo=UTC)  # the night the clocks go forward
 
@@ -149,6 +149,49 @@ def test_in_list_selects_the_rows_a_list_parameter_names(engine: Engine, wanted:
         Prepared(insert(children)).run(connection, rows)
         found = statement.rows(connection, {"ids": list_value(wanted, postgres)})
     assert [row.id for row in found] == sorted(set(wanted) - {"nobody"})
+
+
+def test_a_few_rows_are_stored_as_one_executemany_stores_them(engine: Engine) -> None:
+    """A handful of rows (one multi-row INSERT on PostgreSQL) store what Core stores, in order.
+
+    Also a table whose key Core returns by itself (policy_flags), and a duplicate in the
+    set is Core's IntegrityError, as from executemany.
+    """
+    same = {"receipt": {"nested": [1, "two", None], "text": "Zoë"}}
+    few = [_message(f"f{n}", message_id=f"few-{n}", **same) for n in range(3)]
+    many = [_message(f"m{n}", message_id=f"many-{n}", **same) for n in range(12)]
+    with engine.begin() as connection:
+        assert Prepared(insert(messages)).run(connection, few) == 3
+        assert Prepared(insert(messages)).run(connection, many) == 12
+        connection.execute(
+            insert(messages), [_message(f"z{n}", message_id=f"core-{n}", **same) for n in range(3)]
+        )
+        connection.execute(
+            insert(children), {"id": "c1", "nhs_number": None, "match_key": "k", "created_at": _NOW}
+        )
+        connection.execute(insert(episodes), _episode("e1", "c1"))
+        flag = {"episode_id": "e1", "council": "304", "rule": "r", "code": "c"}
+        flags = [
+            {
+                **flag,
+                "period": n,
+                "reason": f"reason {n}",
+                "due_at": _NOW,
+                "raised_at": _NOW,
+                "event_id": None,
+            }
+            for n in range(2)
+        ]
+        Prepared(insert(policy_flags)).run(connection, flags)
+    stored = _all(engine, messages)
+    core = [row for row in stored if row[0].startswith("z")]
+    for row in (row for row in stored if not row[0].startswith("z")):
+        assert row[4:] == core[0][4:] and row[1:3] == core[0][1:3]
+    with engine.connect() as connection:
+        reasons = connection.execute(select(policy_flags.c.reason).order_by(policy_flags.c.id))
+        assert [r for (r,) in reasons] == ["reason 0", "reason 1"]
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        Prepared(insert(messages)).run(connection, [_message("f9", message_id="x"), few[0]])
 
 
 def test_a_driver_error_is_core_s_error_without_the_values(engine: Engine) -> None:
