@@ -147,8 +147,9 @@ def test_the_fast_validator_refuses_what_jsonschema_refuses(payload):
     assert renderer._fast_errors(payload) == precise
 
 
-def test_render_refuses_a_body_the_fast_validator_refuses_with_the_precise_error(monkeypatch):
-    """A body breaking the schema is permanent, reported as jsonschema locates it."""
+@pytest.fixture
+def empty_surname(monkeypatch):
+    """The renderer builds every body with an empty surname, which the schema refuses."""
     original = renderer.build
 
     def broken(request):
@@ -157,20 +158,16 @@ def test_render_refuses_a_body_the_fast_validator_refuses_with_the_precise_error
         return payload
 
     monkeypatch.setattr(renderer, "build", broken)
+
+
+def test_render_refuses_a_body_the_fast_validator_refuses_with_the_precise_error(empty_surname):
+    """A body breaking the schema is permanent, reported as jsonschema locates it."""
     with pytest.raises(PermanentDelivery, match=r"first \$\.person\.surname: minLength"):
         renderer.render(CASES["reported_not_looked_after"])
 
 
-def test_when_the_validators_disagree_the_body_is_still_refused(monkeypatch):
+def test_when_the_validators_disagree_the_body_is_still_refused(empty_surname, monkeypatch):
     """Should jsonschema find nothing the fast validator refused, the refusal stands, located."""
-    original = renderer.build
-
-    def broken(request):
-        payload = original(request)
-        payload["person"]["surname"] = ""
-        return payload
-
-    monkeypatch.setattr(renderer, "build", broken)
     monkeypatch.setattr(renderer, "schema_errors", lambda payload: [])
     with pytest.raises(PermanentDelivery, match=r"first \$\.person\.surname: minLength"):
         renderer.render(CASES["reported_not_looked_after"])
