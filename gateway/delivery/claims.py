@@ -26,7 +26,6 @@ from sqlalchemy import (
     Select,
     bindparam,
     exists,
-    literal_column,
     select,
     union_all,
     update,
@@ -36,7 +35,7 @@ from gateway import audit
 from gateway.canonical import RiskLevel
 from gateway.delivery.enqueue import RISK_BY_PRIORITY
 from gateway.store import locks
-from gateway.store.prepared import Prepared, in_list, list_value
+from gateway.store.prepared import Prepared, constants, in_list, list_value
 from gateway.store.schema import attempts, deliveries, episodes, events
 from gateway.store.work import unit_of_work
 
@@ -75,7 +74,7 @@ def _candidates(postgres: bool, *where: Any) -> Select[Any]:
         earlier.c.episode_id == deliveries.c.episode_id,
         earlier.c.council == deliveries.c.council,
         earlier.c.seq < deliveries.c.seq,
-        earlier.c.status.not_in([literal_column(f"'{s}'") for s in SETTLED]),  # no bind: Prepared
+        earlier.c.status.not_in(constants(SETTLED)),
     )
     return (
         select(

@@ -31,12 +31,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gateway.delivery.breaker import Breaker, BreakerPolicy, Outcome
+from gateway.delivery.claims import DUE
 from gateway.store import locks
-from gateway.store.prepared import Prepared, in_list, list_value
+from gateway.store.prepared import Prepared, constants, in_list, list_value
 from gateway.store.schema import breakers, deliveries
 
 HIGH_RISK = 0  # deliveries.priority of high-risk work
-_DUE = ("pending", "retrying")
 _STATE = tuple(f.name for f in fields(Breaker))
 
 
@@ -186,7 +186,7 @@ def _busy_statement(postgres: bool) -> Prepared:
     urgent = (
         select(literal_column(str(_URGENT)).label("kind"), deliveries.c.council,
                func.count().label("n"))
-        .where(deliveries.c.status.in_([literal_column(f"'{s}'") for s in _DUE]),
+        .where(deliveries.c.status.in_(constants(DUE)),
                deliveries.c.priority == HIGH_RISK,
                deliveries.c.next_attempt_at <= bindparam("now"), among)
         .group_by(deliveries.c.council)

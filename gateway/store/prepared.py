@@ -40,6 +40,7 @@ from sqlalchemy import (
     bindparam,
     column,
     func,
+    literal_column,
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -237,6 +238,16 @@ def in_list(target: ColumnElement[Any], name: str, postgres: bool) -> ColumnElem
         return target == any_(bindparam(name, type_=ARRAY(String)))
     listed: Select[Any] = select(column("value")).select_from(func.json_each(bindparam(name)))
     return target.in_(listed.scalar_subquery())
+
+
+def constants(values: Sequence[str]) -> list[ColumnElement[Any]]:
+    """Fixed strings written into the SQL, for an IN over them (`column.in_(constants(...))`).
+
+    Core binds a Python list as an expanding parameter, which `Prepared` refuses; these are
+    the code's own literals (never input), so they need no parameter.
+    """
+    assert all("'" not in value for value in values)  # the code's own constants only
+    return [literal_column(f"'{value}'") for value in values]
 
 
 def list_value(values: Sequence[str], postgres: bool) -> Any:
