@@ -9,6 +9,12 @@ measurement, so SQLite skips fsync and PostgreSQL skips foreign-key triggers whi
 
 Simplifications, kept small on purpose: raw message bodies are stored as purged (NULL), and
 the audit chain gets one valid `received` entry per message (ingest only ever reads its head).
+
+A gateway that stored these rows was running under the demo routing and its policy packs, and
+recorded that configuration (gateway/policy/timer.py `arm`) before it evaluated any episode;
+seeding records it too. Otherwise the first worker on the seeded database would take the
+configuration as changed and evaluate every open episode again, a one-off cost of onboarding a
+council or changing a pack that is not what a drain measures.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +35,13 @@ from sqlalchemy import JSON, Table, create_engine, select
 
 from adapters import registry
 from bench.load import family_name, message, nhs_number, reference
-from gateway import audit
+from gateway import audit, routing
 from gateway.api.app import build_services
 from gateway.keys import Principal, Role
-from gateway.settings import Settings
+from gateway.policy.timer import arm
+from gateway.settings import DEMO_ROUTING, Settings
 from gateway.store import schema
-from gateway.store.engine import normalise_url
+from gateway.store.engine import make_engine, normalise_url
 
 SKIPPED = {"audit_log", "api_keys"}  # the chain is rebuilt below; keys are not per message
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -276,6 +283,7 @@ def seed(
     chunk: int = 20_000,
 ) -> None:
     """Insert one cloned message per number (with its events, deliveries and audit entry)."""
+    record_configuration(url)
     writer = _Writer(url)
     try:
         head = writer.head()
@@ -293,6 +301,20 @@ def seed(
         writer.analyse()
     finally:
         writer.close()
+
+
+def record_configuration(url: str) -> None:
+    """The demo routing's policy configuration, recorded as a running gateway records it.
+
+    A no-op where it is recorded already (a second seeding of the same database). The routing's
+    addresses are not part of it: any loopback URL will do.
+    """
+    engine = make_engine(url)
+    try:
+        table = routing.load(DEMO_ROUTING, simulators_url="http://127.0.0.1:9")
+        arm(engine, table, now=datetime.now(UTC), actor="seed")
+    finally:
+        engine.dispose()
 
 
 def _flush(

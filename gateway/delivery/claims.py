@@ -35,7 +35,7 @@ from gateway import audit
 from gateway.canonical import RiskLevel
 from gateway.delivery.enqueue import RISK_BY_PRIORITY
 from gateway.store import locks
-from gateway.store.prepared import Prepared, constants, in_list, list_value
+from gateway.store.prepared import Prepared, constants, in_list, list_value, unindexed
 from gateway.store.schema import attempts, deliveries, episodes, events
 from gateway.store.work import unit_of_work
 
@@ -94,7 +94,11 @@ def _candidates(postgres: bool, *where: Any) -> Select[Any]:
             deliveries.c.flags,
             deliveries.c.council_role,
         )
-        .where(*where, in_list(deliveries.c.council, "councils", postgres), ~blocked)
+        .where(
+            *where,
+            in_list(unindexed(deliveries.c.council, postgres), "councils", postgres),
+            ~blocked,
+        )
         .limit(bindparam("want"))
     )
 

@@ -33,7 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from gateway.delivery.breaker import Breaker, BreakerPolicy, Outcome
 from gateway.delivery.claims import DUE
 from gateway.store import locks
-from gateway.store.prepared import Prepared, constants, in_list, list_value
+from gateway.store.prepared import Prepared, constants, in_list, list_value, unindexed
 from gateway.store.schema import breakers, deliveries
 
 HIGH_RISK = 0  # deliveries.priority of high-risk work
@@ -174,14 +174,20 @@ def _selecting(postgres: bool) -> Prepared:
 
 
 def _busy_statement(postgres: bool) -> Prepared:
-    """Both counts `free_slots` needs, in one round trip."""
-    among = in_list(deliveries.c.council, "councils", postgres)
+    """Both counts `free_slots` needs, in one round trip.
+
+    Each reads its status's rows through the status index, never a council's deliveries
+    (`unindexed`): on SQLite the council index was chosen, and each round then read every
+    delivery of the routed councils to count the few in flight.
+    """
+    council = unindexed(deliveries.c.council, postgres)
+    among = in_list(council, "councils", postgres)
     in_flight = (
         select(literal_column(str(_IN_FLIGHT)).label("kind"), deliveries.c.council,
                func.count().label("n"))
         .where(deliveries.c.status == "in_flight", deliveries.c.lease_until > bindparam("now"),
                among)
-        .group_by(deliveries.c.council)
+        .group_by(council)
     )  # fmt: skip
     urgent = (
         select(literal_column(str(_URGENT)).label("kind"), deliveries.c.council,
@@ -189,7 +195,7 @@ def _busy_statement(postgres: bool) -> Prepared:
         .where(deliveries.c.status.in_(constants(DUE)),
                deliveries.c.priority == HIGH_RISK,
                deliveries.c.next_attempt_at <= bindparam("now"), among)
-        .group_by(deliveries.c.council)
+        .group_by(council)
     )  # fmt: skip
     return Prepared(union_all(in_flight, urgent))
 

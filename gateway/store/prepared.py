@@ -48,7 +48,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.sql import Executable, Insert
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.elements import BindParameter, UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 Params = Mapping[str, Any]
 # Up to this many rows, one multi-row INSERT (PostgreSQL); more go through executemany,
@@ -238,6 +239,20 @@ def in_list(target: ColumnElement[Any], name: str, postgres: bool) -> ColumnElem
         return target == any_(bindparam(name, type_=ARRAY(String)))
     listed: Select[Any] = select(column("value")).select_from(func.json_each(bindparam(name)))
     return target.in_(listed.scalar_subquery())
+
+
+def unindexed(target: ColumnElement[Any], postgres: bool) -> ColumnElement[Any]:
+    """`target` as written where it must not choose the index: `+column` on SQLite.
+
+    SQLite's unary plus leaves the value as it is and keeps the term out of the planner's
+    choice of index. Its statistics give one average per column, so a status that is rare (a
+    few deliveries in flight) looks as common as one that is not, and the planner would walk a
+    council's every delivery through the council index rather than read the few rows of a
+    status. PostgreSQL keeps per-value statistics and gets the column as it is.
+    """
+    if postgres:
+        return target
+    return UnaryExpression(target, operator=custom_op("+"), type_=target.type)
 
 
 def constants(values: Sequence[str]) -> list[ColumnElement[Any]]:

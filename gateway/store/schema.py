@@ -235,6 +235,9 @@ Index(
     deliveries.c.priority,
     deliveries.c.next_attempt_at,
 )
+# The claim's expired leases (a worker died) and the breakers' count of attempts in flight: both
+# read the few `in_flight` rows by lease. Without it each round scanned every delivery on SQLite.
+Index("ix_deliveries_lease", deliveries.c.status, deliveries.c.lease_until)
 Index("ix_deliveries_council_created", deliveries.c.council, deliveries.c.created_at)
 Index("ix_deliveries_created", deliveries.c.created_at)
 
