@@ -35,6 +35,7 @@ MISLEADING = {
 
 @pytest.fixture
 def connection(tmp_path: Path) -> Iterator[Connection]:
+    """A migrated SQLite database whose planner has the misleading statistics."""
     engine: Engine = make_engine(f"sqlite:///{tmp_path / 'plans.db'}")
     migrate.upgrade(engine)
     with engine.begin() as conn:
@@ -66,6 +67,7 @@ def _reads_deliveries(plan: list[str]) -> list[str]:
 
 
 def test_the_busy_counts_read_the_status_indexes(connection: Connection) -> None:
+    """In flight through the lease index, high-risk due through the claim index."""
     now = datetime.now(UTC)
     params = {"councils": json.dumps(["304", "830"]), "now": now}
     plan = _reads_deliveries(_plan(connection, slots._BUSY[False].statement, params))
@@ -77,6 +79,7 @@ def test_the_busy_counts_read_the_status_indexes(connection: Connection) -> None
 
 
 def test_every_range_of_the_claim_reads_a_status_index(connection: Connection) -> None:
+    """Expired leases through the lease index; each (status, priority) through its range."""
     now = datetime.now(UTC)
     params = {"councils": json.dumps(["304", "830"]), "now": now, "want": 32}
     plan = _reads_deliveries(_plan(connection, claims._RANGES[False].statement, params))
