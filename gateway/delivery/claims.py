@@ -35,7 +35,8 @@ from gateway import audit
 from gateway.canonical import RiskLevel
 from gateway.delivery.enqueue import RISK_BY_PRIORITY
 from gateway.store import locks
-from gateway.store.prepared import Prepared, constants, in_list, list_value, unindexed
+from gateway.store.dialects import constants, in_list, unindexed
+from gateway.store.prepared import Prepared
 from gateway.store.schema import attempts, deliveries, episodes, events
 from gateway.store.work import unit_of_work
 
@@ -68,7 +69,7 @@ class Claim:
     high_risk: bool = False  # its event is high risk (its retries wait less: delivery/retry.py)
 
 
-def _candidates(postgres: bool, *where: Any) -> Select[Any]:
+def _candidates(*where: Any) -> Select[Any]:
     earlier = deliveries.alias("earlier")
     blocked = exists().where(
         earlier.c.episode_id == deliveries.c.episode_id,
@@ -96,26 +97,26 @@ def _candidates(postgres: bool, *where: Any) -> Select[Any]:
         )
         .where(
             *where,
-            in_list(unindexed(deliveries.c.council, postgres), "councils", postgres),
+            in_list(unindexed(deliveries.c.council), "councils"),
             ~blocked,
         )
         .limit(bindparam("want"))
     )
 
 
-def _ranges(postgres: bool) -> Any:
+def _ranges() -> Any:
     """Every range a claim reads, as one statement.
 
     Expired leases, then each (status, priority) in due order, each range stopping after
     `want` rows. Each is its own common table expression, so PostgreSQL can lock inside each
-    (`FOR UPDATE SKIP LOCKED`, which a UNION refuses), and the claim is one round trip.
+    (`FOR UPDATE SKIP LOCKED`, which a UNION refuses; SQLite has no row locks and drops the
+    clause), and the claim is one round trip.
     """
     expired = _candidates(
-        postgres, deliveries.c.status == "in_flight", deliveries.c.lease_until < bindparam("now")
+        deliveries.c.status == "in_flight", deliveries.c.lease_until < bindparam("now")
     )
     parts = [expired] + [
         _candidates(
-            postgres,
             deliveries.c.status == status,
             deliveries.c.priority == priority,
             deliveries.c.next_attempt_at <= bindparam("now"),
@@ -123,23 +124,20 @@ def _ranges(postgres: bool) -> Any:
         for priority in sorted(RISK_BY_PRIORITY)  # 0, high risk, first
         for status in DUE  # both, so a retry is not starved by a flood of new ones
     ]
-    if postgres:  # PostgreSQL: rows another worker is claiming are skipped, not waited for
-        parts = [part.with_for_update(skip_locked=True, of=deliveries) for part in parts]
+    # Rows another worker is claiming are skipped, not waited for.
+    parts = [part.with_for_update(skip_locked=True, of=deliveries) for part in parts]
     ctes = [part.cte(f"range_{n}") for n, part in enumerate(parts)]
     return union_all(*(select(*cte.c) for cte in ctes))
 
 
-_RANGES = {False: Prepared(_ranges(postgres=False)), True: Prepared(_ranges(postgres=True))}
+_RANGES = Prepared(_ranges())
 _TAKE = Prepared(update(deliveries).where(deliveries.c.id == bindparam("row_id")))
 _START = Prepared(attempts.insert())
-_EVENTS = {
-    postgres: Prepared(
-        select(events.c.id, events.c.canonical, episodes.c.state)
-        .join(episodes, episodes.c.id == events.c.episode_id)
-        .where(in_list(events.c.id, "ids", postgres))
-    )
-    for postgres in (False, True)
-}
+_EVENTS = Prepared(
+    select(events.c.id, events.c.canonical, episodes.c.state)
+    .join(episodes, episodes.c.id == events.c.episode_id)
+    .where(in_list(events.c.id, "ids"))
+)
 _ABANDON = Prepared(
     update(attempts).where(
         attempts.c.delivery_id == bindparam("row_id"),
@@ -214,9 +212,7 @@ def _claimable(connection: Connection, councils: list[str], slots: int, now: dat
     The ranges are read in one statement (`_ranges`).
     """
     want = slots * 4  # councils at capacity are skipped by the caller: read a few more
-    postgres = connection.dialect.name == "postgresql"
-    listed = list_value(councils, postgres)
-    found = _RANGES[postgres].rows(connection, {"councils": listed, "want": want, "now": now})
+    found = _RANGES.rows(connection, {"councils": councils, "want": want, "now": now})
     return sorted(found, key=lambda r: (r.priority, r.next_attempt_at or now, r.created_at))
 
 
@@ -249,9 +245,8 @@ def _take(
         connection,
         [{"delivery_id": row.id, "number": row.attempts + 1, "started_at": now} for row in rows],
     )
-    postgres = connection.dialect.name == "postgresql"
-    wanted = list_value(sorted({row.event_id for row in rows}), postgres)
-    found = {e.id: e for e in _EVENTS[postgres].rows(connection, {"ids": wanted})}
+    wanted = sorted({row.event_id for row in rows})
+    found = {e.id: e for e in _EVENTS.rows(connection, {"ids": wanted})}
     return [_claim_of(row, found[row.event_id]) for row in rows]
 
 

@@ -27,7 +27,8 @@ from gateway.delivery.claims import Claim
 from gateway.delivery.retry import GiveUp, RetryPolicy, next_attempt
 from gateway.errors import DeliveryError, PermanentDelivery
 from gateway.store import locks
-from gateway.store.prepared import Params, Prepared, in_list, list_value
+from gateway.store.dialects import in_list
+from gateway.store.prepared import Params, Prepared
 from gateway.store.schema import attempts, case_records, deliveries
 from gateway.store.work import unit_of_work
 
@@ -60,17 +61,13 @@ class Attempted:
     at: datetime
 
 
-def _current(postgres: bool) -> Prepared:
-    """The deliveries' status and attempts now; locked on PostgreSQL."""
-    stmt = (
-        select(deliveries.c.id, deliveries.c.status, deliveries.c.attempts)
-        .where(in_list(deliveries.c.id, "ids", postgres))
-        .order_by(deliveries.c.id)
-    )
-    return Prepared(stmt.with_for_update() if postgres else stmt)
-
-
-_CURRENT = {postgres: _current(postgres) for postgres in (False, True)}
+# The deliveries' status and attempts now; locked (SQLite drops FOR UPDATE: one writer).
+_CURRENT = Prepared(
+    select(deliveries.c.id, deliveries.c.status, deliveries.c.attempts)
+    .where(in_list(deliveries.c.id, "ids"))
+    .order_by(deliveries.c.id)
+    .with_for_update()
+)
 _SETTLE = Prepared(update(deliveries).where(deliveries.c.id == bindparam("row_id")))
 _RECORD = Prepared(
     update(attempts).where(
@@ -128,11 +125,8 @@ def finish_in(
         return []
     locks.take(connection, locks.Level.DELIVERY)
     # Locked: an acknowledgement applied meanwhile decides, and the attempt is superseded.
-    postgres = connection.dialect.name == "postgresql"
-    ids = list_value(sorted({d.claim.delivery_id for d in done}), postgres)
-    current = {
-        r.id: (r.status, r.attempts) for r in _CURRENT[postgres].rows(connection, {"ids": ids})
-    }
+    ids = sorted({d.claim.delivery_id for d in done})
+    current = {r.id: (r.status, r.attempts) for r in _CURRENT.rows(connection, {"ids": ids})}
     settles: list[dict[str, Any]] = []
     records: list[dict[str, Any]] = []
     finished = []

@@ -30,13 +30,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from gateway.canonical import RiskLevel
 from gateway.delivery.breaker import Breaker, BreakerPolicy, Outcome
 from gateway.delivery.claims import DUE
+from gateway.delivery.enqueue import PRIORITY
 from gateway.store import locks
-from gateway.store.prepared import Prepared, constants, in_list, list_value, unindexed
+from gateway.store.dialects import constants, in_list, unindexed
+from gateway.store.prepared import Prepared
 from gateway.store.schema import breakers, deliveries
 
-HIGH_RISK = 0  # deliveries.priority of high-risk work
 _STATE = tuple(f.name for f in fields(Breaker))
 
 
@@ -143,8 +145,7 @@ def _lock(connection: Connection, councils: list[str], now: datetime) -> dict[st
 
 
 def _select(connection: Connection, councils: list[str]) -> dict[str, Breaker]:
-    postgres = connection.dialect.name == "postgresql"
-    rows = _SELECT[postgres].rows(connection, {"councils": list_value(councils, postgres)})
+    rows = _SELECT.rows(connection, {"councils": councils})
     return {row.council: _breaker(row) for row in rows}
 
 
@@ -152,11 +153,10 @@ def _busy(
     connection: Connection, councils: list[str], now: datetime
 ) -> tuple[dict[str, int], set[str]]:
     """Per council, its attempts in flight under a live lease, and whether high-risk work is due."""
-    postgres = connection.dialect.name == "postgresql"
-    params = {"councils": list_value(councils, postgres), "now": now}
+    params = {"councils": councils, "now": now}
     in_flight: dict[str, int] = {}
     urgent: set[str] = set()
-    for row in _BUSY[postgres].rows(connection, params):
+    for row in _BUSY.rows(connection, params):
         if row.kind == _IN_FLIGHT:
             in_flight[row.council] = int(row.n)
         else:
@@ -164,24 +164,25 @@ def _busy(
     return in_flight, urgent
 
 
-def _selecting(postgres: bool) -> Prepared:
-    stmt = (
+def _selecting() -> Prepared:
+    """The councils' breakers, locked (SQLite drops FOR UPDATE: its one writer is the lock)."""
+    return Prepared(
         select(breakers)
-        .where(in_list(breakers.c.council, "councils", postgres))
+        .where(in_list(breakers.c.council, "councils"))
         .order_by(breakers.c.council)
+        .with_for_update()
     )
-    return Prepared(stmt.with_for_update() if postgres else stmt)
 
 
-def _busy_statement(postgres: bool) -> Prepared:
+def _busy_statement() -> Prepared:
     """Both counts `free_slots` needs, in one round trip.
 
     Each reads its status's rows through the status index, never a council's deliveries
     (`unindexed`): on SQLite the council index was chosen, and each round then read every
     delivery of the routed councils to count the few in flight.
     """
-    council = unindexed(deliveries.c.council, postgres)
-    among = in_list(council, "councils", postgres)
+    council = unindexed(deliveries.c.council)
+    among = in_list(council, "councils")
     in_flight = (
         select(literal_column(str(_IN_FLIGHT)).label("kind"), deliveries.c.council,
                func.count().label("n"))
@@ -193,7 +194,7 @@ def _busy_statement(postgres: bool) -> Prepared:
         select(literal_column(str(_URGENT)).label("kind"), deliveries.c.council,
                func.count().label("n"))
         .where(deliveries.c.status.in_(constants(DUE)),
-               deliveries.c.priority == HIGH_RISK,
+               deliveries.c.priority == PRIORITY[RiskLevel.HIGH],
                deliveries.c.next_attempt_at <= bindparam("now"), among)
         .group_by(council)
     )  # fmt: skip
@@ -201,6 +202,6 @@ def _busy_statement(postgres: bool) -> Prepared:
 
 
 _IN_FLIGHT, _URGENT = 1, 2
-_SELECT = {postgres: _selecting(postgres) for postgres in (False, True)}
-_BUSY = {postgres: _busy_statement(postgres) for postgres in (False, True)}
+_SELECT = _selecting()
+_BUSY = _busy_statement()
 _UPDATE = Prepared(update(breakers).where(breakers.c.council == bindparam("row_council")))

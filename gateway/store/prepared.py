@@ -22,7 +22,6 @@ defaults, expanding IN parameters). Driver errors are translated to SQLAlchemy's
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from collections import namedtuple
@@ -31,25 +30,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Float,
-    Select,
-    String,
-    any_,
-    bindparam,
-    column,
-    func,
-    literal_column,
-    select,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.sql import Executable, Insert
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.elements import BindParameter, UnaryExpression
-from sqlalchemy.sql.operators import custom_op
+from sqlalchemy.sql.elements import BindParameter
 
 Params = Mapping[str, Any]
 # Up to this many rows, one multi-row INSERT (PostgreSQL); more go through executemany,
@@ -227,47 +215,6 @@ class Prepared:
                 found = self._compiled.get(cache_key) or _compile(self.statement, dialect, keys)
                 self._compiled[cache_key] = found
         return found
-
-
-def in_list(target: ColumnElement[Any], name: str, postgres: bool) -> ColumnElement[bool]:
-    """`target IN (the list given as parameter name)`, in a form a `Prepared` statement takes.
-
-    A PostgreSQL array, or a JSON list on SQLite (`list_value` gives either): not Core's
-    expanding `IN`, which `Prepared` refuses and Core renders again on every call.
-    """
-    if postgres:
-        return target == any_(bindparam(name, type_=ARRAY(String)))
-    listed: Select[Any] = select(column("value")).select_from(func.json_each(bindparam(name)))
-    return target.in_(listed.scalar_subquery())
-
-
-def unindexed(target: ColumnElement[Any], postgres: bool) -> ColumnElement[Any]:
-    """`target` as written where it must not choose the index: `+column` on SQLite.
-
-    SQLite's unary plus leaves the value as it is and keeps the term out of the planner's
-    choice of index. Its statistics give one average per column, so a status that is rare (a
-    few deliveries in flight) looks as common as one that is not, and the planner would walk a
-    council's every delivery through the council index rather than read the few rows of a
-    status. PostgreSQL keeps per-value statistics and gets the column as it is.
-    """
-    if postgres:
-        return target
-    return UnaryExpression(target, operator=custom_op("+"), type_=target.type)
-
-
-def constants(values: Sequence[str]) -> list[ColumnElement[Any]]:
-    """Fixed strings written into the SQL, for an IN over them (`column.in_(constants(...))`).
-
-    Core binds a Python list as an expanding parameter, which `Prepared` refuses; these are
-    the code's own literals (never input), so they need no parameter.
-    """
-    assert all("'" not in value for value in values)  # the code's own constants only
-    return [literal_column(f"'{value}'") for value in values]
-
-
-def list_value(values: Sequence[str], postgres: bool) -> Any:
-    """The parameter value of an `in_list` list."""
-    return list(values) if postgres else json.dumps(list(values))
 
 
 def _cursor(connection: Connection) -> Any:

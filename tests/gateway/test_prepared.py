@@ -12,8 +12,9 @@ from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.exc import ArgumentError, IntegrityError
 
 from gateway.store import migrate
+from gateway.store.dialects import in_list
 from gateway.store.engine import make_engine
-from gateway.store.prepared import Prepared, in_list, list_value
+from gateway.store.prepared import Prepared
 from gateway.store.schema import children, deliveries, episodes, messages, policy_flags
 
 _NOW = datetime(2025, 3, 30, 0, 30, 15, 123456, tzinfo=UTC)  # the night the clocks go forward
@@ -141,13 +142,12 @@ def test_in_list_selects_the_rows_a_list_parameter_names(engine: Engine, wanted:
     """`in_list` is an IN over a list parameter that a prepared statement can bind, any length."""
     rows = [{"id": f"c{n}", "nhs_number": None, "match_key": f"k{n}", "created_at": _NOW}
             for n in range(3)]  # fmt: skip
-    postgres = engine.dialect.name == "postgresql"
     statement = Prepared(
-        select(children.c.id).where(in_list(children.c.id, "ids", postgres)).order_by(children.c.id)
+        select(children.c.id).where(in_list(children.c.id, "ids")).order_by(children.c.id)
     )
     with engine.begin() as connection:
         Prepared(insert(children)).run(connection, rows)
-        found = statement.rows(connection, {"ids": list_value(wanted, postgres)})
+        found = statement.rows(connection, {"ids": wanted})
     assert [row.id for row in found] == sorted(set(wanted) - {"nobody"})
 
 

@@ -9,7 +9,6 @@ read its plan for each of the round's statements.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.dialects import sqlite
 
-from gateway.delivery import claims, slots
+from gateway.delivery import claims, outcomes, slots
 from gateway.store import migrate
 from gateway.store.engine import make_engine
 
@@ -55,7 +54,11 @@ def connection(tmp_path: Path) -> Iterator[Connection]:
 def _plan(connection: Connection, statement: Any, params: dict[str, Any]) -> list[str]:
     compiled = statement.compile(dialect=sqlite.dialect())
     values = compiled.construct_params(params)
-    args = [values[name] for name in compiled.positiontup]
+    processors = compiled._bind_processors  # how Core binds each value (the JSON list)
+    args = [
+        processors[name](values[name]) if name in processors else values[name]
+        for name in compiled.positiontup or ()
+    ]
     args = [a.replace(tzinfo=None).isoformat(" ") if isinstance(a, datetime) else a for a in args]
     raw = connection.connection.dbapi_connection
     assert raw is not None
@@ -69,8 +72,8 @@ def _reads_deliveries(plan: list[str]) -> list[str]:
 def test_the_busy_counts_read_the_status_indexes(connection: Connection) -> None:
     """In flight through the lease index, high-risk due through the claim index."""
     now = datetime.now(UTC)
-    params = {"councils": json.dumps(["304", "830"]), "now": now}
-    plan = _reads_deliveries(_plan(connection, slots._BUSY[False].statement, params))
+    params = {"councils": ["304", "830"], "now": now}
+    plan = _reads_deliveries(_plan(connection, slots._BUSY.statement, params))
     assert plan == [
         "SEARCH deliveries USING INDEX ix_deliveries_lease (status=? AND lease_until>?)",
         "SEARCH deliveries USING INDEX ix_deliveries_claim (status=? AND priority=? AND "
@@ -81,11 +84,21 @@ def test_the_busy_counts_read_the_status_indexes(connection: Connection) -> None
 def test_every_range_of_the_claim_reads_a_status_index(connection: Connection) -> None:
     """Expired leases through the lease index; each (status, priority) through its range."""
     now = datetime.now(UTC)
-    params = {"councils": json.dumps(["304", "830"]), "now": now, "want": 32}
-    plan = _reads_deliveries(_plan(connection, claims._RANGES[False].statement, params))
+    params = {"councils": ["304", "830"], "now": now, "want": 32}
+    plan = _reads_deliveries(_plan(connection, claims._RANGES.statement, params))
     expired, *due = plan
     assert expired == (
         "SEARCH deliveries USING INDEX ix_deliveries_lease (status=? AND lease_until<?)"
     )
     assert len(due) == 8  # two statuses, four priorities
     assert all("USING INDEX ix_deliveries_claim (status=? AND priority=?" in step for step in due)
+
+
+def test_lists_of_ids_are_read_by_key(connection: Connection) -> None:
+    """`in_list` leaves the list free to drive a key lookup (no `(… IN …) = 1` on SQLite)."""
+    deliveries_now = _plan(connection, outcomes._CURRENT.statement, {"ids": ["d1", "d2"]})
+    assert _reads_deliveries(deliveries_now) == [
+        "SEARCH deliveries USING INDEX sqlite_autoindex_deliveries_1 (id=?)"
+    ]
+    their_events = _plan(connection, claims._EVENTS.statement, {"ids": ["e1"]})
+    assert any(step.startswith("SEARCH events USING INDEX") for step in their_events)

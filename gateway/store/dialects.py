@@ -1,0 +1,134 @@
+"""SQL written for each dialect, so that one `Prepared` statement serves both backends.
+
+- `in_list`: an IN over a list given as one parameter (Core's expanding IN is rendered again
+  on every call, and `Prepared` refuses it): a PostgreSQL array, a JSON list on SQLite.
+- `unindexed`: a column kept out of SQLite's choice of index (docs/decisions/0039).
+- `constants`: the code's own strings written into the SQL, for an IN over them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    TypeDecorator,
+    any_,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.sqltypes import NullType
+from sqlalchemy.sql.type_api import TypeEngine
+from sqlalchemy.sql.visitors import InternalTraversal
+
+
+class _StringList(TypeDecorator[Sequence[str]]):
+    """A list of strings bound as one parameter: a text array on PostgreSQL, JSON on SQLite."""
+
+    impl = String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        """An array where the database has them."""
+        return dialect.type_descriptor(ARRAY(String) if _postgres(dialect) else String())
+
+    def process_bind_param(self, value: Sequence[str] | None, dialect: Dialect) -> Any:
+        """The list as the driver binds it."""
+        if value is None:
+            return None
+        return list(value) if _postgres(dialect) else json.dumps(list(value))
+
+
+class _InList(ColumnElement[Any]):
+    """`target IN (a list parameter)`, written for each dialect when compiled (`in_list`)."""
+
+    inherit_cache = True
+    _traverse_internals = [
+        ("target", InternalTraversal.dp_clauseelement),
+        ("listed", InternalTraversal.dp_clauseelement),
+    ]
+    type: TypeEngine[Any] = NullType()  # a condition, not a value: no `= 1` on SQLite
+
+    def __init__(self, target: ColumnElement[Any], listed: BindParameter[Any]) -> None:
+        self.target = target
+        self.listed = listed
+
+
+@compiles(_InList)
+def _in_json_list(element: _InList, compiler: SQLCompiler, **kw: Any) -> str:
+    listed: Select[Any] = select(column("value")).select_from(func.json_each(element.listed))
+    return compiler.process(element.target.in_(listed.scalar_subquery()), **kw)
+
+
+@compiles(_InList, "postgresql")
+def _in_array(element: _InList, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.target == any_(element.listed), **kw)
+
+
+def in_list(target: ColumnElement[Any], name: str) -> ColumnElement[Any]:
+    """`target IN (the list given as parameter name)`, in a form a `Prepared` statement takes.
+
+    The list is bound as one parameter (`_StringList`): an array on PostgreSQL (`= ANY`), a
+    JSON list read through `json_each` on SQLite. Not Core's expanding `IN`, which `Prepared`
+    refuses and Core renders again on every call.
+    """
+    return _InList(target, bindparam(name, type_=_StringList()))
+
+
+class _Unindexed(ColumnElement[Any]):
+    """A column kept out of SQLite's choice of index (`unindexed`)."""
+
+    inherit_cache = True
+    _traverse_internals = [("target", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, target: ColumnElement[Any]) -> None:
+        self.target = target
+        self.type = target.type
+
+
+@compiles(_Unindexed)
+def _as_is(element: _Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.target, **kw)
+
+
+@compiles(_Unindexed, "sqlite")
+def _unary_plus(element: _Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return "+" + compiler.process(element.target, **kw)
+
+
+def unindexed(target: ColumnElement[Any]) -> ColumnElement[Any]:
+    """`target` as written where it must not choose the index: `+column` on SQLite.
+
+    SQLite's unary plus leaves the value as it is and keeps the term out of the planner's
+    choice of index. Its statistics give one average per column, so a status that is rare (a
+    few deliveries in flight) looks as common as one that is not, and the planner would walk a
+    council's every delivery through the council index rather than read the few rows of a
+    status. PostgreSQL keeps per-value statistics and gets the column as it is.
+    """
+    return _Unindexed(target)
+
+
+def constants(values: Sequence[str]) -> list[ColumnElement[Any]]:
+    """Fixed strings written into the SQL, for an IN over them (`column.in_(constants(...))`).
+
+    Core binds a Python list as an expanding parameter, which `Prepared` refuses; these are
+    the code's own literals (never input), so they need no parameter.
+    """
+    assert all("'" not in value for value in values)  # the code's own constants only
+    return [literal_column(f"'{value}'") for value in values]
+
+
+def _postgres(dialect: Dialect) -> bool:
+    return dialect.name == "postgresql"
