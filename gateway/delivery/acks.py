@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, literal_column, select, update
 
 from adapters.base import Ack
 from gateway import audit
@@ -23,11 +23,15 @@ ACK_LOCKS = (locks.Level.ACK_FEED, locks.Level.DELIVERY, locks.Level.CASE_RECORD
 
 
 def awaiting_ack(engine: Engine) -> list[str]:
-    """Councils with deliveries sent and not yet acknowledged."""
+    """Councils with deliveries sent and not yet acknowledged.
+
+    `status = 'sent'` is written into the SQL, not bound: SQLite then reads the few `sent` rows
+    through the status index (`ix_deliveries_lease`), where with a parameter it walked the
+    council index, every delivery kept, at every poll (docs/decisions/0039).
+    """
+    sent = deliveries.c.status == literal_column("'sent'")
     with engine.connect() as connection:
-        rows = connection.execute(
-            select(deliveries.c.council).where(deliveries.c.status == "sent").distinct()
-        )
+        rows = connection.execute(select(deliveries.c.council).where(sent).distinct())
         return sorted(r.council for r in rows)
 
 

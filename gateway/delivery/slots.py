@@ -164,16 +164,6 @@ def _busy(
     return in_flight, urgent
 
 
-def _selecting() -> Prepared:
-    """The councils' breakers, locked (SQLite drops FOR UPDATE: its one writer is the lock)."""
-    return Prepared(
-        select(breakers)
-        .where(in_list(breakers.c.council, "councils"))
-        .order_by(breakers.c.council)
-        .with_for_update()
-    )
-
-
 def _busy_statement() -> Prepared:
     """Both counts `free_slots` needs, in one round trip.
 
@@ -202,6 +192,12 @@ def _busy_statement() -> Prepared:
 
 
 _IN_FLIGHT, _URGENT = 1, 2
-_SELECT = _selecting()
+# The councils' breakers, locked (SQLite drops FOR UPDATE: its one writer is the lock).
+_SELECT = Prepared(
+    select(breakers)
+    .where(in_list(breakers.c.council, "councils"))
+    .order_by(breakers.c.council)
+    .with_for_update()
+)
 _BUSY = _busy_statement()
 _UPDATE = Prepared(update(breakers).where(breakers.c.council == bindparam("row_council")))

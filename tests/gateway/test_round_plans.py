@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.dialects import sqlite
 
 from gateway.delivery import claims, outcomes, slots
+from gateway.delivery.acks import awaiting_ack
 from gateway.store import migrate
 from gateway.store.engine import make_engine
 
@@ -33,7 +34,7 @@ MISLEADING = {
 
 
 @pytest.fixture
-def connection(tmp_path: Path) -> Iterator[Connection]:
+def misled(tmp_path: Path) -> Iterator[Engine]:
     """A migrated SQLite database whose planner has the misleading statistics."""
     engine: Engine = make_engine(f"sqlite:///{tmp_path / 'plans.db'}")
     migrate.upgrade(engine)
@@ -45,10 +46,15 @@ def connection(tmp_path: Path) -> Iterator[Connection]:
                 text("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('deliveries', :i, :s)"),
                 {"i": index, "s": stat},
             )
-    with engine.connect() as conn:
-        conn.execute(text("ANALYZE sqlite_schema"))  # the planner reads the statistics again
-        yield conn
+    yield engine  # each new connection reads the statistics
     engine.dispose()
+
+
+@pytest.fixture
+def connection(misled: Engine) -> Iterator[Connection]:
+    """A connection to that database."""
+    with misled.connect() as conn:
+        yield conn
 
 
 def _plan(connection: Connection, statement: Any, params: dict[str, Any]) -> list[str]:
@@ -102,3 +108,18 @@ def test_lists_of_ids_are_read_by_key(connection: Connection) -> None:
     ]
     their_events = _plan(connection, claims._EVENTS.statement, {"ids": ["e1"]})
     assert any(step.startswith("SEARCH events USING INDEX") for step in their_events)
+
+
+def test_the_acknowledgement_poll_reads_only_sent_deliveries(misled: Engine) -> None:
+    """The councils awaiting an acknowledgement: the `sent` rows, by status."""
+    run: list[str] = []
+    event.listen(misled, "before_cursor_execute", lambda *a: run.append(a[2]))
+    assert awaiting_ack(misled) == []
+    (sql,) = [statement for statement in run if "deliveries" in statement]
+    with misled.connect() as connection:
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        plan = [row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {sql}")]
+    assert _reads_deliveries(plan) == [
+        "SEARCH deliveries USING INDEX ix_deliveries_lease (status=?)"
+    ]
