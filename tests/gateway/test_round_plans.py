@@ -4,7 +4,7 @@ SQLite keeps one average per index column (`sqlite_stat1`), so after ANALYZE on 
 was all `pending`, `in_flight` looks as common as `pending`. Its planner then walked the council
 index, every delivery of each routed council, to count the few in flight (8 ms a round at
 3 000 deliveries, growing with the queue). These tests give the planner those statistics and
-read its plan for each of the round's statements.
+read its plan for each of the round's statements, and for the acknowledgement poll's.
 """
 
 from __future__ import annotations
