@@ -23,11 +23,13 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, Select, and_, case, func, select
+from sqlalchemy import Engine, and_, case, func, select
+from sqlalchemy.sql.expression import CompoundSelect
 
 from gateway.canonical import utc_now
 from gateway.delivery.enqueue import RISK_BY_PRIORITY
 from gateway.routing import RoutingTable
+from gateway.store.dialects import each_status
 from gateway.store.engine import reading
 from gateway.store.schema import deliveries
 
@@ -94,26 +96,23 @@ def _family(
     return family
 
 
-def _by_state(now: datetime, ack_cutoff: datetime) -> Select[Any]:
+def _by_state(now: datetime, ack_cutoff: datetime) -> CompoundSelect[Any]:
     """Unsettled and dead deliveries by council, system, status and priority, with counts."""
     unsettled = deliveries.c.status.in_(_UNSETTLED)
-    return (
-        select(
-            deliveries.c.council,
-            deliveries.c.system,
-            deliveries.c.status,
-            deliveries.c.priority,
-            func.count(),
-            func.sum(case((and_(unsettled, deliveries.c.deadline_at < now), 1), else_=0)),
-            func.sum(
-                case(
-                    (and_(deliveries.c.status == "sent", deliveries.c.sent_at < ack_cutoff), 1),
-                    else_=0,
-                )
-            ),
-        )
-        .where(deliveries.c.status.in_((*_UNSETTLED, "dead")))
-        .group_by(
-            deliveries.c.council, deliveries.c.system, deliveries.c.status, deliveries.c.priority
-        )
+    grouped = select(
+        deliveries.c.council,
+        deliveries.c.system,
+        deliveries.c.status,
+        deliveries.c.priority,
+        func.count(),
+        func.sum(case((and_(unsettled, deliveries.c.deadline_at < now), 1), else_=0)),
+        func.sum(
+            case(
+                (and_(deliveries.c.status == "sent", deliveries.c.sent_at < ack_cutoff), 1),
+                else_=0,
+            )
+        ),
+    ).group_by(
+        deliveries.c.council, deliveries.c.system, deliveries.c.status, deliveries.c.priority
     )
+    return each_status(grouped, deliveries.c.status, (*_UNSETTLED, "dead"))

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, case, func, select
 
 from gateway.canonical import utc_now
 from gateway.delivery import unroutable as unroutables
+from gateway.store.dialects import each_status
 from gateway.store.schema import deliveries
 
 RECEIVED = Counter(
@@ -73,18 +74,15 @@ class QueueCollector(Collector):
         first: dict[tuple[str, str], datetime] = {}
         late: dict[tuple[str, str], int] = {}
         with self.engine.connect() as connection:
-            rows = connection.execute(
-                select(
-                    deliveries.c.council,
-                    deliveries.c.system,
-                    deliveries.c.status,
-                    func.count(),
-                    func.min(deliveries.c.created_at),
-                    func.sum(case((deliveries.c.deadline_at < now, 1), else_=0)),
-                )
-                .where(deliveries.c.status.in_(_WAITING))
-                .group_by(deliveries.c.council, deliveries.c.system, deliveries.c.status)
-            ).all()
+            grouped = select(
+                deliveries.c.council,
+                deliveries.c.system,
+                deliveries.c.status,
+                func.count(),
+                func.min(deliveries.c.created_at),
+                func.sum(case((deliveries.c.deadline_at < now, 1), else_=0)),
+            ).group_by(deliveries.c.council, deliveries.c.system, deliveries.c.status)
+            rows = connection.execute(each_status(grouped, deliveries.c.status, _WAITING)).all()
         for council, system, status, count, created, overdue_count in rows:
             depth.add_metric([council, system, status], count)
             key = (council, system)

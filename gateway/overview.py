@@ -26,6 +26,7 @@ from sqlalchemy import Connection, and_, case, func, or_, select
 
 from gateway.delivery.enqueue import RISK_BY_PRIORITY
 from gateway.routing import RoutingTable
+from gateway.store.dialects import each_status
 from gateway.store.schema import deliveries
 from gateway.waiting import WaitingGroup, list_waiting
 
@@ -110,20 +111,17 @@ def councils(
 
 def _standing(now: datetime) -> Any:
     """Unsettled and dead deliveries by council, system, status and priority."""
-    return (
-        select(
-            deliveries.c.council,
-            deliveries.c.system,
-            deliveries.c.status,
-            deliveries.c.priority,
-            func.count(),
-            func.sum(case((deliveries.c.deadline_at < now, 1), else_=0)),
-        )
-        .where(deliveries.c.status.in_((*UNSETTLED, "dead")))
-        .group_by(
-            deliveries.c.council, deliveries.c.system, deliveries.c.status, deliveries.c.priority
-        )
+    grouped = select(
+        deliveries.c.council,
+        deliveries.c.system,
+        deliveries.c.status,
+        deliveries.c.priority,
+        func.count(),
+        func.sum(case((deliveries.c.deadline_at < now, 1), else_=0)),
+    ).group_by(
+        deliveries.c.council, deliveries.c.system, deliveries.c.status, deliveries.c.priority
     )
+    return each_status(grouped, deliveries.c.status, (*UNSETTLED, "dead"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,9 +25,9 @@ ACK_LOCKS = (locks.Level.ACK_FEED, locks.Level.DELIVERY, locks.Level.CASE_RECORD
 def awaiting_ack(engine: Engine) -> list[str]:
     """Councils with deliveries sent and not yet acknowledged.
 
-    `status = 'sent'` is written into the SQL, not bound: SQLite then reads the few `sent` rows
-    through the status index (`ix_deliveries_lease`), where with a parameter it walked the
-    council index, every delivery kept, at every poll (docs/decisions/0039).
+    `status = 'sent'` is written into the SQL, not bound, so that the partial index of the few
+    `sent` rows (`ix_deliveries_sent`) can serve it: with a parameter SQLite walked the council
+    index, every delivery kept, at every poll (docs/decisions/0039).
     """
     sent = deliveries.c.status == literal_column("'sent'")
     with engine.connect() as connection:

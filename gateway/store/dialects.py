@@ -3,6 +3,7 @@
 - `in_list`: an IN over a list given as one parameter (Core's expanding IN is rendered again
   on every call, and `Prepared` refuses it): a PostgreSQL array, a JSON list on SQLite.
 - `unindexed`: a column kept out of SQLite's choice of index (docs/decisions/0039).
+- `each_status`: a grouped count over several statuses, one branch per status.
 - `constants`: the code's own strings written into the SQL, for an IN over them.
 """
 
@@ -23,12 +24,14 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.expression import CompoundSelect
 from sqlalchemy.sql.sqltypes import NullType
 from sqlalchemy.sql.type_api import TypeEngine
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -118,6 +121,19 @@ def unindexed(target: ColumnElement[Any]) -> ColumnElement[Any]:
     status. PostgreSQL keeps per-value statistics and gets the column as it is.
     """
     return _Unindexed(target)
+
+
+def each_status(
+    statement: Select[Any], status: ColumnElement[Any], values: Sequence[str]
+) -> CompoundSelect[Any]:
+    """`statement` once for each status, UNION ALL: one `status = '…'` branch each.
+
+    For a count that groups unsettled deliveries: with an IN over several statuses SQLite's
+    planner (one average per column) reads every delivery kept, through the council index or
+    the table; with one status written into each branch it reads that status's rows through
+    the status index (docs/decisions/0039).
+    """
+    return union_all(*(statement.where(status == constant) for constant in constants(values)))
 
 
 def constants(values: Sequence[str]) -> list[ColumnElement[Any]]:

@@ -3,13 +3,14 @@
 SQLite keeps one average per index column (`sqlite_stat1`), so after ANALYZE on a queue that
 was all `pending`, `in_flight` looks as common as `pending`. Its planner then walked the council
 index, every delivery of each routed council, to count the few in flight (8 ms a round at
-3 000 deliveries, growing with the queue). These tests give the planner those statistics and
-read its plan for each of the round's statements, and for the acknowledgement poll's.
+3 000 deliveries, growing with the queue). These tests read SQLite's plan for each of the
+round's statements, the acknowledgement poll's and the scraped gauges', with no statistics and
+with those that misled it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.dialects import sqlite
 
+from gateway import alert_metrics, metrics, overview
 from gateway.delivery import claims, outcomes, slots
 from gateway.delivery.acks import awaiting_ack
 from gateway.store import migrate
@@ -33,20 +35,26 @@ MISLEADING = {
 }
 
 
-@pytest.fixture
-def misled(tmp_path: Path) -> Iterator[Engine]:
-    """A migrated SQLite database whose planner has the misleading statistics."""
+@pytest.fixture(params=["no statistics", "misleading statistics"])
+def misled(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated SQLite database, with no statistics or with those that misled the planner.
+
+    The gateway never runs ANALYZE, but an operator's `PRAGMA optimize` or ANALYZE may.
+    """
     engine: Engine = make_engine(f"sqlite:///{tmp_path / 'plans.db'}")
     migrate.upgrade(engine)
-    with engine.begin() as conn:
-        conn.execute(text("ANALYZE"))  # creates sqlite_stat1
-        conn.execute(text("DELETE FROM sqlite_stat1 WHERE tbl = 'deliveries'"))
-        for index, stat in MISLEADING.items():
+    if request.param == "misleading statistics":
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE"))  # creates sqlite_stat1
+            conn.execute(text("DELETE FROM sqlite_stat1 WHERE tbl = 'deliveries'"))
+            rows = [{"i": index, "s": stat} for index, stat in MISLEADING.items()]
+            rows.append({"i": None, "s": "3000"})  # the table's own row count
             conn.execute(
                 text("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('deliveries', :i, :s)"),
-                {"i": index, "s": stat},
+                rows,
             )
-    yield engine  # each new connection reads the statistics
+        engine.dispose()  # SQLite reads the statistics when it connects: connect again
+    yield engine
     engine.dispose()
 
 
@@ -58,7 +66,9 @@ def connection(misled: Engine) -> Iterator[Connection]:
 
 
 def _plan(connection: Connection, statement: Any, params: dict[str, Any]) -> list[str]:
-    compiled = statement.compile(dialect=sqlite.dialect())
+    compiled = statement.compile(
+        dialect=sqlite.dialect(), compile_kwargs={"render_postcompile": True}
+    )
     values = compiled.construct_params(params)
     processors = compiled._bind_processors  # how Core binds each value (the JSON list)
     args = [
@@ -73,6 +83,14 @@ def _plan(connection: Connection, statement: Any, params: dict[str, Any]) -> lis
 
 def _reads_deliveries(plan: list[str]) -> list[str]:
     return [step for step in plan if " deliveries" in step and "earlier" not in step]
+
+
+def _one_status(step: str) -> bool:
+    """The step reads one status's rows: a search by status, or the `sent` rows' own index."""
+    return step.startswith("SEARCH deliveries USING INDEX") or step == SENT_ROWS
+
+
+SENT_ROWS = "SCAN deliveries USING INDEX ix_deliveries_sent"
 
 
 def test_the_busy_counts_read_the_status_indexes(connection: Connection) -> None:
@@ -120,6 +138,38 @@ def test_the_acknowledgement_poll_reads_only_sent_deliveries(misled: Engine) -> 
         raw = connection.connection.dbapi_connection
         assert raw is not None
         plan = [row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {sql}")]
-    assert _reads_deliveries(plan) == [
-        "SEARCH deliveries USING INDEX ix_deliveries_lease (status=?)"
-    ]
+    (step,) = _reads_deliveries(plan)
+    assert _one_status(step), step
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        pytest.param(lambda now: alert_metrics._by_state(now, now), id="alert gauges"),
+        pytest.param(overview._standing, id="council overview"),
+    ],
+)
+def test_the_unsettled_counts_read_each_status_by_index(
+    connection: Connection, statement: Callable[[datetime], Any]
+) -> None:
+    """Grouped counts of unsettled deliveries read each status's rows, not every one kept."""
+    now = datetime.now(UTC)
+    plan = _reads_deliveries(_plan(connection, statement(now), {}))
+    assert plan
+    assert all(_one_status(step) for step in plan), plan
+
+
+def test_the_queue_gauges_read_each_status_by_index(misled: Engine) -> None:
+    """A scrape of the queue gauges reads each unsettled status's rows, not every one kept."""
+    run: list[tuple[str, Any]] = []
+    event.listen(misled, "before_cursor_execute", lambda *a: run.append((a[2], a[3])))
+    list(metrics.QueueCollector(misled).collect())
+    (sql, params) = next(found for found in run if "FROM deliveries" in found[0])
+    with misled.connect() as connection:
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        plan = _reads_deliveries(
+            [row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+        )
+    assert plan
+    assert all(_one_status(step) for step in plan), plan
