@@ -27,13 +27,11 @@ from sqlalchemy import Engine, and_, case, func, select
 from sqlalchemy.sql.expression import CompoundSelect
 
 from gateway.canonical import utc_now
-from gateway.delivery.enqueue import RISK_BY_PRIORITY
+from gateway.delivery.enqueue import RISK_BY_PRIORITY, UNSETTLED
 from gateway.routing import RoutingTable
 from gateway.store.dialects import each_status
 from gateway.store.engine import reading
 from gateway.store.schema import deliveries
-
-_UNSETTLED = ("pending", "retrying", "in_flight", "sent")
 
 
 class AlertCollector(Collector):
@@ -98,7 +96,7 @@ def _family(
 
 def _by_state(now: datetime, ack_cutoff: datetime) -> CompoundSelect[Any]:
     """Unsettled and dead deliveries by council, system, status and priority, with counts."""
-    unsettled = deliveries.c.status.in_(_UNSETTLED)
+    unsettled = deliveries.c.status.in_(UNSETTLED)
     grouped = select(
         deliveries.c.council,
         deliveries.c.system,
@@ -115,4 +113,4 @@ def _by_state(now: datetime, ack_cutoff: datetime) -> CompoundSelect[Any]:
     ).group_by(
         deliveries.c.council, deliveries.c.system, deliveries.c.status, deliveries.c.priority
     )
-    return each_status(grouped, deliveries.c.status, (*_UNSETTLED, "dead"))
+    return each_status(grouped, deliveries.c.status, (*UNSETTLED, "dead"))

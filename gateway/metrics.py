@@ -17,6 +17,7 @@ from sqlalchemy import Engine, case, func, select
 
 from gateway.canonical import utc_now
 from gateway.delivery import unroutable as unroutables
+from gateway.delivery.enqueue import UNSETTLED
 from gateway.store.dialects import each_status
 from gateway.store.schema import deliveries
 
@@ -37,7 +38,6 @@ LATENCY = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600),
 )
 _PROCESS_METRICS = (RECEIVED, REJECTED, DELIVERED, SENT, RETRIED, DEAD, LATENCY)
-_WAITING = ("pending", "retrying", "in_flight", "sent")
 
 
 def delivery_finished(system: str, council: str, status: str, latency_s: float | None) -> None:
@@ -82,7 +82,7 @@ class QueueCollector(Collector):
                 func.min(deliveries.c.created_at),
                 func.sum(case((deliveries.c.deadline_at < now, 1), else_=0)),
             ).group_by(deliveries.c.council, deliveries.c.system, deliveries.c.status)
-            rows = connection.execute(each_status(grouped, deliveries.c.status, _WAITING)).all()
+            rows = connection.execute(each_status(grouped, deliveries.c.status, UNSETTLED)).all()
         for council, system, status, count, created, overdue_count in rows:
             depth.add_metric([council, system, status], count)
             key = (council, system)

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, or_, select
 
-from gateway.delivery.enqueue import RISK_BY_PRIORITY
+from gateway.delivery.enqueue import RISK_BY_PRIORITY, UNSETTLED
 from gateway.routing import RoutingTable
 from gateway.store.dialects import each_status
 from gateway.store.schema import deliveries
@@ -32,7 +32,6 @@ from gateway.waiting import WaitingGroup, list_waiting
 
 DAY = timedelta(hours=24)
 STEP = timedelta(minutes=15)
-UNSETTLED = ("pending", "in_flight", "retrying", "sent")
 RISKS = ("high", "medium", "low", "no_apparent_risk")
 # How far back a delivery confirmed today may have been created (dead letters replayed after
 # longer are left out of the chart; GATEWAY_MAX_AGE_S is 72 hours).

@@ -41,6 +41,7 @@ from sqlalchemy import (
 )
 
 from adapters.compact.councils import official_name
+from gateway.delivery.enqueue import UNSETTLED
 from gateway.delivery.log import SETTLED
 from gateway.routing import RoutingTable
 from gateway.store.cursors import decode_cursor, encode_cursor
@@ -49,7 +50,6 @@ from gateway.store.schema import deliveries, events, messages, unroutable
 MESSAGE_STATUSES = ("delivered", "pending", "overdue", "unroutable", "dead", "stale")
 COUNCIL_STATES = ("delivered", "cancelled", "pending", "overdue", "unroutable", "dead")
 # The rank of each message status: a message takes the highest of its deliveries'.
-_UNSETTLED = ("pending", "in_flight", "retrying", "sent")  # what SETTLED and dead leave
 _RANK = {"stale": -1, "delivered": 0, "pending": 1, "overdue": 2, "unroutable": 3, "dead": 4}
 _STATUS_OF_RANK = {rank: status for status, rank in _RANK.items()}
 
@@ -181,8 +181,8 @@ def _candidates(status: str, now: datetime) -> ColumnElement[bool] | None:
     """
     states: dict[str, ColumnElement[bool]] = {
         "dead": deliveries.c.status == "dead",
-        "overdue": and_(deliveries.c.status.in_(_UNSETTLED), deliveries.c.deadline_at < now),
-        "pending": deliveries.c.status.in_(_UNSETTLED),
+        "overdue": and_(deliveries.c.status.in_(UNSETTLED), deliveries.c.deadline_at < now),
+        "pending": deliveries.c.status.in_(UNSETTLED),
     }
     if status in states:
         having = (

@@ -10,12 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, literal_column, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from adapters.base import Ack
 from gateway import audit
 from gateway.delivery.outcomes import save_case_record
 from gateway.store import locks
+from gateway.store.dialects import constant
 from gateway.store.schema import ack_cursors, deliveries
 from gateway.store.work import unit_of_work
 
@@ -29,7 +30,7 @@ def awaiting_ack(engine: Engine) -> list[str]:
     `sent` rows (`ix_deliveries_sent`) can serve it: with a parameter SQLite walked the council
     index, every delivery kept, at every poll (docs/decisions/0039).
     """
-    sent = deliveries.c.status == literal_column("'sent'")
+    sent = deliveries.c.status == constant("sent")
     with engine.connect() as connection:
         rows = connection.execute(select(deliveries.c.council).where(sent).distinct())
         return sorted(r.council for r in rows)

@@ -31,6 +31,8 @@ from gateway.store.schema import deliveries, episodes, events, unroutable
 
 PRIORITY = {RiskLevel.HIGH: 0, RiskLevel.MEDIUM: 1, RiskLevel.LOW: 2, RiskLevel.NO_APPARENT_RISK: 3}
 RISK_BY_PRIORITY = {priority: risk for risk, priority in PRIORITY.items()}
+# A delivery's statuses until it is settled (delivered, cancelled) or dead.
+UNSETTLED = ("pending", "retrying", "in_flight", "sent")
 
 # Prepared once (gateway/store/prepared.py): they run on the ingest hot path.
 _EVENT_SEQ = Prepared(select(events.c.seq).where(events.c.id == bindparam("event")))

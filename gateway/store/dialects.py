@@ -4,7 +4,8 @@
   on every call, and `Prepared` refuses it): a PostgreSQL array, a JSON list on SQLite.
 - `unindexed`: a column kept out of SQLite's choice of index (docs/decisions/0039).
 - `each_status`: a grouped count over several statuses, one branch per status.
-- `constants`: the code's own strings written into the SQL, for an IN over them.
+- `constant`, `constants`: the code's own strings written into the SQL (an IN over them, or a
+  value a partial index must see).
 """
 
 from __future__ import annotations
@@ -142,8 +143,13 @@ def constants(values: Sequence[str]) -> list[ColumnElement[Any]]:
     Core binds a Python list as an expanding parameter, which `Prepared` refuses; these are
     the code's own literals (never input), so they need no parameter.
     """
-    assert all("'" not in value for value in values)  # the code's own constants only
-    return [literal_column(f"'{value}'") for value in values]
+    return [constant(value) for value in values]
+
+
+def constant(value: str) -> ColumnElement[Any]:
+    """One fixed string written into the SQL: where a partial index needs to see the value."""
+    assert "'" not in value  # the code's own constants only
+    return literal_column(f"'{value}'")
 
 
 def _postgres(dialect: Dialect) -> bool:
