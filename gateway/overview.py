@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, case, func, or_, select
+from sqlalchemy.sql.expression import CompoundSelect
 
 from gateway.delivery.enqueue import RISK_BY_PRIORITY, UNSETTLED
 from gateway.routing import RoutingTable
@@ -94,7 +95,7 @@ def councils(
     )
     for code, system, count in recent:
         row(code, system).last_24h += int(count)
-    for code, system, status, priority, count, late in connection.execute(_standing(now)):
+    for code, system, status, priority, count, late in connection.execute(standing(now)):
         figures = row(code, system)
         if status == "dead":
             figures.dead += int(count)
@@ -108,15 +109,21 @@ def councils(
     return sorted(rows.values(), key=CouncilFigures.sort_key), waiting
 
 
-def _standing(now: datetime) -> Any:
-    """Unsettled and dead deliveries by council, system, status and priority."""
+def standing(now: datetime, *extra: ColumnElement[Any]) -> CompoundSelect[Any]:
+    """Unsettled and dead deliveries by council, system, status and priority.
+
+    Each row: those four, the count, how many of them are unsettled and past their deadline,
+    then the `extra` columns (the alert gauges add the acknowledgements overdue).
+    """
+    late = and_(deliveries.c.status.in_(UNSETTLED), deliveries.c.deadline_at < now)
     grouped = select(
         deliveries.c.council,
         deliveries.c.system,
         deliveries.c.status,
         deliveries.c.priority,
         func.count(),
-        func.sum(case((deliveries.c.deadline_at < now, 1), else_=0)),
+        func.sum(case((late, 1), else_=0)),
+        *extra,
     ).group_by(
         deliveries.c.council, deliveries.c.system, deliveries.c.status, deliveries.c.priority
     )

@@ -146,7 +146,7 @@ def test_the_acknowledgement_poll_reads_only_sent_deliveries(misled: Engine) -> 
     "statement",
     [
         pytest.param(lambda now: alert_metrics._by_state(now, now), id="alert gauges"),
-        pytest.param(overview._standing, id="council overview"),
+        pytest.param(overview.standing, id="council overview"),
     ],
 )
 def test_the_unsettled_counts_read_each_status_by_index(
