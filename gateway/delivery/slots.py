@@ -8,6 +8,13 @@ whichever worker holds them). So the council's `max_in_flight` and its breaker h
 workers together: two workers claiming at once wait for each other on the breaker rows, and
 the second sees the first's claims. A worker killed mid-attempt frees its slot when the lease
 runs out, as it frees the delivery.
+
+Only the councils with work to claim (a delivery queued, or in flight under a lease run out) and
+those whose outcomes are counted are locked and read: a council with nothing to send needs no
+slot. With
+every council of England routed, locking all 153 rows every round cost 2 ms of CPU and, on
+PostgreSQL, 8.6 kB of write-ahead log per round, twice a second on an idle gateway
+(docs/decisions/0040).
 """
 
 from __future__ import annotations
@@ -21,10 +28,12 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Select,
     bindparam,
     func,
     literal_column,
     select,
+    union,
     union_all,
     update,
 )
@@ -35,7 +44,14 @@ from gateway.delivery.breaker import Breaker, BreakerPolicy, Outcome
 from gateway.delivery.claims import DUE
 from gateway.delivery.enqueue import PRIORITY
 from gateway.store import locks
-from gateway.store.dialects import constants, in_list, unindexed
+from gateway.store.dialects import (
+    LISTED_VALUE,
+    constants,
+    in_list,
+    indexed_by,
+    listed,
+    unindexed,
+)
 from gateway.store.prepared import Prepared
 from gateway.store.schema import breakers, deliveries
 
@@ -88,7 +104,8 @@ class CouncilBreakers:
                 that are recorded later in the same unit of work: their rows still say
                 `in_flight`, their slots are free.
         """
-        councils = sorted(limits)
+        counted = {outcome.council for outcome in outcomes}
+        councils = sorted(_working(connection, limits, now) | (counted & set(limits)))
         answered = answered or {}
         if not councils:
             return {}
@@ -144,6 +161,12 @@ def _lock(connection: Connection, councils: list[str], now: datetime) -> dict[st
     return found
 
 
+def _working(connection: Connection, limits: Mapping[str, int], now: datetime) -> set[str]:
+    """The routed councils with work to claim: queued, or in flight under a lease run out."""
+    params = {"councils": list(limits), "now": now}
+    return {row.value for row in _WORKING.rows(connection, params)}
+
+
 def _select(connection: Connection, councils: list[str]) -> dict[str, Breaker]:
     rows = _SELECT.rows(connection, {"councils": councils})
     return {row.council: _breaker(row) for row in rows}
@@ -191,6 +214,26 @@ def _busy_statement() -> Prepared:
     return Prepared(union_all(in_flight, urgent))
 
 
+def _working_statement() -> Prepared:
+    """The councils `_working` finds, in one round trip (not locked).
+
+    Queued work: one probe of `ix_deliveries_queued` per routed council, named for SQLite,
+    whose averages would choose the council index and read a council's every delivery kept.
+    Leases run out (a worker died): the few rows in flight, read by lease.
+    """
+    queued: Select[Any] = (
+        select(literal_column("1"))
+        .select_from(indexed_by(deliveries, "ix_deliveries_queued"))
+        .where(deliveries.c.council == LISTED_VALUE, deliveries.c.status.in_(constants(DUE)))
+    )
+    expired = select(deliveries.c.council).where(
+        deliveries.c.status == "in_flight",
+        deliveries.c.lease_until < bindparam("now"),
+        in_list(unindexed(deliveries.c.council), "councils"),
+    )
+    return Prepared(union(listed("councils").where(queued.exists()), expired))
+
+
 _IN_FLIGHT, _URGENT = 1, 2
 # The councils' breakers, locked (SQLite drops FOR UPDATE: its one writer is the lock).
 _SELECT = Prepared(
@@ -200,4 +243,5 @@ _SELECT = Prepared(
     .with_for_update()
 )
 _BUSY = _busy_statement()
+_WORKING = _working_statement()
 _UPDATE = Prepared(update(breakers).where(breakers.c.council == bindparam("row_council")))

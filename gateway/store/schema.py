@@ -243,6 +243,11 @@ Index("ix_deliveries_lease", deliveries.c.status, deliveries.c.lease_until)
 # through their own index whatever SQLite's statistics say of the status.
 _SENT = text("status = 'sent'")
 Index("ix_deliveries_sent", deliveries.c.council, sqlite_where=_SENT, postgresql_where=_SENT)
+# The councils with work queued (gateway/delivery/slots.py): one probe per routed council, each
+# round, so that only those councils' breakers are locked, not every routed council's. Not the
+# `in_flight` rows: the counts of those read them by lease, and no plan should read them by council.
+_QUEUED = text("status IN ('pending', 'retrying')")
+Index("ix_deliveries_queued", deliveries.c.council, sqlite_where=_QUEUED, postgresql_where=_QUEUED)
 Index("ix_deliveries_council_created", deliveries.c.council, deliveries.c.created_at)
 Index("ix_deliveries_created", deliveries.c.created_at)
 

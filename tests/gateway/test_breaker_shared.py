@@ -16,7 +16,7 @@ from gateway.delivery.breaker import BreakerPolicy, Outcome
 from gateway.delivery.slots import CouncilBreakers
 from gateway.delivery.worker import Worker
 from gateway.store import locks
-from gateway.store.schema import attempts, deliveries
+from gateway.store.schema import attempts, breakers, deliveries
 from gateway.store.work import unit_of_work
 from tests.conftest import KeyRing
 from tests.gateway.delivery import Clock, make_worker, post, set_faults
@@ -45,8 +45,11 @@ def free(engine: Engine, board: CouncilBreakers, now: datetime, *seen: Outcome) 
         return board.free_slots(connection, LIMITS, list(seen), now)
 
 
-def test_a_breaker_opened_by_one_worker_holds_for_another(services: Services) -> None:
+def test_a_breaker_opened_by_one_worker_holds_for_another(
+    client: TestClient, services: Services, police: dict[str, str]
+) -> None:
     """Worker A's failures open Derbyshire's breaker; worker B, its own process, sees it open."""
+    post(client, "merlin", merlin(), police)  # work queued for both councils
     engine, now = services.engine, datetime.now().astimezone()
     first, second = CouncilBreakers(), CouncilBreakers()
     assert free(engine, second, now) == LIMITS
@@ -60,6 +63,47 @@ def test_a_breaker_opened_by_one_worker_holds_for_another(services: Services) ->
     assert free(engine, first, reopens) == LIMITS
     stored = slots.load(engine, "830")
     assert stored is not None and stored.opened_at is None
+
+
+def test_only_councils_with_work_are_locked_and_given_slots(
+    client: TestClient, services: Services, police: dict[str, str]
+) -> None:
+    """With every council of England routed, a round reads the breakers of those with work.
+
+    Brent and Derbyshire have a delivery queued; Camden has none, but the outcome of its last
+    attempt is counted. No other council's breaker is read, locked or created.
+    """
+    national = {f"{code:03d}": 4 for code in range(100, 253)} | LIMITS
+    engine, now = services.engine, datetime.now().astimezone()
+    board = CouncilBreakers()
+    with unit_of_work(engine, locks=(locks.Level.BREAKER,)) as connection:
+        assert board.free_slots(connection, national, [], now) == {}
+    post(client, "merlin", merlin(), police)
+    failures = [Outcome("202", now, True) for _ in range(10)]
+    with unit_of_work(engine, locks=(locks.Level.BREAKER,)) as connection:
+        given = board.free_slots(connection, national, failures, now)
+    assert given == {"202": 0, "304": 4, "830": 4}
+    with engine.connect() as connection:
+        stored = set(connection.scalars(select(breakers.c.council)))
+    assert stored == {"202", "304", "830"}
+    camden = slots.load(engine, "202")
+    assert camden is not None and camden.opened_at is not None, "its failures were counted"
+
+
+def test_a_lease_run_out_is_claimed_with_nothing_queued(
+    client: TestClient,
+    services: Services,
+    sims: TestClient,
+    clock: Clock,
+    police: dict[str, str],
+) -> None:
+    """A worker died with both deliveries in flight and nothing else queued: another claims them."""
+    post(client, "merlin", merlin(), police)
+    first, second = make_worker(services, sims, clock), make_worker(services, sims, clock)
+    assert len(first._claim(16)) == 2
+    assert second._claim(16) == [], "the leases still run"
+    clock.advance(hours=1)
+    assert sorted(c.council for c in second._claim(16)) == ["304", "830"]
 
 
 def in_flight(engine: Engine) -> dict[str, int]:

@@ -27,6 +27,7 @@ from gateway.store.engine import make_engine
 
 # What ANALYZE wrote on the benchmark's seeded backlog: 3 000 deliveries, all pending, two councils.
 MISLEADING = {
+    "ix_deliveries_queued": "3000 1500",
     "ix_deliveries_lease": "3000 3000 3000",
     "ix_deliveries_claim": "3000 3000 3000 2",
     "ix_deliveries_due": "3000 3000 2",
@@ -102,6 +103,33 @@ def test_the_busy_counts_read_the_status_indexes(connection: Connection) -> None
         "SEARCH deliveries USING INDEX ix_deliveries_lease (status=? AND lease_until>?)",
         "SEARCH deliveries USING INDEX ix_deliveries_claim (status=? AND priority=? AND "
         "next_attempt_at<?)",
+    ]
+
+
+def test_the_councils_with_work_are_found_by_probes_not_by_reading_their_deliveries(
+    misled: Engine,
+) -> None:
+    """One probe of the queued rows' index per routed council; expired leases by lease.
+
+    With statistics from a backlog on three councils of 153 (as ANALYZE wrote them), the
+    council index looked 17 times more selective than the queued rows' own (`indexed_by`).
+    """
+    with misled.begin() as conn:
+        if conn.scalar(text("SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_stat1'")):
+            conn.execute(
+                text("UPDATE sqlite_stat1 SET stat = :s WHERE idx = :i"),
+                [
+                    {"i": "ix_deliveries_queued", "s": "100000 33334"},
+                    {"i": "ix_deliveries_council_created", "s": "300000 1961 1961"},
+                ],
+            )
+    misled.dispose()
+    params = {"councils": [f"{code:03d}" for code in range(100, 253)], "now": datetime.now(UTC)}
+    with misled.connect() as connection:
+        plan = _reads_deliveries(_plan(connection, slots._WORKING.statement, params))
+    assert plan == [
+        "SEARCH deliveries USING INDEX ix_deliveries_queued (council=?)",
+        "SEARCH deliveries USING INDEX ix_deliveries_lease (status=? AND lease_until<?)",
     ]
 
 
