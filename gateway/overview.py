@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, case, func, or_, select, union_all
 from sqlalchemy.sql.expression import CompoundSelect
 
 from gateway.delivery.enqueue import RISK_BY_PRIORITY, UNSETTLED
 from gateway.routing import RoutingTable
-from gateway.store.dialects import each_status
+from gateway.store.dialects import constants, each_status, indexed_by
 from gateway.store.schema import deliveries
 from gateway.waiting import WaitingGroup, list_waiting
 
@@ -144,28 +144,7 @@ class Step:
 def history(connection: Connection, now: datetime) -> list[Step]:
     """The last 24 hours in 15-minute steps, oldest first (see the module docstring)."""
     start = now - DAY
-    rows = connection.execute(
-        select(
-            deliveries.c.created_at,
-            deliveries.c.status,
-            deliveries.c.delivered_at,
-            deliveries.c.updated_at,
-        ).where(
-            or_(
-                deliveries.c.status.in_(UNSETTLED),
-                and_(
-                    deliveries.c.created_at >= start - LOOKBACK,
-                    or_(
-                        deliveries.c.delivered_at >= start,
-                        and_(
-                            deliveries.c.status.in_(("dead", "cancelled")),
-                            deliveries.c.updated_at >= start,
-                        ),
-                    ),
-                ),
-            )
-        )
-    ).all()
+    rows = connection.execute(history_rows(start)).all()
     starts = sorted(r.created_at for r in rows)
     # A delivery waits from its creation to its settlement; clocks of several hosts may put the
     # settlement a moment before the creation, which must count as no wait, never as minus one.
@@ -190,6 +169,35 @@ def history(connection: Connection, now: datetime) -> list[Step]:
             )
         )
     return steps
+
+
+def history_rows(start: datetime) -> CompoundSelect[Any]:
+    """The deliveries the chart since `start` counts: unsettled, or settled since `start`.
+
+    Each unsettled status is read through the status index (named for SQLite, whose averages
+    may prefer a scan), and the settled ones through the creation index, back to `LOOKBACK`:
+    as one condition with an OR, SQLite read every delivery kept (decisions 0039, 0040).
+    """
+    columns = select(
+        deliveries.c.created_at,
+        deliveries.c.status,
+        deliveries.c.delivered_at,
+        deliveries.c.updated_at,
+    )
+    settled_since = columns.where(
+        deliveries.c.status.not_in(constants(UNSETTLED)),
+        deliveries.c.created_at >= start - LOOKBACK,
+        or_(
+            deliveries.c.delivered_at >= start,
+            and_(
+                deliveries.c.status.in_(constants(("dead", "cancelled"))),
+                deliveries.c.updated_at >= start,
+            ),
+        ),
+    )
+    by_status = columns.select_from(indexed_by(deliveries, "ix_deliveries_due"))
+    unsettled = each_status(by_status, deliveries.c.status, UNSETTLED)
+    return union_all(*unsettled.selects, settled_since)
 
 
 def _settled_at(row: Any) -> datetime | None:

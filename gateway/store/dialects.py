@@ -211,9 +211,10 @@ def indexed_by(table: Table, index: str) -> FromClause:
 
     Where SQLite's one average per index column misleads it whatever the query says: when
     three councils of 153 hold a backlog, the queued rows' partial index looks 17 times less
-    selective than the council index, which reads a council's every delivery kept. SQLite refuses to prepare a statement that the index cannot serve, so the
-    name is checked whenever the statement is first run. PostgreSQL keeps per-value statistics
-    and chooses for itself.
+    selective than the council index, which reads a council's every delivery kept. SQLite
+    refuses to prepare a statement that the index cannot serve, so the name is checked
+    whenever the statement is first run. PostgreSQL keeps per-value statistics and chooses
+    for itself.
     """
     return _IndexedBy(table, index)
 

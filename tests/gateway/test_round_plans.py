@@ -175,12 +175,16 @@ def test_the_acknowledgement_poll_reads_only_sent_deliveries(misled: Engine) -> 
     [
         pytest.param(lambda now: alert_metrics._by_state(now, now), id="alert gauges"),
         pytest.param(overview.standing, id="council overview"),
+        pytest.param(overview.history_rows, id="overview chart"),
     ],
 )
 def test_the_unsettled_counts_read_each_status_by_index(
     connection: Connection, statement: Callable[[datetime], Any]
 ) -> None:
-    """Grouped counts of unsettled deliveries read each status's rows, not every one kept."""
+    """Grouped counts of unsettled deliveries read each status's rows, not every one kept.
+
+    The chart's settled deliveries are read by creation time, back to its look-back.
+    """
     now = datetime.now(UTC)
     plan = _reads_deliveries(_plan(connection, statement(now), {}))
     assert plan
