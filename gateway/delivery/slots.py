@@ -11,9 +11,8 @@ runs out, as it frees the delivery.
 
 Only the councils with work to claim (a delivery queued, or in flight under a lease run out) and
 those whose outcomes are counted are locked and read: a council with nothing to send needs no
-slot. With
-every council of England routed, locking all 153 rows every round cost 2 ms of CPU and, on
-PostgreSQL, 8.6 kB of write-ahead log per round, twice a second on an idle gateway
+slot. With every council of England routed, locking all 153 rows cost about 2 ms of CPU a
+round and, on PostgreSQL, 8.6 kB of write-ahead log, twice a second on an idle gateway
 (docs/decisions/0040).
 """
 
