@@ -13,7 +13,7 @@ from adapters import registry
 from gateway import demo, keys, routing
 from gateway.cli import main
 from gateway.settings import DEMO_ROUTING
-from tests.gateway.test_replay import cli  # noqa: F401 - the fixture: a CLI on the test database
+from tests.gateway.onboarding import cli  # noqa: F401 - the fixture: a CLI on the test database
 
 
 def test_the_examples_reach_the_demo_councils_in_every_role() -> None:

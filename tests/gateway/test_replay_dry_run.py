@@ -10,13 +10,12 @@ from sqlalchemy import Engine, select
 
 from gateway.cli import main
 from gateway.store.schema import audit_log, unroutable
-from tests.gateway import test_replay
-from tests.gateway.test_delivery_log import set_delivery
-from tests.gateway.test_replay import audit_entries, harrow_report_and_found, row
-
-# The fixtures of test_replay.py: a CLI on the test database (Harrow onboarded), the example.
-cli = test_replay.cli
-example = test_replay.example
+from tests.gateway.audit import audit_entries
+from tests.gateway.delivery import row, set_delivery
+from tests.gateway.onboarding import (
+    cli,  # noqa: F401 - the fixture
+    harrow_report_and_found,
+)
 
 
 def _snapshot(engine: Engine) -> tuple[Any, ...]:
@@ -28,7 +27,7 @@ def _snapshot(engine: Engine) -> tuple[Any, ...]:
 
 
 def test_a_dry_run_prints_what_would_be_queued_by_council_and_changes_nothing(
-    cli: CliRunner,
+    cli: CliRunner,  # noqa: F811 - the fixture imported above
     client: TestClient,
     engine: Engine,
     example: dict[str, str],
@@ -59,7 +58,7 @@ def test_a_dry_run_prints_what_would_be_queued_by_council_and_changes_nothing(
 
 
 def test_a_dry_run_honours_the_council_and_statuses(
-    cli: CliRunner,
+    cli: CliRunner,  # noqa: F811 - the fixture imported above
     engine: Engine,
     example: dict[str, str],
 ) -> None:
@@ -75,7 +74,7 @@ def test_a_dry_run_honours_the_council_and_statuses(
 
 
 def test_the_reason_is_in_every_replays_audit_entry_unroutable_ones_too(
-    cli: CliRunner,
+    cli: CliRunner,  # noqa: F811 - the fixture imported above
     client: TestClient,
     engine: Engine,
     example: dict[str, str],

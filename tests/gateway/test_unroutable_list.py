@@ -18,8 +18,8 @@ from gateway.canonical import utc_now
 from gateway.cli import main
 from gateway.metrics import UnroutableCollector
 from gateway.store.schema import deliveries, unroutable
-from tests.gateway.test_delivery_log import post
-from tests.gateway.test_replay import HARROW, cli  # noqa: F401 - the `cli` fixture
+from tests.gateway.delivery import post
+from tests.gateway.onboarding import HARROW, cli  # noqa: F401 - the `cli` fixture
 from tests.gateway.unresolved_messages import UNKNOWN, export, looked_after
 from tests.messages import merlin, new_id
 
