@@ -13,6 +13,7 @@ from tests.gateway.delivery import (  # noqa: F401 - the delivery fixtures
     sims,
     worker,
 )
+from tests.gateway.onboarding import cli  # noqa: F401 - a CLI on the test database
 
 
 @pytest.fixture

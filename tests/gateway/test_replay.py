@@ -20,7 +20,6 @@ from tests.conftest import KeyRing
 from tests.gateway.audit import audit_entries
 from tests.gateway.delivery import add_attempt, another_report, ids_of, post, row, set_delivery
 from tests.gateway.onboarding import (
-    cli,  # noqa: F401 - the fixture
     harrow_report_and_found,
     onboarded_table,
 )
@@ -175,7 +174,7 @@ def test_unroutable_replay_is_once_only_and_by_council(
 
 
 def test_cli_replay_requeues_dead_deliveries_and_routes_unroutable_events(
-    cli: CliRunner,  # noqa: F811 - the fixture imported above
+    cli: CliRunner,
     client: TestClient,
     engine: Engine,
     example: dict[str, str],
@@ -201,7 +200,7 @@ def test_cli_replay_requeues_dead_deliveries_and_routes_unroutable_events(
 
 
 def test_cli_replay_filters_by_council_status_and_since(
-    cli: CliRunner,  # noqa: F811 - the fixture imported above
+    cli: CliRunner,
     client: TestClient,
     engine: Engine,
     example: dict[str, str],
@@ -230,7 +229,7 @@ def test_cli_replay_filters_by_council_status_and_since(
 
 
 def test_cli_replay_works_in_batches(
-    cli: CliRunner,  # noqa: F811 - the fixture imported above
+    cli: CliRunner,
     client: TestClient,
     engine: Engine,
     met: dict[str, str],
@@ -262,7 +261,7 @@ def test_cli_replay_works_in_batches(
     ],
 )
 def test_cli_replay_bad_arguments_exit_2(
-    cli: CliRunner,  # noqa: F811 - the fixture imported above
+    cli: CliRunner,
     engine: Engine,
     args: list[str],
     fragment: str,

@@ -12,10 +12,7 @@ from gateway.cli import main
 from gateway.store.schema import audit_log, unroutable
 from tests.gateway.audit import audit_entries
 from tests.gateway.delivery import row, set_delivery
-from tests.gateway.onboarding import (
-    cli,  # noqa: F401 - the fixture
-    harrow_report_and_found,
-)
+from tests.gateway.onboarding import harrow_report_and_found
 
 
 def _snapshot(engine: Engine) -> tuple[Any, ...]:
@@ -27,7 +24,7 @@ def _snapshot(engine: Engine) -> tuple[Any, ...]:
 
 
 def test_a_dry_run_prints_what_would_be_queued_by_council_and_changes_nothing(
-    cli: CliRunner,  # noqa: F811 - the fixture imported above
+    cli: CliRunner,
     client: TestClient,
     engine: Engine,
     example: dict[str, str],
@@ -58,7 +55,7 @@ def test_a_dry_run_prints_what_would_be_queued_by_council_and_changes_nothing(
 
 
 def test_a_dry_run_honours_the_council_and_statuses(
-    cli: CliRunner,  # noqa: F811 - the fixture imported above
+    cli: CliRunner,
     engine: Engine,
     example: dict[str, str],
 ) -> None:
@@ -74,7 +71,7 @@ def test_a_dry_run_honours_the_council_and_statuses(
 
 
 def test_the_reason_is_in_every_replays_audit_entry_unroutable_ones_too(
-    cli: CliRunner,  # noqa: F811 - the fixture imported above
+    cli: CliRunner,
     client: TestClient,
     engine: Engine,
     example: dict[str, str],
