@@ -7,7 +7,13 @@ from sqlalchemy import Engine
 
 from gateway import keys
 from tests.conftest import KeyRing
-from tests.gateway.delivery import clock, sims, worker  # noqa: F401 - the delivery fixtures
+from tests.gateway.delivery import (  # noqa: F401 - the delivery fixtures
+    clock,
+    example,
+    sims,
+    worker,
+)
+from tests.gateway.onboarding import cli  # noqa: F401 - a CLI on the test database
 
 
 @pytest.fixture

@@ -1,8 +1,11 @@
 """What the delivery tests share: a worker on the in-process simulators, and its helpers.
 
-The fixtures `sims`, `clock` and `worker`; the hand-moved `Clock`; `make_worker`; posting,
-claiming, draining and reading back what the simulators recorded. tests/gateway/conftest.py
-exposes the fixtures to the gateway's tests; elsewhere a test module imports the ones it uses.
+The fixtures `sims`, `clock`, `worker` and `example` (the MERLIN example posted); the
+hand-moved `Clock`; `make_worker`; posting (`post`, `another_report`, `ids_of`), claiming,
+draining and reading back what the simulators recorded; putting a delivery in a state
+directly (`set_delivery`, `add_attempt`) and reading the database back (`statuses`, `row`,
+`counts`). tests/gateway/conftest.py exposes the fixtures to the gateway's tests; elsewhere
+a test module imports the ones it uses.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, insert, select, update
 
 from gateway.api.app import simulators_app
 from gateway.api.deps import Services
@@ -25,8 +28,9 @@ from gateway.delivery.breaker import BreakerPolicy
 from gateway.delivery.retry import RetryPolicy
 from gateway.delivery.slots import CouncilBreakers
 from gateway.delivery.worker import Worker, WorkerConfig
-from gateway.store.schema import deliveries
+from gateway.store.schema import attempts, audit_log, deliveries, episodes, events, messages
 from tests.adapters.simulators import LOOPBACK
+from tests.messages import merlin, new_id
 
 XML = {"Content-Type": "application/xml"}
 UNSETTLED = ("pending", "retrying", "in_flight", "sent")
@@ -85,10 +89,64 @@ def post(client: TestClient, source: str, body: bytes, headers: dict[str, str]) 
     return receipt
 
 
+def another_report(client: TestClient, headers: dict[str, str], n: int) -> dict[str, Any]:
+    """A MERLIN report of a new episode (Brent, 304, and Derbyshire, 830, are told of it)."""
+    return post(client, "merlin", merlin(message_id=new_id(), ref=f"24MIS0{n:05d}"), headers)
+
+
+def ids_of(receipt: dict[str, Any]) -> dict[str, str]:
+    """The receipt's delivery ids by council."""
+    return {d["council"]: d["delivery_id"] for d in receipt["deliveries"]}
+
+
+@pytest.fixture
+def example(client: TestClient, met: dict[str, str]) -> dict[str, str]:
+    """The MERLIN example posted: its delivery ids to Brent (304) and Derbyshire (830)."""
+    return ids_of(post(client, "merlin", merlin(), met))
+
+
+def set_delivery(engine: Engine, delivery_id: str, **values: Any) -> None:
+    """Put a delivery in a state directly (what the worker would have done)."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(deliveries).where(deliveries.c.id == delivery_id).values(**values)
+        )
+
+
+def add_attempt(engine: Engine, delivery_id: str, number: int, **values: Any) -> None:
+    """Record a finished attempt directly (what the worker would have done)."""
+    started = utc_now() - timedelta(minutes=10 - number)
+    with engine.begin() as connection:
+        connection.execute(
+            insert(attempts).values(
+                delivery_id=delivery_id,
+                number=number,
+                started_at=started,
+                finished_at=started + timedelta(seconds=1),
+                **values,
+            )
+        )
+
+
 def statuses(engine: Engine) -> dict[str, str]:
     """Every delivery's status by id."""
     with engine.connect() as connection:
         return {r.id: r.status for r in connection.execute(select(deliveries))}
+
+
+def row(engine: Engine, delivery_id: str) -> Any:
+    """A delivery's row."""
+    with engine.connect() as connection:
+        return connection.execute(select(deliveries).where(deliveries.c.id == delivery_id)).one()
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    """Row counts of every table a message touches."""
+    with engine.connect() as connection:
+        return {
+            t.name: connection.execute(select(func.count()).select_from(t)).scalar_one()
+            for t in (messages, events, episodes, deliveries, audit_log)
+        }
 
 
 def drain(worker: Worker, clock: Clock, engine: Engine, rounds: int = 200) -> None:

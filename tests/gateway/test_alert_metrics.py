@@ -11,8 +11,8 @@ from sqlalchemy import Engine, update
 from gateway.api.deps import Services
 from gateway.canonical import utc_now
 from gateway.store.schema import unroutable
-from tests.gateway.test_delivery_log import ids_of, post, set_delivery
-from tests.gateway.test_replay import HARROW
+from tests.gateway.delivery import ids_of, post, set_delivery
+from tests.gateway.onboarding import HARROW
 from tests.messages import compact, merlin, new_id
 
 

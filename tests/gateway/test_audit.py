@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from gateway.audit.checkpoints import CheckpointLog, sign
 from gateway.store.schema import audit_log
 from gateway.store.work import unit_of_work
 from tests.conftest import AUDIT_KEY
+from tests.gateway.audit import as_owner
 
 DAY = timedelta(days=1)
 
@@ -59,18 +58,6 @@ def _verify(engine: Engine, log: CheckpointLog | None) -> audit.Report:
 
 def _codes(report: audit.Report) -> set[str]:
     return {problem.code for problem in report.problems}
-
-
-@contextmanager
-def as_owner(engine: Engine) -> Iterator[Connection]:
-    """A transaction that can change the audit log, as its owner or a superuser can."""
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(text("SET LOCAL session_replication_role = replica"))
-        else:
-            connection.execute(text("DROP TRIGGER audit_log_no_update"))
-            connection.execute(text("DROP TRIGGER audit_log_no_delete"))
-        yield connection
 
 
 def _rechain(connection: Connection, after: int) -> None:

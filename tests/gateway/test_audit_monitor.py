@@ -12,7 +12,7 @@ from gateway import keys
 from gateway.audit_monitor import AuditMonitor
 from gateway.store.schema import audit_log
 from gateway.store.work import unit_of_work
-from tests.gateway.test_audit import as_owner
+from tests.gateway.audit import as_owner
 
 
 def monitor(engine: Engine, **timing: float) -> AuditMonitor:

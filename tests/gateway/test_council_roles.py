@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 from gateway.delivery.outbox import Claim
 from gateway.delivery.request import role
 from gateway.store.schema import deliveries, policy_flags
-from tests.gateway.test_delivery_log import post
+from tests.gateway.delivery import post
 from tests.messages import merlin, new_id
 
 NOT_LOOKED_AFTER = ("<LookedAfter>true</LookedAfter>", "<LookedAfter>false</LookedAfter>")

@@ -10,57 +10,16 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, select
 
 from gateway.api.deps import Services
 from gateway.canonical import utc_now
-from gateway.store.schema import attempts, audit_log, deliveries
+from gateway.store.schema import audit_log, deliveries
 from tests.conftest import KeyRing
-from tests.messages import compact, merlin, new_id
+from tests.gateway.delivery import add_attempt, another_report, ids_of, post, set_delivery
+from tests.messages import compact, merlin
 
-XML = {"Content-Type": "application/xml"}
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-
-
-def post(client: TestClient, source: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
-    """POST a message and return its receipt."""
-    response = client.post(f"/v1/inbound/{source}", content=body, headers={**XML, **headers})
-    assert response.status_code == 202, response.text
-    receipt: dict[str, Any] = response.json()
-    return receipt
-
-
-def another_report(client: TestClient, headers: dict[str, str], n: int) -> dict[str, Any]:
-    """A MERLIN report of a new episode (Brent and Derbyshire are told of it)."""
-    return post(client, "merlin", merlin(message_id=new_id(), ref=f"24MIS0{n:05d}"), headers)
-
-
-def ids_of(receipt: dict[str, Any]) -> dict[str, str]:
-    """The receipt's delivery ids by council."""
-    return {d["council"]: d["delivery_id"] for d in receipt["deliveries"]}
-
-
-def set_delivery(engine: Engine, delivery_id: str, **values: Any) -> None:
-    """Put a delivery in a state directly (what the worker would have done)."""
-    with engine.begin() as connection:
-        connection.execute(
-            update(deliveries).where(deliveries.c.id == delivery_id).values(**values)
-        )
-
-
-def add_attempt(engine: Engine, delivery_id: str, number: int, **values: Any) -> None:
-    """Record a finished attempt directly (what the worker would have done)."""
-    started = utc_now() - timedelta(minutes=10 - number)
-    with engine.begin() as connection:
-        connection.execute(
-            insert(attempts).values(
-                delivery_id=delivery_id,
-                number=number,
-                started_at=started,
-                finished_at=started + timedelta(seconds=1),
-                **values,
-            )
-        )
 
 
 def listing(client: TestClient, headers: dict[str, str], **params: Any) -> Any:

@@ -13,7 +13,6 @@ from adapters import registry
 from gateway import demo, keys, routing
 from gateway.cli import main
 from gateway.settings import DEMO_ROUTING
-from tests.gateway.test_replay import cli  # noqa: F401 - the fixture: a CLI on the test database
 
 
 def test_the_examples_reach_the_demo_councils_in_every_role() -> None:
@@ -49,7 +48,7 @@ def test_the_demo_refuses_a_routing_that_reaches_a_real_council(tmp_path: Path) 
 
 
 def test_the_cli_refuses_with_exit_2_and_sends_nothing(
-    cli: CliRunner,  # noqa: F811 - the fixture
+    cli: CliRunner,
     engine: Engine,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -72,7 +71,7 @@ def test_the_cli_refuses_with_exit_2_and_sends_nothing(
 
 
 def test_an_unreachable_gateway_is_exit_1_and_the_keys_are_revoked(
-    cli: CliRunner,  # noqa: F811 - the fixture
+    cli: CliRunner,
     engine: Engine,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

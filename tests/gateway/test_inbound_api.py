@@ -11,7 +11,7 @@ import anyio.to_thread
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from gateway.api.app import build_services, create_app
 from gateway.ingest.batching import Ingestor
@@ -19,8 +19,9 @@ from gateway.ingest.prepare import Submission
 from gateway.ingest.write import Outcome
 from gateway.settings import Settings
 from gateway.store.engine import make_engine
-from gateway.store.schema import audit_log, children, deliveries, episodes, events, messages
+from gateway.store.schema import audit_log, children
 from tests.conftest import KeyRing
+from tests.gateway.delivery import counts
 from tests.messages import MERLIN_FOUND, compact, merlin, new_id
 
 XML = {"Content-Type": "application/xml"}
@@ -29,15 +30,6 @@ XML = {"Content-Type": "application/xml"}
 def post(client: TestClient, source: str, body: bytes, headers: dict[str, str]) -> Any:
     """POST a message with the XML content type."""
     return client.post(f"/v1/inbound/{source}", content=body, headers={**XML, **headers})
-
-
-def counts(engine: Engine) -> dict[str, int]:
-    """Row counts of every table a message touches."""
-    with engine.connect() as connection:
-        return {
-            t.name: connection.execute(select(func.count()).select_from(t)).scalar_one()
-            for t in (messages, events, episodes, deliveries, audit_log)
-        }
 
 
 def test_merlin_spec_example_gives_the_implied_episode(

@@ -23,7 +23,7 @@ from gateway.ingest.prepare import Submission, prepare
 from gateway.ingest.write import Outcome
 from gateway.store.schema import deliveries, episodes, events, messages
 from tests.conftest import verified
-from tests.gateway.test_inbound_api import counts
+from tests.gateway.delivery import counts
 from tests.messages import MERLIN_FOUND, merlin, new_id
 
 MERLIN = registry.INBOUND["merlin"]

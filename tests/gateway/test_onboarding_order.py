@@ -21,9 +21,9 @@ from gateway.store.locks import Level
 from gateway.store.schema import deliveries, events, unroutable
 from gateway.store.work import unit_of_work
 from tests.adapters.simulators import LOOPBACK
-from tests.gateway.delivery import Clock, drain, make_worker, records
-from tests.gateway.test_delivery_log import post
-from tests.gateway.test_replay import HARROW, audit_entries, onboarded_table
+from tests.gateway.audit import audit_entries
+from tests.gateway.delivery import Clock, drain, make_worker, post, records
+from tests.gateway.onboarding import HARROW, onboarded_table
 from tests.messages import MERLIN_FOUND, merlin, new_id
 
 REF = "24MIS031500"

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from gateway import overview, routing
 from gateway.settings import DEMO_ROUTING
 from gateway.ui import chart
-from tests.gateway.test_delivery_log import ids_of, post, set_delivery
+from tests.gateway.delivery import ids_of, post, set_delivery
 from tests.messages import merlin, new_id
 
 NOW = datetime(2026, 3, 10, 12, 7, tzinfo=UTC)

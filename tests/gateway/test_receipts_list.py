@@ -12,8 +12,8 @@ from sqlalchemy import Engine, update
 from gateway.canonical import utc_now
 from gateway.store.schema import messages
 from tests.conftest import KeyRing
-from tests.gateway.test_delivery_log import ids_of, post, set_delivery
-from tests.gateway.test_replay import HARROW
+from tests.gateway.delivery import ids_of, post, set_delivery
+from tests.gateway.onboarding import HARROW
 from tests.messages import compact, merlin, new_id
 
 

@@ -2,100 +2,28 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 
-from gateway import routing
-from gateway.api.deps import Services
 from gateway.canonical import utc_now
 from gateway.cli import main
 from gateway.delivery.deadlines import Deadlines
 from gateway.delivery.replay import replay_unroutable
-from gateway.settings import DEMO_ROUTING
 from gateway.store.locks import Level
-from gateway.store.schema import audit_log, deliveries, events, unroutable
+from gateway.store.schema import deliveries, events, unroutable
 from gateway.store.work import unit_of_work
-from tests.conftest import AUDIT_KEY, KeyRing
-from tests.gateway.test_delivery_log import (
-    add_attempt,
-    another_report,
-    ids_of,
-    post,
-    set_delivery,
+from tests.conftest import KeyRing
+from tests.gateway.audit import audit_entries
+from tests.gateway.delivery import add_attempt, another_report, ids_of, post, row, set_delivery
+from tests.gateway.onboarding import (
+    harrow_report_and_found,
+    onboarded_table,
 )
-from tests.messages import MERLIN_FOUND, merlin, new_id
-
-# A looked-after child living and placed in Harrow (310) by Hillingdon (312): neither is
-# onboarded in the demo routing, so both are unroutable.
-HARROW = (
-    ("<HomeBorough>304</HomeBorough>", "<HomeBorough>310</HomeBorough>"),
-    ("<PlacementBorough>304</PlacementBorough>", "<PlacementBorough>310</PlacementBorough>"),
-    (
-        "<ResponsibleAuthority>830</ResponsibleAuthority>",
-        "<ResponsibleAuthority>312</ResponsibleAuthority>",
-    ),
-)
-ONBOARDING = {
-    "310": '  - code: "310"\n    name: London Borough of Harrow\n    system: mosaic\n'
-    '    base_url: "{simulators}/sim/mosaic/310"\n    policy: default\n',
-    "312": '  - code: "312"\n    name: London Borough of Hillingdon\n    system: fwi\n'
-    '    base_url: "{simulators}/sim/fwi/312"\n    policy: default\n',
-}
-
-
-def onboarded_routing(tmp_path: Path, *councils: str) -> Path:
-    """The demo routing file with these councils onboarded as well."""
-    path = tmp_path / "routing.yaml"
-    extra = "".join(ONBOARDING[c] for c in councils)
-    path.write_text(DEMO_ROUTING.read_text(encoding="utf-8") + extra, encoding="utf-8")
-    return path
-
-
-def onboarded_table(tmp_path: Path, *councils: str) -> routing.RoutingTable:
-    """A routing table: the demo's six councils and these."""
-    return routing.load(onboarded_routing(tmp_path, *councils), environ={})
-
-
-def harrow_report_and_found(client: TestClient, met: dict[str, str]) -> list[dict[str, Any]]:
-    """The report of a Harrow child, then its FOUND notification: two unroutable events each."""
-    report = merlin(*HARROW, message_id=new_id(), ref="24MIS031000")
-    found = merlin(
-        *HARROW,
-        MERLIN_FOUND,
-        message_id=new_id(),
-        ref="24MIS031000",
-        version=2,
-        notification="FOUND",
-    )
-    return [post(client, "merlin", report, met), post(client, "merlin", found, met)]
-
-
-def row(engine: Engine, delivery_id: str) -> Any:
-    """A delivery's row."""
-    with engine.connect() as connection:
-        return connection.execute(select(deliveries).where(deliveries.c.id == delivery_id)).one()
-
-
-def audit_entries(engine: Engine, action: str) -> list[dict[str, Any]]:
-    """The audit entries of one action, oldest first, as hashed."""
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(audit_log.c.entry).where(audit_log.c.action == action).order_by(audit_log.c.seq)
-        )
-        return [json.loads(r.entry) for r in rows]
-
-
-@pytest.fixture
-def example(client: TestClient, met: dict[str, str]) -> dict[str, str]:
-    """The MERLIN example posted: its delivery ids to Brent (304) and Derbyshire (830)."""
-    return ids_of(post(client, "merlin", merlin(), met))
-
+from tests.messages import merlin, new_id
 
 # --- POST /v1/deliveries/{id}/replay -------------------------------------------------------
 
@@ -245,28 +173,12 @@ def test_unroutable_replay_is_once_only_and_by_council(
 # --- gateway replay ------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli(
-    services: Services, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> CliRunner:
-    """A CLI runner on the test database, with Harrow onboarded in its routing file.
-
-    The API's services are built first, on the demo routing, so Harrow is unroutable there.
-    """
-    url = engine.url
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as connection:
-            schema = connection.execute(text("SELECT current_schema()")).scalar_one()
-        url = url.update_query_dict({"options": f"-csearch_path={schema}"})
-    monkeypatch.setenv("GATEWAY_DATABASE_URL", url.render_as_string(hide_password=False))
-    monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("GATEWAY_ROUTING_FILE", str(onboarded_routing(tmp_path, "310")))
-    monkeypatch.setenv("GATEWAY_AUDIT_KEY", AUDIT_KEY.decode())  # not the demo routing
-    return CliRunner()
-
-
 def test_cli_replay_requeues_dead_deliveries_and_routes_unroutable_events(
-    cli: CliRunner, client: TestClient, engine: Engine, example: dict[str, str], met: dict[str, str]
+    cli: CliRunner,
+    client: TestClient,
+    engine: Engine,
+    example: dict[str, str],
+    met: dict[str, str],
 ) -> None:
     """By default: dead deliveries and now-routable events; a delivered one is left alone."""
     set_delivery(engine, example["304"], status="dead", attempts=25, last_error="gave up")
@@ -288,7 +200,11 @@ def test_cli_replay_requeues_dead_deliveries_and_routes_unroutable_events(
 
 
 def test_cli_replay_filters_by_council_status_and_since(
-    cli: CliRunner, client: TestClient, engine: Engine, example: dict[str, str], met: dict[str, str]
+    cli: CliRunner,
+    client: TestClient,
+    engine: Engine,
+    example: dict[str, str],
+    met: dict[str, str],
 ) -> None:
     """--council, repeated --status and --since select exactly the deliveries they name."""
     other = ids_of(post(client, "merlin", merlin(message_id=new_id(), ref="24MIS000777"), met))
@@ -345,7 +261,10 @@ def test_cli_replay_works_in_batches(
     ],
 )
 def test_cli_replay_bad_arguments_exit_2(
-    cli: CliRunner, engine: Engine, args: list[str], fragment: str
+    cli: CliRunner,
+    engine: Engine,
+    args: list[str],
+    fragment: str,
 ) -> None:
     """A bad council, time or status, or no reason, is bad usage: exit 2 saying what is wrong."""
     reason = [] if "--reason" in args or not args else ["--reason", "a test"]

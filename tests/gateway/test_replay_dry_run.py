@@ -10,13 +10,9 @@ from sqlalchemy import Engine, select
 
 from gateway.cli import main
 from gateway.store.schema import audit_log, unroutable
-from tests.gateway import test_replay
-from tests.gateway.test_delivery_log import set_delivery
-from tests.gateway.test_replay import audit_entries, harrow_report_and_found, row
-
-# The fixtures of test_replay.py: a CLI on the test database (Harrow onboarded), the example.
-cli = test_replay.cli
-example = test_replay.example
+from tests.gateway.audit import audit_entries
+from tests.gateway.delivery import row, set_delivery
+from tests.gateway.onboarding import harrow_report_and_found
 
 
 def _snapshot(engine: Engine) -> tuple[Any, ...]:

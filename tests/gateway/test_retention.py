@@ -21,8 +21,8 @@ from gateway.cli import main
 from gateway.settings import Settings
 from gateway.store.schema import audit_log, deliveries, messages, unroutable
 from tests.conftest import POSTGRES_URL
-from tests.gateway.test_delivery_log import XML, another_report, ids_of, post, set_delivery
-from tests.gateway.test_replay import HARROW
+from tests.gateway.delivery import XML, another_report, ids_of, post, set_delivery
+from tests.gateway.onboarding import HARROW
 from tests.messages import merlin, new_id
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -18,7 +18,7 @@ from gateway.routing import RoutingTable
 from gateway.store.locks import Level
 from gateway.store.schema import deliveries, episodes, events, messages, unroutable
 from gateway.store.work import unit_of_work
-from tests.gateway.test_delivery_log import ids_of, post
+from tests.gateway.delivery import ids_of, post
 from tests.gateway.unresolved_messages import UNKNOWN, export, lives_in, looked_after, table_with
 
 PLACED_BY_UNKNOWN = looked_after(UNKNOWN)  # a looked-after child placed in Derby (831)

@@ -18,8 +18,8 @@ from gateway.canonical import utc_now
 from gateway.cli import main
 from gateway.metrics import UnroutableCollector
 from gateway.store.schema import deliveries, unroutable
-from tests.gateway.test_delivery_log import post
-from tests.gateway.test_replay import HARROW, cli  # noqa: F401 - the `cli` fixture
+from tests.gateway.delivery import post
+from tests.gateway.onboarding import HARROW
 from tests.gateway.unresolved_messages import UNKNOWN, export, looked_after
 from tests.messages import merlin, new_id
 
@@ -146,7 +146,7 @@ def test_gauges_give_each_kinds_count_and_oldest_age(
 
 
 def test_gateway_replay_reads_the_names_table_as_it_is_now(
-    cli: CliRunner,  # noqa: F811 - the fixture imported above
+    cli: CliRunner,
     client: TestClient,
     derbys: dict[str, str],
     engine: Engine,
@@ -172,7 +172,7 @@ def test_gateway_replay_reads_the_names_table_as_it_is_now(
 
 
 def test_gateway_replay_stops_on_a_broken_names_table(
-    cli: CliRunner,  # noqa: F811 - the fixture imported above
+    cli: CliRunner,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

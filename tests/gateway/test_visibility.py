@@ -16,7 +16,7 @@ from gateway.store.locks import Level
 from gateway.store.schema import deliveries, episodes
 from gateway.store.work import unit_of_work
 from tests.conftest import KeyRing
-from tests.gateway.test_delivery_log import post
+from tests.gateway.delivery import post
 from tests.messages import merlin
 from tests.ui.conftest import sign_in
 

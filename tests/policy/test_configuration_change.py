@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import Engine, func, select
 
 from gateway.store.schema import audit_log, deliveries
-from tests.gateway.test_replay import onboarded_table
+from tests.gateway.onboarding import onboarded_table
 from tests.policy.harness import Gateway
 from tests.policy_messages import Report
 

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select
 from gateway.episodes import roles_in_state
 from gateway.policy import timer as policy_timer
 from gateway.store.schema import deliveries, events
-from tests.gateway.test_replay import onboarded_table
+from tests.gateway.onboarding import onboarded_table
 from tests.policy.harness import (
     DAY,
     HOUR,

@@ -10,16 +10,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, update
 
 from gateway.store.schema import episodes
-from tests.gateway.test_delivery_log import post
-from tests.messages import compact, merlin, new_id
+from tests.gateway.delivery import post
+from tests.messages import compact, merlin
 
-XML = {"Content-Type": "application/xml"}
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def another_report(client: TestClient, headers: dict[str, str], n: int) -> dict[str, Any]:
-    """A MERLIN report of a new episode of its own (Brent, 304, and Derbyshire, 830, told)."""
-    return post(client, "merlin", merlin(message_id=new_id(), ref=f"24MIS9{n:05d}"), headers)
 
 
 def csrf_of(html: str) -> str:

@@ -15,8 +15,8 @@ from sqlalchemy import Engine, select
 from gateway.canonical import utc_now
 from gateway.store.schema import audit_log, deliveries, unroutable
 from tests.conftest import AUDIT_KEY, KeyRing
-from tests.gateway.test_delivery_log import ids_of, post, set_delivery
-from tests.gateway.test_replay import HARROW
+from tests.gateway.delivery import ids_of, post, set_delivery
+from tests.gateway.onboarding import HARROW, onboarded_routing
 from tests.messages import compact, merlin, new_id
 from tests.ui.conftest import csrf_of, sign_in
 
@@ -187,7 +187,6 @@ def test_a_council_onboarded_since_is_replayed_from_the_overview(
 ) -> None:
     """Harrow's waiting event, once Harrow is onboarded, is delivered by the overview's replay."""
     from gateway.api.app import build_services, create_app
-    from tests.gateway.test_replay import onboarded_routing
 
     post(client, "merlin", merlin(*HARROW), met)
     settings = client.app.state.services.settings.model_copy(  # type: ignore[attr-defined]

@@ -33,10 +33,10 @@ from gateway.store.schema import audit_log, deliveries, unroutable
 from gateway.store.work import unit_of_work
 from gateway.ui.pages import LONDON
 from tests.conftest import AUDIT_KEY
-from tests.gateway.test_delivery_log import ids_of, post, set_delivery
-from tests.gateway.test_replay import HARROW, onboarded_routing
+from tests.gateway.delivery import ids_of, post, set_delivery
+from tests.gateway.onboarding import HARROW, onboarded_routing
 from tests.messages import compact, merlin, new_id
-from tests.ui.test_ui_browser import CHROMIUM_FLAGS, chromium_path
+from tests.ui.browser import CHROMIUM_FLAGS, chromium_path
 
 pytestmark = pytest.mark.slow
 

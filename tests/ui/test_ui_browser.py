@@ -9,8 +9,6 @@ overdue return interview, a closed episode whose interview is still due, a hoste
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -31,8 +29,9 @@ from gateway.store import migrate
 from gateway.store.engine import make_engine
 from gateway.store.schema import attempts, deliveries
 from gateway.store.work import unit_of_work
-from tests.gateway.test_delivery_log import set_delivery
+from tests.gateway.delivery import XML, set_delivery
 from tests.messages import compact
+from tests.ui.browser import CHROMIUM_FLAGS, chromium_path
 from tests.ui.conftest import set_episode_state
 from tests.ui.reports import Episode
 
@@ -40,30 +39,6 @@ pytestmark = pytest.mark.slow
 
 SCREENSHOT = Path(__file__).parents[2] / "docs" / "screenshots" / "ui-delivery-log.png"
 EPISODES_SCREENSHOT = SCREENSHOT.with_name("ui-open-episodes.png")
-# As the machine notes say: no sandbox as root, and nothing that reaches for the network.
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-XML = {"Content-Type": "application/xml"}
-
-
-def chromium_path() -> str:
-    """Debian's chromium; skip without it (fail in CI, where scripts/setup must install it)."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None and Path("/usr/bin/chromium").exists():
-        found = "/usr/bin/chromium"
-    if found is None:
-        reason = "Debian's chromium is not installed (scripts/setup installs it with apt as root)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return found
 
 
 @pytest.fixture

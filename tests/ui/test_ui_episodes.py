@@ -14,7 +14,7 @@ from sqlalchemy import Engine, insert, select
 from gateway.canonical import utc_now
 from gateway.store.schema import audit_log, policy_flags
 from gateway.ui import episodes
-from tests.gateway.test_delivery_log import post
+from tests.gateway.delivery import post
 from tests.ui.conftest import set_episode_state, sign_in
 from tests.ui.reports import Episode
 

@@ -18,8 +18,8 @@ from gateway.canonical import utc_now
 from gateway.store.schema import attempts, audit_log, deliveries
 from gateway.store.work import unit_of_work
 from gateway.ui import filters, session
-from tests.gateway.test_delivery_log import ids_of, set_delivery
-from tests.ui.conftest import another_report, csrf_of, sign_in
+from tests.gateway.delivery import another_report, ids_of, set_delivery
+from tests.ui.conftest import csrf_of, sign_in
 
 ROW = re.compile(r'data-delivery-id="([^"]+)"')
 OLDER = re.compile(r'href="([^"]+)" rel="next"')
