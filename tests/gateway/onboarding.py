@@ -2,8 +2,8 @@
 
 Harrow (310) and Hillingdon (312) are not in the demo routing: `HARROW` rewrites the MERLIN
 example so that both are unroutable, `onboarded_routing` and `onboarded_table` add them, and
-the `cli` fixture runs the CLI on the test database with Harrow onboarded. A test module
-that wants `cli` imports it explicitly.
+the `cli` fixture runs the CLI on the test database with Harrow onboarded
+(tests/gateway/conftest.py exposes it to the gateway's tests).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-# As the machine notes say: no sandbox as root, and nothing that reaches for the network.
+# No sandbox (the tests may run as root), and nothing that reaches for the network.
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
