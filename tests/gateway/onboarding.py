@@ -2,7 +2,7 @@
 
 Harrow (310) and Hillingdon (312) are not in the demo routing: `HARROW` rewrites the MERLIN
 example so that both are unroutable, `onboarded_routing` and `onboarded_table` add them, and
-the `cli` fixture runs the CLI on the test database with Harrow onboarded
+the `cli` fixture runs the CLI on the test database (`on_test_database`) with Harrow onboarded
 (tests/gateway/conftest.py exposes it to the gateway's tests).
 """
 
@@ -76,6 +76,14 @@ def cli(
 
     The API's services are built first, on the demo routing, so Harrow is unroutable there.
     """
+    on_test_database(engine, tmp_path, monkeypatch)
+    monkeypatch.setenv("GATEWAY_ROUTING_FILE", str(onboarded_routing(tmp_path, "310")))
+    monkeypatch.setenv("GATEWAY_AUDIT_KEY", AUDIT_KEY.decode())  # not the demo routing
+    return CliRunner()
+
+
+def on_test_database(engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point the CLI's settings at the test database (its private schema on PostgreSQL)."""
     url = engine.url
     if engine.dialect.name == "postgresql":
         with engine.connect() as connection:
@@ -83,6 +91,3 @@ def cli(
         url = url.update_query_dict({"options": f"-csearch_path={schema}"})
     monkeypatch.setenv("GATEWAY_DATABASE_URL", url.render_as_string(hide_password=False))
     monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("GATEWAY_ROUTING_FILE", str(onboarded_routing(tmp_path, "310")))
-    monkeypatch.setenv("GATEWAY_AUDIT_KEY", AUDIT_KEY.decode())  # not the demo routing
-    return CliRunner()

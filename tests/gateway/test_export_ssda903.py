@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 
 from gateway.canonical import utc_now
 from gateway.cli import main
@@ -27,6 +27,7 @@ from gateway.exports.ssda903 import COLUMNS, LONDON, EpisodeFacts, Period, build
 from gateway.store.locks import Level
 from gateway.store.schema import audit_log
 from gateway.store.work import unit_of_work
+from tests.gateway.onboarding import on_test_database
 from tests.messages import merlin, new_id
 
 YEAR = Period(date(2025, 4, 1), date(2026, 3, 31))
@@ -444,13 +445,7 @@ def cli(
     services: Any, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> CliRunner:
     """A CLI runner on the test database with the demo routing (Derbyshire, 830, onboarded)."""
-    url = engine.url
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as connection:
-            schema = connection.execute(text("SELECT current_schema()")).scalar_one()
-        url = url.update_query_dict({"options": f"-csearch_path={schema}"})
-    monkeypatch.setenv("GATEWAY_DATABASE_URL", url.render_as_string(hide_password=False))
-    monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path / "data"))
+    on_test_database(engine, tmp_path, monkeypatch)
     monkeypatch.delenv("GATEWAY_ROUTING_FILE", raising=False)
     return CliRunner()
 
