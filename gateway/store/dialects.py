@@ -25,7 +25,6 @@ from sqlalchemy import (
     any_,
     bindparam,
     column,
-    func,
     literal_column,
     select,
     union_all,
@@ -57,42 +56,6 @@ class _StringList(TypeDecorator[Sequence[str]]):
         if value is None:
             return None
         return list(value) if _postgres(dialect) else json.dumps(list(value))
-
-
-class _InList(ColumnElement[Any]):
-    """`target IN (a list parameter)`, written for each dialect when compiled (`in_list`)."""
-
-    inherit_cache = True
-    _traverse_internals = [
-        ("target", InternalTraversal.dp_clauseelement),
-        ("listed", InternalTraversal.dp_clauseelement),
-    ]
-    type: TypeEngine[Any] = NullType()  # a condition, not a value: no `= 1` on SQLite
-
-    def __init__(self, target: ColumnElement[Any], listed: BindParameter[Any]) -> None:
-        self.target = target
-        self.listed = listed
-
-
-@compiles(_InList)
-def _in_json_list(element: _InList, compiler: SQLCompiler, **kw: Any) -> str:
-    listed: Select[Any] = select(column("value")).select_from(func.json_each(element.listed))
-    return compiler.process(element.target.in_(listed.scalar_subquery()), **kw)
-
-
-@compiles(_InList, "postgresql")
-def _in_array(element: _InList, compiler: SQLCompiler, **kw: Any) -> str:
-    return compiler.process(element.target == any_(element.listed), **kw)
-
-
-def in_list(target: ColumnElement[Any], name: str) -> ColumnElement[Any]:
-    """`target IN (the list given as parameter name)`, in a form a `Prepared` statement takes.
-
-    The list is bound as one parameter (`_StringList`): an array on PostgreSQL (`= ANY`), a
-    JSON list read through `json_each` on SQLite. Not Core's expanding `IN`, which `Prepared`
-    refuses and Core renders again on every call.
-    """
-    return _InList(target, bindparam(name, type_=_StringList()))
 
 
 class _Listed(FromClause):
@@ -134,7 +97,47 @@ def listed(name: str) -> Select[Any]:
     list (`in_list`) cannot say. Bound as `in_list` binds it: `unnest` of an array on
     PostgreSQL, `json_each` of a JSON list on SQLite.
     """
-    return select(LISTED_VALUE).select_from(_Listed(bindparam(name, type_=_StringList())))
+    return _values_of(bindparam(name, type_=_StringList()))
+
+
+def _values_of(bound: BindParameter[Any]) -> Select[Any]:
+    return select(LISTED_VALUE).select_from(_Listed(bound))
+
+
+class _InList(ColumnElement[Any]):
+    """`target IN (a list parameter)`, written for each dialect when compiled (`in_list`)."""
+
+    inherit_cache = True
+    _traverse_internals = [
+        ("target", InternalTraversal.dp_clauseelement),
+        ("listed", InternalTraversal.dp_clauseelement),
+    ]
+    type: TypeEngine[Any] = NullType()  # a condition, not a value: no `= 1` on SQLite
+
+    def __init__(self, target: ColumnElement[Any], listed: BindParameter[Any]) -> None:
+        self.target = target
+        self.listed = listed
+
+
+@compiles(_InList)
+def _in_json_list(element: _InList, compiler: SQLCompiler, **kw: Any) -> str:
+    values = _values_of(element.listed).scalar_subquery()
+    return compiler.process(element.target.in_(values), **kw)
+
+
+@compiles(_InList, "postgresql")
+def _in_array(element: _InList, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.target == any_(element.listed), **kw)
+
+
+def in_list(target: ColumnElement[Any], name: str) -> ColumnElement[Any]:
+    """`target IN (the list given as parameter name)`, in a form a `Prepared` statement takes.
+
+    The list is bound as one parameter (`_StringList`): an array on PostgreSQL (`= ANY`), a
+    JSON list read through `json_each` on SQLite. Not Core's expanding `IN`, which `Prepared`
+    refuses and Core renders again on every call.
+    """
+    return _InList(target, bindparam(name, type_=_StringList()))
 
 
 class _Unindexed(ColumnElement[Any]):
